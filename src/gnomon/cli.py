@@ -1,0 +1,352 @@
+"""The `gnomon` command: parse, call the library, print. User errors are one line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from gnomon.errors import UserError
+
+app = typer.Typer(
+    help="Evaluate foundation models on benchmarks; every sample is stored, runs resume.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+hub_app = typer.Typer(help="Browse the benchmark hub.", no_args_is_help=True)
+runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
+app.add_typer(hub_app, name="hub")
+app.add_typer(runs_app, name="runs")
+
+out = Console()
+if not out.is_terminal:
+    out = Console(width=200)  # tables piped to a file keep whole cells
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def default_store() -> Path:
+    if os.environ.get("GNOMON_STORE"):
+        return Path(os.environ["GNOMON_STORE"])
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "gnomon" / "store.sqlite"
+
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="SQLite store file [default: $GNOMON_STORE or ~/.local/share/gnomon/store.sqlite]",
+    ),
+]
+
+
+def _quiet_libraries(needs_hub: bool = True) -> None:
+    from gnomon.hubnet import prefer_offline_when_unreachable
+
+    if needs_hub:
+        prefer_offline_when_unreachable()
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
+    def start(bench: str, total: int) -> Callable[[int], None]:
+        task = progress.add_task(bench, total=total)
+        return lambda n: progress.advance(task, n)
+
+    return start
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _print_reports(reports: list, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("benchmark", "metric", "value", "stderr", "95% CI", "n", "prompt"):
+        table.add_column(column, justify="right" if column in ("value", "stderr", "n") else "left")
+    for report in reports:
+        n = f"{report.done}" if report.complete else f"{report.done}/{report.planned} (partial)"
+        if report.truncated:
+            n += f", {report.truncated} truncated"
+        for name, score in report.metrics.items():
+            ci = f"[{_fmt(score.ci_low)}, {_fmt(score.ci_high)}]"
+            table.add_row(
+                report.bench, name, _fmt(score.value), _fmt(score.stderr), ci, n, report.prompt_hash
+            )
+    out.print(table)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="hf:HUB_ID or hf:LOCAL_DIR")],
+    bench: Annotated[str, typer.Option("--bench", "-b", help="comma-separated ids or spec files")],
+    data: Annotated[
+        Path | None, typer.Option(help="read rows from DIR/<split>.jsonl (or DIR/<bench>/)")
+    ] = None,
+    shots: Annotated[int | None, typer.Option(min=0, help="override the few-shot count")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="first N rows of each benchmark")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
+    revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
+    store: StoreOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="write results.json and samples.jsonl here")
+    ] = None,
+) -> None:
+    """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
+    from gnomon.engines import parse_model
+    from gnomon.hub import resolve_many
+    from gnomon.run import RunOptions
+
+    options = RunOptions(
+        model=parse_model(model, revision),
+        specs=resolve_many(bench),
+        store_path=store or default_store(),
+        data_dir=data,
+        shots=shots,
+        limit=limit,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+    )
+    if data is not None and not data.is_dir():
+        raise UserError(f"--data {data}: not a directory")
+    hub_data = data is None and any(s.source.files is None for s in options.specs)
+    _quiet_libraries(needs_hub=hub_data or not options.model.local)
+    _run_and_report(options, out_dir)
+
+
+def _run_and_report(options, out_dir: Path | None) -> None:
+    from gnomon.report import bench_reports, write_outputs
+    from gnomon.run import execute
+    from gnomon.store import Store
+
+    db = Store(options.store_path)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            outcome = execute(options, db, _progress_factory(progress), lambda m: err.print(m))
+        reports = bench_reports(db, outcome.run_id)
+        _print_reports(reports, f"{options.model.display}  (run {outcome.run_id})")
+        out.print(
+            f"{outcome.planned} samples: {outcome.reused} reused from the store, "
+            f"{outcome.computed} computed in {outcome.seconds:.1f}s"
+            + (f", {outcome.tokens} tokens through the model" if outcome.tokens else "")
+        )
+        out.print(f"store: {db.path}")
+        if out_dir is not None:
+            write_outputs(db, outcome.run_id, out_dir, reports)
+            out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
+    finally:
+        db.close()
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path, typer.Option("--dir", help="where the tiny model and data are built")
+    ] = Path(".demo"),
+    store: StoreOpt = None,
+    bench: Annotated[
+        str, typer.Option(help="benchmarks to run")
+    ] = "mmlu,arc_easy,arc_challenge,hellaswag,gsm8k",
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+) -> None:
+    """Offline end-to-end run: build a tiny random-weight Llama and synthetic data, evaluate it."""
+    _quiet_libraries(needs_hub=False)
+    from gnomon import tiny
+    from gnomon.engines import parse_model
+    from gnomon.hub import resolve_many
+    from gnomon.run import RunOptions
+
+    model_dir, data_dir = workdir / "model", workdir / "data"
+    if not (model_dir / "config.json").is_file():
+        err.print(f"building a tiny Llama-architecture model with random weights in {model_dir}")
+        tiny.build_model(model_dir, "llama", hidden_size=128, num_layers=2, vocab_size=2048)
+    if not data_dir.is_dir():
+        err.print(
+            f"writing synthetic benchmark rows (the real schemas, made-up text) in {data_dir}"
+        )
+        tiny.write_synthetic_data(data_dir)
+    err.print(
+        "[bold]offline demo[/]: the model is random and the data synthetic, so scores sit near "
+        "chance; the code path is the one a real model takes"
+    )
+    options = RunOptions(
+        model=parse_model(str(model_dir.resolve())),
+        specs=resolve_many(bench),
+        store_path=store or workdir / "store.sqlite",
+        data_dir=data_dir,
+        batch_size=batch_size,
+        device="cpu",
+        dtype="float32",
+    )
+    _run_and_report(options, workdir / "out")
+
+
+@hub_app.command("list")
+def hub_list() -> None:
+    """Benchmarks in the hub."""
+    from gnomon.hub import all_specs
+
+    table = Table()
+    for column in ("id", "title", "dimension", "mode", "shots", "metrics", "version", "source"):
+        table.add_column(column)
+    for spec in all_specs():
+        source = spec.source.hub or spec.source.files or ""
+        table.add_row(
+            spec.id, spec.title, spec.dimension, spec.mode, str(spec.fewshot.count),
+            ",".join(spec.metrics), str(spec.version), f"{source} [{spec.source.eval_split}]",
+        )  # fmt: skip
+    out.print(table)
+
+
+@hub_app.command("show")
+def hub_show(
+    name: Annotated[str, typer.Argument(help="a hub id or a spec file")],
+    data: Annotated[Path | None, typer.Option(help="render the example from local rows")] = None,
+    shots: Annotated[int | None, typer.Option(min=0)] = None,
+    index: Annotated[int, typer.Option(min=0, help="which row to render")] = 0,
+) -> None:
+    """A benchmark's definition and a fully rendered example prompt."""
+    from gnomon.hub import resolve
+    from gnomon.hub.example import example_sample
+
+    _quiet_libraries(needs_hub=data is None)
+    spec = resolve(name)
+    out.print(f"[bold]{spec.id}[/] — {spec.title} (v{spec.version}, {spec.dimension}, {spec.mode})")
+    if spec.description:
+        out.print(spec.description)
+    source = spec.source.hub or spec.source.files
+    out.print(f"source: {source} config={spec.source.config} split={spec.source.eval_split}")
+    fs = spec.fewshot
+    n_shots = fs.count if shots is None else shots
+    out.print(
+        f"few-shot: {n_shots} from {fs.split} ({fs.sampler}"
+        + (f", by {fs.group_by})" if fs.group_by else ")")
+    )
+    out.print(f"metrics: {', '.join(spec.metrics)}   prompt hash: {spec.prompt_hash(n_shots)}")
+    sample, note = example_sample(spec, data, shots, index)
+    out.rule(f"example prompt ({note})")
+    out.print(sample.context, markup=False, highlight=False, end="")
+    out.print("[dim]⏎[/]")
+    out.rule()
+    if sample.choices:
+        delim = spec.prompt.target_delimiter
+        for i, choice in enumerate(sample.choices):
+            mark = "*" if i == sample.target else " "
+            out.print(f"{mark} continuation {i}: {delim + choice!r}", markup=False, highlight=False)
+    else:
+        out.print(f"target: {sample.target!r}", markup=False, highlight=False)
+
+
+@runs_app.command("list")
+def runs_list(store: StoreOpt = None) -> None:
+    """Runs in the store, newest first."""
+    from gnomon.store import Store
+
+    db = Store(store or default_store())
+    table = Table()
+    for column in (
+        "run",
+        "created",
+        "status",
+        "model",
+        "benchmarks",
+        "samples",
+        "reused",
+        "computed",
+        "seconds",
+    ):
+        table.add_column(column)
+    import time
+
+    for r in db.runs():
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"]))
+        table.add_row(
+            r["run_id"], created, r["status"], r["model"], ",".join(r["config"]["benches"]),
+            str(r["planned"]), str(r["reused"]), str(r["computed"]), f"{r['seconds']:.1f}",
+        )  # fmt: skip
+    out.print(table if db.runs() else f"no runs in {db.path} yet; start one with `gnomon run`")
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="a run id (or a unique prefix)")],
+    store: StoreOpt = None,
+    samples: Annotated[int, typer.Option(help="also print the first N samples")] = 0,
+    bench: Annotated[str | None, typer.Option(help="only this benchmark's samples")] = None,
+    wrong: Annotated[bool, typer.Option("--wrong", help="only samples answered wrongly")] = False,
+) -> None:
+    """One run's scores, settings and (optionally) samples."""
+    from gnomon.report import bench_reports
+    from gnomon.store import Store
+
+    db = Store(store or default_store())
+    run = db.run(run_id)
+    _print_reports(
+        bench_reports(db, run["run_id"]), f"{run['model']}  (run {run['run_id']}, {run['status']})"
+    )
+    settings = ", ".join(
+        f"{k}={v}" for k, v in {**run["config"], **run["engine"]}.items() if v is not None
+    )
+    out.print(f"settings: {settings}", markup=False, highlight=False)
+    shown = 0
+    for sample in db.samples(run["run_id"], bench):
+        if shown >= samples:
+            break
+        if wrong and sample["correct"]:
+            continue
+        shown += 1
+        mark = "[green]✓[/]" if sample["correct"] else "[red]✗[/]"
+        out.rule(f"{sample['bench']} #{sample['index']} (id {sample['sample_id']})")
+        out.print(sample["prompt"], markup=False, highlight=False)
+        out.print(f"{mark} prediction={sample['prediction']!r} target={sample['target']!r}")
+        if "output" in sample:
+            out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]: nothing was left half-written; re-run to resume")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

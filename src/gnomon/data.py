@@ -1,0 +1,79 @@
+"""Rows of a benchmark split, from local JSONL files or the `datasets` hub, each with its origin.
+
+Every row remembers where it came from (file and line), so that a bad row is reported there,
+before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gnomon.errors import UserError
+from gnomon.hub.spec import BenchmarkSpec
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int  # 0-based position in its split
+    fields: dict[str, Any]
+    origin: str  # "path:line" or "hub-id/split[index]", for error messages
+
+
+def _local_dir(spec: BenchmarkSpec, data_dir: Path | None) -> Path | None:
+    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run."""
+    if data_dir is not None:
+        nested = data_dir / spec.id
+        return nested if nested.is_dir() else data_dir
+    return Path(spec.source.files) if spec.source.files else None
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    rows: list[Row] = []
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        try:
+            lines = list(handle)
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not UTF-8 text") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(fields, dict):
+            raise UserError(f"{path}:{number}: a row must be a JSON object")
+        rows.append(Row(index=len(rows), fields=fields, origin=f"{path}:{number}"))
+    return rows
+
+
+def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
+    import datasets  # imported late: it is slow to import and local runs do not need it
+
+    hub = spec.source.hub
+    try:
+        table = datasets.load_dataset(hub, spec.source.config, split=split)
+    except Exception as exc:  # the hub client raises many types; all mean "could not load"
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"cannot load {hub} ({spec.source.config or 'default'}, split {split}) from the "
+            f"datasets hub: {reason}. Offline? Pass --data DIR with {split}.jsonl"
+        ) from None
+    return [Row(i, dict(r), f"{hub}/{split}[{i}]") for i, r in enumerate(table)]
+
+
+def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
+    local = _local_dir(spec, data_dir)
+    if local is None:
+        return _load_hub(spec, split)
+    path = local / f"{split}.jsonl"
+    if not path.is_file():
+        raise UserError(f"{spec.id}: no {split}.jsonl in {local}")
+    return read_jsonl(path)

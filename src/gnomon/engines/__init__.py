@@ -1,0 +1,80 @@
+"""Choosing an engine from a `--model` string, and naming the model for the store.
+
+The model's identity is worked out without loading it, so a run whose results are all stored
+never loads the model at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from gnomon.engines.base import Engine
+from gnomon.errors import UserError
+
+ENGINES = ("hf",)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+_TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    engine: str
+    name: str  # a hub id or a local directory
+    revision: str | None
+    local: bool
+
+    @property
+    def display(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+def parse_model(model: str, revision: str | None = None) -> ModelRef:
+    engine, sep, name = model.partition(":")
+    if not sep or len(engine) <= 1:  # no prefix (or a Windows drive letter): a transformers model
+        engine, name = "hf", model
+    if engine not in ENGINES:
+        raise UserError(
+            f"unknown engine {engine!r} in --model {model!r}; available: {', '.join(ENGINES)}"
+        )
+    if not name:
+        raise UserError("--model names no model")
+    path = Path(name).expanduser()
+    looks_local = name.startswith(("/", "./", "../", "~")) or path.exists()
+    if looks_local:
+        if not path.is_dir():
+            raise UserError(f"model directory not found: {name}")
+        if not (path / "config.json").is_file():
+            raise UserError(f"{name}: not a transformers model directory (no config.json)")
+        return ModelRef(engine, str(path.resolve()), None, True)
+    if name.count("/") > 1 or " " in name:
+        raise UserError(f"--model {model!r} is neither a local directory nor a hub id (org/name)")
+    return ModelRef(engine, name, revision, False)
+
+
+def fingerprint(path: Path) -> str:
+    """Content of the small files plus size and modification time of the weights: a changed
+    checkpoint gets a new identity without hashing gigabytes."""
+    digest = hashlib.sha256()
+    for item in sorted(path.iterdir()):
+        if item.name in _TEXT_FILES:
+            digest.update(item.name.encode() + item.read_bytes())
+        elif item.suffix in _WEIGHT_SUFFIXES:
+            stat = item.stat()
+            digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def model_key(ref: ModelRef, dtype: str) -> str:
+    if ref.local:
+        return f"{ref.engine}:local:{fingerprint(Path(ref.name))}|{dtype}"
+    return f"{ref.engine}:{ref.name}@{ref.revision or 'main'}|{dtype}"
+
+
+def load_engine(ref: ModelRef, *, device: str, dtype: str, batch_size: int) -> Engine:
+    from gnomon.engines.hf import HFEngine
+
+    return HFEngine(
+        ref.name, device=device, dtype=dtype, batch_size=batch_size, revision=ref.revision
+    )

@@ -1,0 +1,351 @@
+"""The Hugging Face transformers engine (CPU and CUDA).
+
+Scoring follows lm-evaluation-harness's `hf` backend token for token (the same context/continuation
+split, the same left truncation), but computes far less:
+- each distinct context is run once, and its continuations' first tokens read from one row of
+  logits; longer continuations run on top of the context's KV cache;
+- a prefix shared by many contexts (the few-shot block) is run once and its KV cache reused;
+- the output head is applied only at the positions that are read, never over the whole sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gnomon.engines.base import (
+    Engine,
+    GenerateRequest,
+    GenerateResult,
+    ScoreRequest,
+    ScoreResult,
+)
+from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
+from gnomon.errors import UserError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DEFAULT_MAX_LENGTH = 2048
+_TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r} is not a device torch knows") from None
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype!r}: choose auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+class HFEngine(Engine):
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        revision: str | None = None,
+        max_length: int | None = None,
+        min_shared_prefix: int = 32,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.batch_size = max(1, batch_size)
+        self.min_shared_prefix = min_shared_prefix
+        self.tokens_computed = 0
+        self.name = name_or_path
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                name_or_path, revision=revision, dtype=self.dtype
+            )
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"cannot load model {name_or_path!r}: {first[:300]}") from None
+        self.model.to(self.device).eval()
+        self.max_length = max_length or self._resolve_max_length()
+        self._base = getattr(self.model, self.model.base_model_prefix)
+        self._head = self.model.get_output_embeddings()
+        self._pad_id = self.tokenizer.pad_token_id or self.tokenizer.eos_token_id or 0
+        self._fast = self._check_fast_path()
+
+    # ----------------------------------------------------------------- tokenisation
+    def _resolve_max_length(self) -> int:
+        """lm-evaluation-harness's order: config fields, then the tokenizer, then 2048."""
+        config = self.model.config
+        text_config = getattr(config, "text_config", None)
+        for cfg in (text_config, config):
+            for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+                value = getattr(cfg, attr, None) if cfg is not None else None
+                if isinstance(value, int) and value > 0:
+                    return value
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(limit, int) and 0 < limit < _TOKENIZER_INFINITY:
+            return limit
+        return DEFAULT_MAX_LENGTH
+
+    @property
+    def prefix_token_id(self) -> int:
+        """Conditioning token for an empty context: BOS if the tokenizer has one, else EOS."""
+        tok = self.tokenizer
+        return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+
+    def encode(self, text: str) -> list[int]:
+        """The tokenizer's own default special tokens, as lm-evaluation-harness uses them."""
+        bos = self.tokenizer.bos_token
+        if bos and text.startswith(bos):
+            return self.tokenizer.encode(text, add_special_tokens=False)
+        return self.tokenizer.encode(text)
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Trailing context whitespace moves into the continuation; the continuation's tokens are
+        those of encode(context + continuation) after the first len(encode(context))."""
+        if not context:
+            cont = self.tokenizer.encode(continuation, add_special_tokens=False)
+            if cont and cont[0] == self.prefix_token_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_token_id], cont
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        return ctx, whole[len(ctx) :]
+
+    # ----------------------------------------------------------------- forward helpers
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Head (and any final scaling the architecture defines) on the rows that are read."""
+        logits = self._head(hidden)
+        config = self.model.config
+        scale = getattr(config, "logit_scale", None)
+        if isinstance(scale, int | float) and scale != 1:
+            logits = logits * scale
+        cap = getattr(config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits.float()
+
+    def _check_fast_path(self) -> bool:
+        """Trust the base-model-plus-head path only if it reproduces the model's own logits."""
+        ids = torch.tensor([[self.prefix_token_id, 1, 2, 3]], device=self.device)
+        with torch.inference_mode():
+            full = self.model(input_ids=ids).logits[0, -1].float()
+            hidden = self._base(input_ids=ids).last_hidden_state[0, -1:]
+            mine = self._logits(hidden)[0]
+        tolerance = 1e-3 if self.dtype == torch.float32 else 5e-2
+        return bool(torch.allclose(full, mine, atol=tolerance, rtol=tolerance))
+
+    def _hidden(self, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        if self._fast:
+            out = self._base(**kwargs)
+            return out.last_hidden_state, out.past_key_values
+        out = self.model(**kwargs)
+        return out.logits, out.past_key_values
+
+    def _read(self, states: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (float32) at the given rows of hidden states (or full logits)."""
+        logits = self._logits(states) if self._fast else states.float()
+        return torch.log_softmax(logits, dim=-1)
+
+    def _cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
+
+    @staticmethod
+    def _layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    # ----------------------------------------------------------------- score
+    def score(self, requests: Sequence[ScoreRequest]) -> Iterator[list[tuple[int, ScoreResult]]]:
+        ctx_cache: dict[str, list[int]] = {}
+        pairs = []
+        for req in requests:
+            ctx, cont = self._encode_cached(req, ctx_cache)
+            if not cont:
+                raise UserError(f"empty continuation after tokenisation: {req.continuation!r:.60}")
+            if len(cont) > self.max_length:
+                raise UserError(
+                    f"a continuation of {len(cont)} tokens exceeds the model's "
+                    f"{self.max_length}-token window"
+                )
+            pairs.append((ctx, cont))
+        works = group_by_context(pairs, self.max_length)
+        with torch.inference_mode():
+            for group in prefix_groups(works, self.min_shared_prefix):
+                prefix = None
+                if group.prefix_len:
+                    ids = torch.tensor([group.contexts[0].tokens[: group.prefix_len]])
+                    _, cache = self._hidden(input_ids=ids.to(self.device), use_cache=True)
+                    prefix = self._layers(cache)
+                    self.tokens_computed += group.prefix_len
+                for batch in batches(group.contexts, self.batch_size):
+                    yield self._score_batch(batch, group.prefix_len, prefix)
+
+    def _encode_cached(
+        self, req: ScoreRequest, cache: dict[str, list[int]]
+    ) -> tuple[list[int], list[int]]:
+        if req.context and not req.context[-1].isspace():
+            if req.context not in cache:
+                cache[req.context] = self.encode(req.context)
+            ctx = cache[req.context]
+            whole = self.encode(req.context + req.continuation)
+            return ctx, whole[len(ctx) :]
+        return self.encode_pair(req.context, req.continuation)
+
+    def _score_batch(
+        self,
+        works: list[ContextWork],
+        prefix_len: int,
+        prefix: list[tuple[torch.Tensor, torch.Tensor]] | None,
+    ) -> list[tuple[int, ScoreResult]]:
+        suffixes = [list(w.tokens[prefix_len:]) for w in works]
+        width = max(map(len, suffixes))
+        ids = torch.tensor([s + [self._pad_id] * (width - len(s)) for s in suffixes])
+        size = len(works)
+        kwargs: dict[str, Any] = {"input_ids": ids.to(self.device)}
+        needs_cache = any(len(c) > 1 for w in works for _, c in w.conts)
+        if prefix is not None:
+            kwargs["past_key_values"] = self._cache(
+                [(k.expand(size, -1, -1, -1), v.expand(size, -1, -1, -1)) for k, v in prefix]
+            )
+        kwargs["use_cache"] = needs_cache or prefix is not None
+        states, cache = self._hidden(**kwargs)
+        self.tokens_computed += sum(map(len, suffixes))
+        last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
+        first = self._read(states[torch.arange(size, device=self.device), last])  # (B, V)
+        greedy_first = first.argmax(-1).tolist()
+
+        results: list[tuple[int, ScoreResult]] = []
+        tails: list[tuple[int, int, list[int], float, bool]] = []  # (row, req, cont, lp0, g0)
+        for row, work in enumerate(works):
+            for req_index, cont in work.conts:
+                lp0 = float(first[row, cont[0]])
+                g0 = greedy_first[row] == cont[0]
+                if len(cont) == 1:
+                    results.append((req_index, ScoreResult(lp0, g0, work.truncated)))
+                else:
+                    tails.append((row, req_index, cont, lp0, g0))
+        if tails:
+            layers = self._layers(cache)
+            for chunk in batches(tails, self.batch_size * 4):
+                results.extend(self._score_tails(chunk, works, suffixes, prefix_len, layers))
+        return results
+
+    def _score_tails(
+        self,
+        chunk: list[tuple[int, int, list[int], float, bool]],
+        works: list[ContextWork],
+        suffixes: list[list[int]],
+        prefix_len: int,
+        layers: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> list[tuple[int, ScoreResult]]:
+        """Continuation tokens after the first, on top of each context's cached keys/values."""
+        rows = torch.tensor([c[0] for c in chunk], device=self.device)
+        cache = self._cache([(k.index_select(0, rows), v.index_select(0, rows)) for k, v in layers])
+        past = layers[0][0].shape[-2]
+        width = max(len(c[2]) - 1 for c in chunk)
+        ids, mask, pos = [], [], []
+        for row, _, cont, _, _ in chunk:
+            ctx_end = prefix_len + len(suffixes[row])
+            tail = cont[:-1]
+            ids.append(tail + [self._pad_id] * (width - len(tail)))
+            mask.append([1] * ctx_end + [0] * (past - ctx_end) + [1] * width)
+            pos.append(list(range(ctx_end, ctx_end + width)))
+        states, _ = self._hidden(
+            input_ids=torch.tensor(ids, device=self.device),
+            attention_mask=torch.tensor(mask, device=self.device),
+            position_ids=torch.tensor(pos, device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        self.tokens_computed += sum(len(c[2]) - 1 for c in chunk)
+        out = []
+        for i, (row, req_index, cont, lp0, g0) in enumerate(chunk):
+            n = len(cont) - 1
+            logp = self._read(states[i, :n])
+            targets = torch.tensor(cont[1:], device=self.device)
+            lp = lp0 + float(logp.gather(1, targets[:, None]).sum())
+            greedy = g0 and bool((logp.argmax(-1) == targets).all())
+            out.append((req_index, ScoreResult(lp, greedy, works[row].truncated)))
+        return out
+
+    # ----------------------------------------------------------------- generate
+    def generate(
+        self, requests: Sequence[GenerateRequest]
+    ) -> Iterator[list[tuple[int, GenerateResult]]]:
+        """Greedy, batched longest first with left padding, stopped per row at a stop string."""
+        eos = self.tokenizer.decode([self.tokenizer.eos_token_id], skip_special_tokens=False)
+        encoded = []
+        for index, req in enumerate(requests):
+            room = self.max_length - req.max_tokens
+            if room <= 0:
+                raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
+            tokens = self.encode(req.context)
+            encoded.append((index, tokens[-room:], len(tokens) > room))
+        encoded.sort(key=lambda e: -len(e[1]))
+        with torch.inference_mode():
+            for chunk in batches(encoded, self.batch_size):
+                yield self._generate_batch(chunk, requests, eos)
+
+    def _generate_batch(
+        self,
+        chunk: list[tuple[int, list[int], bool]],
+        requests: Sequence[GenerateRequest],
+        eos: str,
+    ) -> list[tuple[int, GenerateResult]]:
+        width = max(len(t) for _, t, _ in chunk)
+        ids = [[self._pad_id] * (width - len(t)) + t for _, t, _ in chunk]
+        mask = [[0] * (width - len(t)) + [1] * len(t) for _, t, _ in chunk]
+        reqs = [requests[i] for i, _, _ in chunk]
+        stops = sorted({s for r in reqs for s in r.until} | ({eos} if eos else set()))
+        out = self.model.generate(
+            input_ids=torch.tensor(ids, device=self.device),
+            attention_mask=torch.tensor(mask, device=self.device),
+            max_new_tokens=max(r.max_tokens for r in reqs),
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            stop_strings=stops or None,
+            tokenizer=self.tokenizer,
+            pad_token_id=self._pad_id,
+        )
+        self.tokens_computed += sum(len(t) for _, t, _ in chunk) + int(out[:, width:].numel())
+        results = []
+        for row, (index, _, truncated) in enumerate(chunk):
+            new = out[row, width : width + requests[index].max_tokens].tolist()
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            for stop in (*requests[index].until, eos):
+                if stop:
+                    text = text.split(stop)[0]
+            results.append((index, GenerateResult(text, truncated)))
+        return results
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "engine": "hf",
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "max_length": str(self.max_length),
+            "fast_head": str(self._fast),
+            "path": str(Path(self.name)) if Path(self.name).exists() else self.name,
+        }

@@ -1,0 +1,105 @@
+"""Planning the scoring work before any forward pass: which tokens must be computed, and how often.
+
+Pure functions over token ids, so the sharing rules can be tested without a model:
+- requests with the same context tokens share one forward pass over that context;
+- contexts with a long common token prefix (a few-shot block) share one pass over that prefix;
+- contexts are batched longest first, so padding is small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Tokens = tuple[int, ...]
+
+
+@dataclass
+class ContextWork:
+    """One distinct context and the continuations scored after it."""
+
+    tokens: Tokens
+    conts: list[tuple[int, list[int]]] = field(default_factory=list)  # (request index, tokens)
+    truncated: bool = False
+
+
+@dataclass
+class PrefixGroup:
+    """Contexts sharing their first `prefix_len` tokens; that prefix is computed once."""
+
+    prefix_len: int
+    contexts: list[ContextWork]
+
+
+def fit_to_window(ctx: list[int], cont: list[int], max_length: int) -> tuple[list[int], bool]:
+    """lm-evaluation-harness's rule: the model sees (ctx + cont)[-(max_length + 1):][:-1]."""
+    excess = len(ctx) + len(cont) - (max_length + 1)
+    if excess <= 0:
+        return ctx, False
+    return ctx[excess:], True
+
+
+def group_by_context(
+    pairs: list[tuple[list[int], list[int]]], max_length: int
+) -> list[ContextWork]:
+    works: dict[Tokens, ContextWork] = {}
+    for index, (ctx, cont) in enumerate(pairs):
+        fitted, truncated = fit_to_window(ctx, cont, max_length)
+        key = tuple(fitted)
+        work = works.get(key)
+        if work is None:
+            work = works[key] = ContextWork(key)
+        work.conts.append((index, cont))
+        work.truncated |= truncated
+    return list(works.values())
+
+
+def _common_prefix(a: Tokens, b: Tokens, limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def prefix_groups(works: list[ContextWork], min_prefix: int) -> list[PrefixGroup]:
+    """Sort contexts so shared prefixes sit together, then cut groups where sharing stops paying.
+
+    A context joins the running group while the common prefix stays at least `min_prefix` tokens
+    and at least half of the group's current prefix (so one stray context cannot shrink a long
+    few-shot prefix to a short one). Every context keeps at least its last token outside the
+    prefix: that position's logits score the continuation's first token.
+    """
+    ordered = sorted(works, key=lambda w: w.tokens)
+    groups: list[PrefixGroup] = []
+    loners: list[ContextWork] = []
+    current: list[ContextWork] = []
+    prefix = 0
+
+    def close() -> None:
+        if len(current) > 1:
+            usable = min(prefix, min(len(w.tokens) for w in current) - 1)
+            if usable >= min_prefix:
+                groups.append(PrefixGroup(usable, sorted(current, key=lambda w: -len(w.tokens))))
+                return
+        loners.extend(current)
+
+    for work in ordered:
+        if current:
+            shared = _common_prefix(current[0].tokens, work.tokens, prefix)
+            # the half rule guards a prefix already shared; a lone context may join at any length
+            if shared >= min_prefix and (len(current) == 1 or shared * 2 >= prefix):
+                current.append(work)
+                prefix = shared
+                continue
+            close()
+        current = [work]
+        prefix = len(work.tokens)
+    if current:
+        close()
+    if loners:
+        groups.append(PrefixGroup(0, sorted(loners, key=lambda w: -len(w.tokens))))
+    return groups
+
+
+def batches(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

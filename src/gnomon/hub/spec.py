@@ -1,0 +1,186 @@
+"""The benchmark spec: a declarative file, validated on load, that defines how a benchmark runs.
+
+Everything that changes what a model sees goes through here, so that its hash can travel with every
+stored result (see `prompt_hash`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gnomon.errors import UserError
+
+Dimension = Literal[
+    "knowledge",
+    "reasoning",
+    "math",
+    "code",
+    "language",
+    "instruction-following",
+    "long-context",
+    "agent",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """Where rows come from: a `datasets` hub id, or local files (`--data` overrides either)."""
+
+    hub: str | None = None
+    config: str | None = None
+    files: str | None = Field(
+        default=None, description="a local folder holding <split>.jsonl, relative to the spec file"
+    )
+    eval_split: str
+    process: str | None = Field(default=None, description="name of a registered row hook")
+    id_field: str | None = Field(default=None, description="row field holding a stable id")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> Source:
+        if self.hub is None and self.files is None:
+            raise ValueError("needs `hub` (a datasets id) or `files` (a local folder)")
+        return self
+
+
+class FewShot(_Strict):
+    """How examples are chosen: lm-evaluation-harness's `first_n` or its seeded random sampler."""
+
+    count: Annotated[int, Field(ge=0)] = 0
+    split: str | None = None
+    sampler: Literal["first_n", "random"] = "first_n"
+    seed: int = 1234
+    group_by: str | None = Field(
+        default=None, description="take shots only from rows with the same value of this field"
+    )
+
+    @model_validator(mode="after")
+    def _split_needed(self) -> FewShot:
+        if self.count > 0 and self.split is None:
+            raise ValueError("few-shot `count` > 0 needs a `split` to draw examples from")
+        return self
+
+
+class Prompt(_Strict):
+    """Jinja2 templates over a row; the layout follows lm-evaluation-harness's few-shot format."""
+
+    description: str = ""
+    template: str
+    choices: str | list[str] | None = Field(
+        default=None, description="a Jinja2 expression giving the list of choices, or the list"
+    )
+    target: str = Field(
+        description="a Jinja2 expression: the gold choice's index (choice mode) or answer text"
+    )
+    fewshot_target: str | None = Field(
+        default=None, description="expression for the answer shown after a few-shot question"
+    )
+    target_delimiter: str = " "
+    fewshot_delimiter: str = "\n\n"
+
+
+class Generation(_Strict):
+    until: list[str] = Field(default_factory=list)
+    max_tokens: Annotated[int, Field(gt=0)] = 256
+
+
+class Extractor(_Strict):
+    """A regex pulled from the generated text (lm-evaluation-harness's regex filter)."""
+
+    name: str
+    regex: str
+    group_select: int = 0
+    fallback: str = "[invalid]"
+
+
+class Normalize(_Strict):
+    ignore_case: bool = False
+    ignore_punctuation: bool = False
+    regexes_to_ignore: list[str] = Field(default_factory=list)
+
+
+ChoiceMetric = Literal["acc", "acc_norm"]
+GenerateMetric = Literal["exact_match"]
+
+
+class BenchmarkSpec(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+    title: str
+    dimension: Dimension
+    version: Annotated[int, Field(ge=1)]
+    description: str = ""
+    source: Source
+    fewshot: FewShot = FewShot()
+    prompt: Prompt
+    mode: Literal["choice", "generate"]
+    metrics: list[str]
+    generation: Generation | None = None
+    extract: list[Extractor] = Field(default_factory=list)
+    normalize: Normalize = Normalize()
+    cluster_by: str | None = Field(
+        default=None, description="row field whose values cluster items (e.g. subject)"
+    )
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> BenchmarkSpec:
+        allowed = {"choice": ("acc", "acc_norm"), "generate": ("exact_match",)}[self.mode]
+        if not self.metrics:
+            raise ValueError("`metrics` must name at least one metric")
+        for metric in self.metrics:
+            if metric not in allowed:
+                raise ValueError(f"metric {metric!r} is not available in {self.mode} mode")
+        if self.mode == "choice" and self.prompt.choices is None:
+            raise ValueError("choice mode needs `prompt.choices`")
+        if self.mode == "generate" and self.generation is None:
+            raise ValueError("generate mode needs a `generation` section")
+        return self
+
+    def prompt_hash(self, shots: int | None = None) -> str:
+        """Hash of everything that shapes the prompt text, so a score always names its prompt."""
+        fewshot = self.fewshot.model_dump()
+        if shots is not None:
+            fewshot["count"] = shots
+        payload = {
+            "prompt": self.prompt.model_dump(),
+            "fewshot": fewshot,
+            "process": self.source.process,
+            "mode": self.mode,
+            "generation": self.generation.model_dump() if self.generation else None,
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_spec(path: Path) -> BenchmarkSpec:
+    """Load and validate a spec file; any problem becomes one line naming the file and field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read benchmark file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a benchmark file must be a mapping of fields")
+    try:
+        spec = BenchmarkSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise UserError(f"{path}: field `{field}`: {first['msg']}{more}") from None
+    if spec.source.files is not None:
+        local = (path.parent / spec.source.files).resolve()
+        spec = spec.model_copy(
+            update={"source": spec.source.model_copy(update={"files": str(local)})}
+        )
+    return spec

@@ -1,0 +1,45 @@
+"""Multiple choice by loglikelihood: one request per choice, `acc` and length-normalised `acc_norm`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnomon.engines.base import ScoreRequest, ScoreResult
+from gnomon.modes.base import Mode
+from gnomon.prompts import Sample
+
+
+def _argmax(values: list[float]) -> int:
+    """First index of the maximum, as numpy's argmax breaks ties."""
+    return max(range(len(values)), key=lambda i: (values[i], -i))
+
+
+class ChoiceMode(Mode):
+    verb = "score"
+
+    def requests(self, sample: Sample) -> list[ScoreRequest]:
+        delim = self.spec.prompt.target_delimiter
+        return [ScoreRequest(sample.context, delim + choice) for choice in sample.choices]
+
+    def result(self, sample: Sample, answers: list[ScoreResult]) -> dict[str, Any]:
+        logprobs = [a.logprob for a in answers]
+        pred = _argmax(logprobs)
+        # acc_norm divides by the choice text's length in characters (lm-evaluation-harness)
+        pred_norm = _argmax(
+            [lp / max(1, len(c)) for lp, c in zip(logprobs, sample.choices, strict=True)]
+        )
+        metrics = {
+            "acc": float(pred == sample.target),
+            "acc_norm": float(pred_norm == sample.target),
+        }
+        return {
+            "prediction": pred,
+            "prediction_text": sample.choices[pred],
+            "target": sample.target,
+            "target_text": sample.choices[int(sample.target)],
+            "correct": pred == sample.target,
+            "metrics": {name: metrics[name] for name in self.spec.metrics},
+            "choice_logprobs": logprobs,
+            "choice_greedy": [a.is_greedy for a in answers],
+            "truncated": any(a.truncated for a in answers),
+        }

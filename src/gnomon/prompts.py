@@ -1,0 +1,217 @@
+"""Turning rows into prompts: few-shot selection, Jinja2 rendering, and the content hash of each.
+
+The layout is lm-evaluation-harness's: description, then each shot as text + target delimiter +
+answer joined by the few-shot delimiter, then the few-shot delimiter and the question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from gnomon.data import Row
+from gnomon.errors import UserError
+from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
+from gnomon.hub.spec import BenchmarkSpec
+
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One rendered question: everything an engine request and a stored result need."""
+
+    bench: str
+    sample_id: str
+    index: int
+    context: str
+    choices: tuple[str, ...]  # the raw choice texts (choice mode); empty in generate mode
+    target: int | str  # gold choice index, or the reference answer text
+    cluster: str | None
+    origin: str
+
+    @property
+    def content_hash(self) -> str:
+        blob = json.dumps([self.context, self.choices, self.target], ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Renderer:
+    """Compiles a spec's templates once and renders rows; errors name the row's file and line."""
+
+    def __init__(self, spec: BenchmarkSpec, shots: int | None = None) -> None:
+        self.spec = spec
+        self.shots = spec.fewshot.count if shots is None else shots
+        p = spec.prompt
+        try:
+            self._description = _ENV.from_string(p.description)
+            self._template = _ENV.from_string(p.template)
+            self._target = _ENV.compile_expression(p.target, undefined_to_none=False)
+            self._fewshot_target = (
+                _ENV.compile_expression(p.fewshot_target, undefined_to_none=False)
+                if p.fewshot_target
+                else None
+            )
+            self._choices: Callable[..., Any] | None = (
+                _ENV.compile_expression(p.choices, undefined_to_none=False)
+                if isinstance(p.choices, str)
+                else None
+            )
+        except TemplateError as exc:
+            raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
+        self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
+        if spec.source.process and self._hook is None:
+            raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
+
+    def fields(self, row: Row) -> dict[str, Any]:
+        if self._hook is None:
+            return row.fields
+        missing = [
+            f
+            for f in REQUIRED_FIELDS.get(self.spec.source.process or "", ())
+            if f not in row.fields
+        ]
+        if missing:
+            raise UserError(f"{row.origin}: row lacks field `{missing[0]}`")
+        try:
+            return self._hook(row.fields)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
+
+    def _eval(self, what: str, fn: Callable[..., Any], fields: dict[str, Any], row: Row) -> Any:
+        try:
+            return fn(**fields)
+        except TemplateError as exc:
+            raise UserError(f"{row.origin}: {what}: {exc.message}") from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(f"{row.origin}: {what}: {exc}") from None
+
+    def choices(self, fields: dict[str, Any], row: Row) -> list[str]:
+        raw = self.spec.prompt.choices
+        value = raw if self._choices is None else self._eval("choices", self._choices, fields, row)
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(c, str) for c in value)
+        ):
+            raise UserError(
+                f"{row.origin}: choices must be a non-empty list of strings, got {value!r:.80}"
+            )
+        return list(value)
+
+    def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> int | str:
+        value = self._eval("target", self._target, fields, row)
+        if n_choices is not None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise UserError(f"{row.origin}: target must be a choice index, got {value!r:.80}")
+            if not 0 <= value < n_choices:
+                raise UserError(f"{row.origin}: target {value} is not one of {n_choices} choices")
+            return value
+        if not isinstance(value, str):
+            raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
+        return value
+
+    def question(self, fields: dict[str, Any], row: Row) -> str:
+        return self._eval("template", self._template.render, fields, row)
+
+    def shot_text(self, row: Row) -> str:
+        """A worked example: the question followed by its answer."""
+        fields = self.fields(row)
+        if self._fewshot_target is not None:
+            answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
+        elif self.spec.mode == "choice":
+            choices = self.choices(fields, row)
+            answer = choices[int(self.target(fields, row, len(choices)))]
+        else:
+            answer = str(self.target(fields, row, None))
+        return self.question(fields, row) + self.spec.prompt.target_delimiter + answer
+
+    def render(
+        self, rows: Sequence[Row], fewshot_rows: Sequence[Row], same_split: bool
+    ) -> list[Sample]:
+        """Render every row; shots are chosen here so that the choice is part of the hash."""
+        picker = _ShotPicker(self.spec, self.shots, fewshot_rows, same_split)
+        shot_cache: dict[int, str] = {}
+        samples = []
+        for row in rows:
+            fields = self.fields(row)
+            description = self._eval("description", self._description.render, fields, row)
+            shots = []
+            for shot in picker.pick(row, fields):
+                if shot.index not in shot_cache:
+                    shot_cache[shot.index] = self.shot_text(shot)
+                shots.append(shot_cache[shot.index])
+            delim = self.spec.prompt.fewshot_delimiter
+            prefix = delim.join(shots) + delim if shots else ""
+            context = description + prefix + self.question(fields, row)
+            choices = self.choices(fields, row) if self.spec.mode == "choice" else []
+            target = self.target(fields, row, len(choices) if choices else None)
+            id_field = self.spec.source.id_field
+            sample_id = (
+                str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
+            )
+            cluster = str(fields.get(self.spec.cluster_by)) if self.spec.cluster_by else None
+            samples.append(
+                Sample(
+                    self.spec.id,
+                    sample_id,
+                    row.index,
+                    context,
+                    tuple(choices),
+                    target,
+                    cluster,
+                    row.origin,
+                )
+            )
+        return samples
+
+
+class _ShotPicker:
+    """lm-evaluation-harness's samplers: `first_n` in file order, or one seeded RNG in row order."""
+
+    def __init__(
+        self, spec: BenchmarkSpec, count: int, pool: Sequence[Row], same_split: bool
+    ) -> None:
+        self.count = count
+        self.sampler = spec.fewshot.sampler
+        self.group_by = spec.fewshot.group_by
+        self.same_split = same_split
+        self.rng = random.Random(spec.fewshot.seed)
+        self.pools: dict[Any, list[Row]] = defaultdict(list)
+        for row in pool:
+            key = row.fields.get(self.group_by) if self.group_by else None
+            self.pools[key].append(row)
+        if count and not pool:
+            raise UserError(f"{spec.id}: {count}-shot needs rows in split {spec.fewshot.split!r}")
+
+    def pick(self, row: Row, fields: dict[str, Any]) -> list[Row]:
+        if not self.count:
+            return []
+        key = row.fields.get(self.group_by) if self.group_by else None
+        pool = self.pools.get(key, [])
+        if self.sampler == "first_n":
+            chosen = [r for r in pool if not (self.same_split and r.index == row.index)][
+                : self.count
+            ]
+        else:
+            draw = self.rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
+            chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
+                : self.count
+            ]
+        if len(chosen) < self.count:
+            raise UserError(
+                f"{row.origin}: {self.count}-shot needs {self.count} examples"
+                + (f" with {self.group_by}={key!r}" if self.group_by else "")
+                + f", only {len(chosen)} available"
+            )
+        return chosen

@@ -1,0 +1,143 @@
+"""Scores of a run, computed from the store alone, and the files `--out` writes."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gnomon.stats import Score, summarize
+from gnomon.store import Store
+
+
+@dataclass
+class BenchReport:
+    bench: str
+    version: int
+    prompt_hash: str
+    shots: int
+    planned: int
+    done: int
+    truncated: int
+    metrics: dict[str, Score]
+    clusters: dict[str, dict[str, Score]] = field(
+        default_factory=dict
+    )  # metric -> cluster -> score
+    cluster_by: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.planned
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": self.version,
+            "prompt_hash": self.prompt_hash,
+            "shots": self.shots,
+            "n": self.done,
+            "planned": self.planned,
+            "complete": self.complete,
+            "truncated": self.truncated,
+            "metrics": {name: _score_dict(s) for name, s in self.metrics.items()},
+        }
+        if self.clusters:
+            out["cluster_by"] = self.cluster_by
+            out["clusters"] = {
+                metric: {c: _score_dict(s) for c, s in per.items()}
+                for metric, per in self.clusters.items()
+            }
+        return out
+
+
+def _clean(x: float) -> float | None:
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def _score_dict(score: Score) -> dict[str, Any]:
+    return {
+        "value": _clean(score.value),
+        "stderr": _clean(score.stderr),
+        "ci95": [_clean(score.ci_low), _clean(score.ci_high)],
+        "n": score.n,
+        "n_clusters": score.n_clusters,
+        "method": score.method,
+    }
+
+
+def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
+    reports = []
+    for bench in store.run_benches(run_id):
+        spec = bench["spec"]
+        values: dict[str, list[float]] = defaultdict(list)
+        clusters: list[str | None] = []
+        truncated = 0
+        for sample in store.samples(run_id, bench["bench"]):
+            for name, value in sample["metrics"].items():
+                values[name].append(value)
+            clusters.append(sample["cluster"])
+            truncated += bool(sample.get("truncated"))
+        cluster_by = spec.get("cluster_by")
+        groups = clusters if cluster_by else None
+        metrics = {name: summarize(vals, groups) for name, vals in values.items()}
+        per_cluster: dict[str, dict[str, Score]] = {}
+        if cluster_by:
+            for name, vals in values.items():
+                by: dict[str, list[float]] = defaultdict(list)
+                for value, cluster in zip(vals, clusters, strict=True):
+                    by[str(cluster)].append(value)
+                per_cluster[name] = {c: summarize(v) for c, v in sorted(by.items())}
+        reports.append(
+            BenchReport(
+                bench["bench"],
+                bench["bench_version"],
+                bench["prompt_hash"],
+                bench["shots"],
+                bench["planned"],
+                bench["done"],
+                truncated,
+                metrics,
+                per_cluster,
+                cluster_by,
+            )  # fmt: skip
+        )
+    return reports
+
+
+def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchReport]) -> None:
+    """`results.json` (scores with intervals) and `samples.jsonl` (one line per sample)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = store.run(run_id)
+    results = {
+        "run_id": run_id,
+        "model": run["model"],
+        "model_key": run["model_key"],
+        "status": run["status"],
+        "gnomon_version": run["gnomon_version"],
+        "store": str(store.path),
+        "config": run["config"],
+        "engine": run["engine"],
+        "benchmarks": {r.bench: r.as_dict() for r in reports},
+    }
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    tmp = out_dir / "samples.jsonl.tmp"
+    with tmp.open("w", encoding="utf-8") as handle:
+        for sample in store.samples(run_id):
+            line = {
+                "benchmark": sample["bench"],
+                "sample_id": sample["sample_id"],
+                "index": sample["index"],
+                "prediction": sample["prediction"],
+                "target": sample["target"],
+                "correct": sample["correct"],
+                "metrics": sample["metrics"],
+                "prompt_hash": sample["prompt_hash"],
+                "truncated": sample.get("truncated", False),
+            }
+            for extra in ("choice_logprobs", "output", "extracted", "cluster"):
+                if sample.get(extra) is not None:
+                    line[extra] = sample[extra]
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    tmp.replace(out_dir / "samples.jsonl")

@@ -1,0 +1,247 @@
+"""Plan and execute a run: render everything first, look up what is stored, compute only the rest.
+
+Rendering comes before the model is loaded, so bad data fails fast; a run whose samples are all in
+the store does not load the model at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gnomon import __version__
+from gnomon.data import load_split
+from gnomon.engines import ModelRef, load_engine, model_key
+from gnomon.engines.base import Engine
+from gnomon.errors import UserError
+from gnomon.hub.spec import BenchmarkSpec
+from gnomon.modes import Mode, mode_for
+from gnomon.prompts import Renderer, Sample
+from gnomon.store import ResultRow, Store, result_key
+
+
+class Interrupted(UserError):
+    exit_code = 130
+
+
+@dataclass
+class RunOptions:
+    model: ModelRef
+    specs: list[BenchmarkSpec]
+    store_path: Path
+    data_dir: Path | None = None
+    shots: int | None = None
+    limit: int | None = None
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass
+class BenchPlan:
+    spec: BenchmarkSpec
+    mode: Mode
+    shots: int
+    prompt_hash: str
+    samples: list[Sample]
+    keys: list[str]
+    todo: list[int] = field(default_factory=list)  # positions in `samples` still to compute
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    planned: int
+    reused: int
+    computed: int
+    seconds: float
+    tokens: int
+    engine: dict[str, str]
+
+
+# progress(bench, total) returns an `advance(n)` callback for that benchmark's work
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def plan_bench(
+    spec: BenchmarkSpec,
+    data_dir: Path | None,
+    shots: int | None,
+    limit: int | None,
+    model_id: str,
+) -> BenchPlan:
+    renderer = Renderer(spec, shots)
+    rows = load_split(spec, spec.source.eval_split, data_dir)
+    if limit is not None:
+        rows = rows[:limit]
+    if not rows:
+        raise UserError(f"{spec.id}: split {spec.source.eval_split!r} has no rows")
+    fewshot_rows = []
+    if renderer.shots:
+        split = spec.fewshot.split or spec.source.eval_split
+        fewshot_rows = load_split(spec, split, data_dir)
+    same_split = spec.fewshot.split == spec.source.eval_split
+    samples = renderer.render(rows, fewshot_rows, same_split)
+    mode = mode_for(spec)
+    prompt_hash = spec.prompt_hash(renderer.shots)
+    settings = mode.settings()
+    keys = [
+        result_key(
+            model_id, spec.id, spec.version, prompt_hash, s.sample_id, s.content_hash, settings
+        )
+        for s in samples
+    ]
+    if len(set(keys)) != len(keys):
+        raise UserError(f"{spec.id}: two rows share a sample id and content; ids must be unique")
+    return BenchPlan(spec, mode, renderer.shots, prompt_hash, samples, keys)
+
+
+def resolved_dtype(device: str, dtype: str) -> str:
+    from gnomon.engines.hf import resolve_device, resolve_dtype
+
+    return str(resolve_dtype(dtype, resolve_device(device))).removeprefix("torch.")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def execute(
+    options: RunOptions,
+    store: Store,
+    progress: ProgressFactory,
+    log: Callable[[str], None],
+) -> RunOutcome:
+    started = time.monotonic()
+    dtype = resolved_dtype(options.device, options.dtype)
+    model_id = model_key(options.model, dtype)
+    plans = [
+        plan_bench(s, options.data_dir, options.shots, options.limit, model_id)
+        for s in options.specs
+    ]
+    run_id = new_run_id()
+    config = {
+        "model": options.model.display,
+        "revision": options.model.revision,
+        "benches": [p.spec.id for p in plans],
+        "shots": options.shots,
+        "limit": options.limit,
+        "data_dir": str(options.data_dir) if options.data_dir else None,
+        "device": options.device,
+        "dtype": dtype,
+        "batch_size": options.batch_size,
+    }
+    store.begin_run(run_id, options.model.display, model_id, config, __version__)
+    reused = 0
+    for plan in plans:
+        reused += store.add_bench(
+            run_id, plan.spec.id, plan.spec.version, plan.prompt_hash, plan.shots, plan.keys,
+            plan.spec.model_dump(),
+        )  # fmt: skip
+        stored = store.existing(plan.keys)
+        plan.todo = [i for i, k in enumerate(plan.keys) if k not in stored]
+    planned = sum(len(p.samples) for p in plans)
+    todo = sum(len(p.todo) for p in plans)
+    log(f"run {run_id}: {planned} samples, {reused} reused from the store, {todo} to compute")
+
+    engine: Engine | None = None
+    computed = 0
+    status = "failed"
+    try:
+        if todo:
+            log(f"loading {options.model.display} ({options.device}, {dtype})")
+            engine = load_engine(
+                options.model, device=options.device, dtype=dtype, batch_size=options.batch_size
+            )
+        for plan in plans:
+            if plan.todo and engine is not None:
+                computed += _compute(plan, engine, store, run_id, model_id, progress)
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise Interrupted(
+            f"interrupted: {reused + computed} of {planned} samples are in {store.path}; "
+            "run the same command again to resume"
+        ) from None
+    finally:
+        store.finish_run(
+            run_id,
+            status,
+            engine=engine.describe() if engine else {},
+            planned=planned,
+            reused=reused,
+            tokens=engine.tokens_computed if engine else 0,
+            seconds=time.monotonic() - started,
+        )
+    return RunOutcome(
+        run_id,
+        planned,
+        reused,
+        computed,
+        time.monotonic() - started,
+        engine.tokens_computed if engine else 0,
+        engine.describe() if engine else {},
+    )
+
+
+def _compute(
+    plan: BenchPlan,
+    engine: Engine,
+    store: Store,
+    run_id: str,
+    model_id: str,
+    progress: ProgressFactory,
+) -> int:
+    """Send the missing samples' requests; store each sample as soon as all its answers are in."""
+    owners: list[tuple[int, int]] = []  # request -> (sample position, answer slot)
+    requests: list[Any] = []
+    for pos in plan.todo:
+        for slot, req in enumerate(plan.mode.requests(plan.samples[pos])):
+            owners.append((pos, slot))
+            requests.append(req)
+    expected = {pos: 0 for pos in plan.todo}
+    for pos, _ in owners:
+        expected[pos] += 1
+    answers: dict[int, dict[int, Any]] = {pos: {} for pos in plan.todo}
+    advance = progress(plan.spec.id, len(requests))
+    verb = engine.score if plan.mode.verb == "score" else engine.generate
+    written = 0
+    for batch in verb(requests):
+        finished: list[ResultRow] = []
+        for req_index, answer in batch:
+            pos, slot = owners[req_index]
+            got = answers[pos]
+            got[slot] = answer
+            if len(got) == expected[pos]:
+                finished.append(_row(plan, pos, [got[i] for i in range(len(got))], model_id))
+                del answers[pos]
+        if finished:
+            written += store.add_results(run_id, finished)
+        advance(len(batch))
+    if answers:
+        raise RuntimeError(f"{plan.spec.id}: the engine left {len(answers)} samples unanswered")
+    return written
+
+
+def _row(plan: BenchPlan, pos: int, answers: list[Any], model_id: str) -> ResultRow:
+    sample = plan.samples[pos]
+    result = plan.mode.result(sample, answers)
+    metrics = result.pop("metrics")
+    return ResultRow(
+        key=plan.keys[pos],
+        model_key=model_id,
+        bench=plan.spec.id,
+        bench_version=plan.spec.version,
+        prompt_hash=plan.prompt_hash,
+        sample_id=sample.sample_id,
+        index=sample.index,
+        cluster=sample.cluster,
+        correct=bool(result["correct"]),
+        metrics=metrics,
+        payload=result,
+        prompt=sample.context,
+    )

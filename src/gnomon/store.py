@@ -1,0 +1,309 @@
+"""The store: one SQLite file holding every sample result, keyed by content.
+
+A result's key hashes the model, the benchmark version, the prompt hash, the sample (id and rendered
+content) and the settings that change answers. Cache, resume and "what has this model done" are
+the same lookup. Results are committed a batch at a time in WAL mode, so a killed process loses at
+most the batch in flight and never leaves a half-written row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gnomon.errors import UserError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_key TEXT NOT NULL,
+    config TEXT NOT NULL,
+    engine TEXT,
+    gnomon_version TEXT NOT NULL,
+    planned INTEGER NOT NULL DEFAULT 0,
+    reused INTEGER NOT NULL DEFAULT 0,
+    computed INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    model_key TEXT NOT NULL,
+    bench TEXT NOT NULL,
+    bench_version INTEGER NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    cluster TEXT,
+    correct INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_model ON results (model_key, bench, prompt_hash);
+CREATE TABLE IF NOT EXISTS run_results (
+    run_id TEXT NOT NULL,
+    bench TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS run_benches (
+    run_id TEXT NOT NULL,
+    bench TEXT NOT NULL,
+    bench_version INTEGER NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    shots INTEGER NOT NULL,
+    planned INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    PRIMARY KEY (run_id, bench)
+);
+"""
+
+
+def result_key(
+    model_key: str,
+    bench: str,
+    bench_version: int,
+    prompt_hash: str,
+    sample_id: str,
+    content_hash: str,
+    settings: dict[str, Any],
+) -> str:
+    blob = json.dumps(
+        [model_key, bench, bench_version, prompt_hash, sample_id, content_hash, settings],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    key: str
+    model_key: str
+    bench: str
+    bench_version: int
+    prompt_hash: str
+    sample_id: str
+    index: int
+    cluster: str | None
+    correct: bool
+    metrics: dict[str, float]
+    payload: dict[str, Any]
+    prompt: str
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._check_and_create()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{path}: not a usable gnomon store ({exc})") from None
+        except OSError as exc:
+            raise UserError(f"cannot open store {path}: {exc.strerror}") from None
+
+    def _check_and_create(self) -> None:
+        tables = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if tables and "meta" not in tables:
+            raise UserError(f"{self.path}: an SQLite database, but not a gnomon store")
+        if "meta" in tables:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None or int(row[0]) > SCHEMA_VERSION:
+                raise UserError(
+                    f"{self.path}: store schema {row[0] if row else '?'} is newer than this "
+                    f"gnomon understands ({SCHEMA_VERSION}); upgrade gnomon"
+                )
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ----------------------------------------------------------------- runs
+    def begin_run(
+        self, run_id: str, model: str, model_key: str, config: dict[str, Any], version: str
+    ) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO runs (run_id, created, status, model, model_key, config, "
+                "gnomon_version) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (run_id, time.time(), model, model_key, json.dumps(config), version),
+            )
+
+    def add_bench(
+        self,
+        run_id: str,
+        bench: str,
+        version: int,
+        prompt_hash: str,
+        shots: int,
+        keys: Sequence[str],
+        spec: dict[str, Any],
+    ) -> int:
+        """Record the plan for one benchmark and link the results that already exist; returns
+        how many were reused."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO run_benches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, bench, version, prompt_hash, shots, len(keys), json.dumps(spec)),
+            )
+            reused = 0
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                cur = self.conn.execute(
+                    f"INSERT OR IGNORE INTO run_results (run_id, bench, key) "
+                    f"SELECT ?, ?, key FROM results WHERE key IN ({marks})",
+                    (run_id, bench, *chunk),
+                )
+                reused += cur.rowcount
+        return reused
+
+    def add_results(self, run_id: str, rows: Iterable[ResultRow]) -> int:
+        """Commit a batch of finished samples in one transaction (all or nothing)."""
+        now = time.time()
+        rows = list(rows)
+        with self.transaction():
+            for r in rows:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        r.key, r.model_key, r.bench, r.bench_version, r.prompt_hash, r.sample_id,
+                        r.index, r.cluster, int(r.correct), json.dumps(r.metrics),
+                        json.dumps(r.payload, ensure_ascii=False), r.prompt, run_id, now,
+                    ),
+                )  # fmt: skip
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO run_results (run_id, bench, key) VALUES (?, ?, ?)",
+                    (run_id, r.bench, r.key),
+                )
+            self.conn.execute(
+                "UPDATE runs SET computed = computed + ? WHERE run_id = ?", (len(rows), run_id)
+            )
+        return len(rows)
+
+    def finish_run(self, run_id: str, status: str, **fields: Any) -> None:
+        allowed = {"engine", "planned", "reused", "tokens", "seconds"}
+        sets = ["status = ?", "finished = ?"]
+        values: list[Any] = [status, time.time()]
+        for name, value in fields.items():
+            if name not in allowed:
+                raise ValueError(name)
+            sets.append(f"{name} = ?")
+            values.append(json.dumps(value) if name == "engine" else value)
+        with self.transaction():
+            self.conn.execute(
+                f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*values, run_id)
+            )
+
+    # ----------------------------------------------------------------- reading
+    def existing(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in self.conn.execute(f"SELECT key FROM results WHERE key IN ({marks})", chunk)
+            )
+        return found
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
+        return [_run_dict(r) for r in rows]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            matches = self.conn.execute(
+                "SELECT * FROM runs WHERE run_id LIKE ? ORDER BY created DESC", (run_id + "%",)
+            ).fetchall()
+            if len(matches) != 1:
+                if matches:
+                    raise UserError(f"run id {run_id!r} matches {len(matches)} runs; give more")
+                raise UserError(f"no run {run_id!r} in {self.path}")
+            row = matches[0]
+        return _run_dict(row)
+
+    def run_benches(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT b.*, (SELECT COUNT(*) FROM run_results r WHERE r.run_id = b.run_id "
+            "AND r.bench = b.bench) AS done FROM run_benches b WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        ).fetchall()
+        return [dict(r) | {"spec": json.loads(r["spec"])} for r in rows]
+
+    def samples(self, run_id: str, bench: str | None = None) -> Iterator[dict[str, Any]]:
+        query = (
+            "SELECT s.* FROM run_results r JOIN results s ON s.key = r.key WHERE r.run_id = ?"
+            + (" AND r.bench = ?" if bench else "")
+            + " ORDER BY s.bench, s.idx"
+        )
+        for row in self.conn.execute(query, (run_id, bench) if bench else (run_id,)):
+            yield {
+                "key": row["key"],
+                "bench": row["bench"],
+                "sample_id": row["sample_id"],
+                "index": row["idx"],
+                "cluster": row["cluster"],
+                "correct": bool(row["correct"]),
+                "metrics": json.loads(row["metrics"]),
+                "prompt": row["prompt"],
+                "prompt_hash": row["prompt_hash"],
+                **json.loads(row["payload"]),
+            }
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (Ctrl-C included)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    out["config"] = json.loads(out["config"])
+    out["engine"] = json.loads(out["engine"]) if out["engine"] else {}
+    return out
