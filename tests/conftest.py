@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny models and synthetic data, built once per test session, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Never reach for a hub: every model and row a test uses is built here.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gnomon.tiny import build_model
+
+    return build_model(tmp_path_factory.mktemp("llama"), "llama", seed=1)
+
+
+@pytest.fixture(scope="session")
+def qwen2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gnomon.tiny import build_model
+
+    return build_model(tmp_path_factory.mktemp("qwen2"), "qwen2", seed=2)
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`<root>/<bench>/<split>.jsonl` for the five built-in benchmarks (read-only for tests)."""
+    from gnomon.tiny import write_synthetic_data
+
+    root = tmp_path_factory.mktemp("data")
+    write_synthetic_data(root)
+    return root
