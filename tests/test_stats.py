@@ -112,8 +112,11 @@ def test_perfectly_correlated_clusters_widen_interval() -> None:
     # Per-cluster deviation sums are +-5: SE = sqrt(10/9 * 10 * 25) / 100 = 1/6.
     assert clustered.stderr == pytest.approx(1 / 6)
     assert plain.stderr == pytest.approx(0.05)
-    # Effective n = 0.25 / (1/6)^2 = 9.
-    assert (clustered.ci_low, clustered.ci_high) == pytest.approx(wilson_interval(4.5, 9))
+    # Effective n = 0.25 / (1/6)^2 = 9, times Korn-Graubard's (t_99 / t_9)^2 for 10 clusters.
+    n_eff = 9 * (t_quantile(0.975, 99) / t_quantile(0.975, 9)) ** 2
+    assert n_eff == pytest.approx(6.92, abs=0.01)
+    expected = wilson_interval(0.5 * n_eff, n_eff)
+    assert (clustered.ci_low, clustered.ci_high) == pytest.approx(expected)
     assert clustered.ci_high - clustered.ci_low > 2.5 * (plain.ci_high - plain.ci_low)
     cont = [v * 0.5 + 0.1 for v in values]
     assert summarize(cont, clusters).ci_high > summarize(cont).ci_high
@@ -222,3 +225,13 @@ def test_paired_difference_degenerate_and_clustered() -> None:
     assert result.ci_high - result.mean_diff == pytest.approx(t_quantile(0.95, 3) * se)
     t = result.mean_diff / se
     assert result.p_value == pytest.approx(2 * (1 - t_cdf(abs(t), 3)), abs=1e-12)
+
+
+def test_clustering_never_narrows_a_binary_interval() -> None:
+    # Every cluster holds one right and one wrong answer: the clustered variance is ~0, which
+    # would imply an effective n above n; the interval must stay at least as wide as plain Wilson.
+    values = [1.0, 0.0] * 30
+    clusters = [i // 2 for i in range(60)]
+    plain = summarize(values)
+    clustered = summarize(values, clusters)
+    assert clustered.ci_high - clustered.ci_low >= plain.ci_high - plain.ci_low - 1e-12

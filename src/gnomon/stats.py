@@ -200,8 +200,14 @@ def summarize(
     if np.all((x == 0.0) | (x == 1.0)):
         if clustered:
             se = _crse(x, codes, n_clusters)
-            # Korn-Graubard style: shrink n to the sample size the clustered variance implies.
-            n_eff = mean * (1 - mean) / se**2 if 0 < mean < 1 and se > 0 else float(n)
+            # Korn-Graubard: the sample size the clustered variance implies, shrunk further by
+            # the t ratio for few clusters, and never above n (a design effect below 1 would
+            # make the interval narrower than independent sampling; we do not claim that).
+            n_eff = float(n)
+            if 0 < mean < 1 and se > 0:
+                q = (1 + confidence) / 2
+                df_ratio = (t_quantile(q, n - 1) / t_quantile(q, n_clusters - 1)) ** 2
+                n_eff = min(float(n), mean * (1 - mean) / se**2 * df_ratio)
             lo, hi = wilson_interval(mean * n_eff, n_eff, confidence)
             return Score(mean, se, lo, hi, n, n_clusters, "wilson-clustered")
         se = math.sqrt(mean * (1.0 - mean) / n)
