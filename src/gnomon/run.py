@@ -123,6 +123,17 @@ def execute(
         plan_bench(s, options.data_dir, options.shots, options.limit, model_id)
         for s in options.specs
     ]
+    for plan in plans:
+        stored = store.existing(plan.keys)
+        plan.todo = [i for i, k in enumerate(plan.keys) if k not in stored]
+    planned = sum(len(p.samples) for p in plans)
+    todo = sum(len(p.todo) for p in plans)
+    engine: Engine | None = None
+    if todo:  # loaded before the run is recorded: a model that cannot load leaves no run behind
+        log(f"loading {options.model.display} ({options.device}, {dtype})")
+        engine = load_engine(
+            options.model, device=options.device, dtype=dtype, batch_size=options.batch_size
+        )
     run_id = new_run_id()
     config = {
         "model": options.model.display,
@@ -142,21 +153,11 @@ def execute(
             run_id, plan.spec.id, plan.spec.version, plan.prompt_hash, plan.shots, plan.keys,
             plan.spec.model_dump(),
         )  # fmt: skip
-        stored = store.existing(plan.keys)
-        plan.todo = [i for i, k in enumerate(plan.keys) if k not in stored]
-    planned = sum(len(p.samples) for p in plans)
-    todo = sum(len(p.todo) for p in plans)
     log(f"run {run_id}: {planned} samples, {reused} reused from the store, {todo} to compute")
 
-    engine: Engine | None = None
     computed = 0
     status = "failed"
     try:
-        if todo:
-            log(f"loading {options.model.display} ({options.device}, {dtype})")
-            engine = load_engine(
-                options.model, device=options.device, dtype=dtype, batch_size=options.batch_size
-            )
         for plan in plans:
             if plan.todo and engine is not None:
                 computed += _compute(plan, engine, store, run_id, model_id, progress)

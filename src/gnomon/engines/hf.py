@@ -176,18 +176,7 @@ class HFEngine(Engine):
 
     # ----------------------------------------------------------------- score
     def score(self, requests: Sequence[ScoreRequest]) -> Iterator[list[tuple[int, ScoreResult]]]:
-        ctx_cache: dict[str, list[int]] = {}
-        pairs = []
-        for req in requests:
-            ctx, cont = self._encode_cached(req, ctx_cache)
-            if not cont:
-                raise UserError(f"empty continuation after tokenisation: {req.continuation!r:.60}")
-            if len(cont) > self.max_length:
-                raise UserError(
-                    f"a continuation of {len(cont)} tokens exceeds the model's "
-                    f"{self.max_length}-token window"
-                )
-            pairs.append((ctx, cont))
+        pairs = self._encode_requests(requests)
         works = group_by_context(pairs, self.max_length)
         with torch.inference_mode():
             for group in prefix_groups(works, self.min_shared_prefix):
@@ -200,16 +189,44 @@ class HFEngine(Engine):
                 for batch in batches(group.contexts, self.batch_size):
                     yield self._score_batch(batch, group.prefix_len, prefix)
 
-    def _encode_cached(
-        self, req: ScoreRequest, cache: dict[str, list[int]]
-    ) -> tuple[list[int], list[int]]:
-        if req.context and not req.context[-1].isspace():
-            if req.context not in cache:
-                cache[req.context] = self.encode(req.context)
-            ctx = cache[req.context]
-            whole = self.encode(req.context + req.continuation)
-            return ctx, whole[len(ctx) :]
-        return self.encode_pair(req.context, req.continuation)
+    def encode_many(self, texts: Sequence[str]) -> dict[str, list[int]]:
+        """`encode` for many strings in one call to the tokenizer's (parallel) batch encoder."""
+        unique = list(dict.fromkeys(texts))
+        bos = self.tokenizer.bos_token
+        plain = [t for t in unique if not (bos and t.startswith(bos))]
+        out = {t: self.encode(t) for t in unique if bos and t.startswith(bos)}
+        if plain:
+            out.update(zip(plain, self.tokenizer(plain)["input_ids"], strict=True))
+        return out
+
+    def _encode_requests(
+        self, requests: Sequence[ScoreRequest]
+    ) -> list[tuple[list[int], list[int]]]:
+        split = []
+        for req in requests:
+            context, continuation = req.context, req.continuation
+            n_spaces = len(context) - len(context.rstrip())
+            if context and n_spaces:
+                context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+            split.append((context, continuation))
+        texts = [t for c, k in split if c for t in (c, c + k)]
+        tokens = self.encode_many(texts)
+        pairs = []
+        for (context, continuation), req in zip(split, requests, strict=True):
+            if context:
+                ctx = tokens[context]
+                cont = tokens[context + continuation][len(ctx) :]
+            else:
+                ctx, cont = self.encode_pair("", continuation)
+            if not cont:
+                raise UserError(f"empty continuation after tokenisation: {req.continuation!r:.60}")
+            if len(cont) > self.max_length:
+                raise UserError(
+                    f"a continuation of {len(cont)} tokens exceeds the model's "
+                    f"{self.max_length}-token window"
+                )
+            pairs.append((ctx, cont))
+        return pairs
 
     def _score_batch(
         self,
