@@ -1,4 +1,4 @@
-"""Multiple choice by loglikelihood: one request per choice, `acc` and length-normalised `acc_norm`."""
+"""Multiple choice by loglikelihood: a request per choice; `acc` and `acc_norm` (by length)."""
 
 from __future__ import annotations
 
