@@ -269,12 +269,6 @@ def test_continuation_longer_than_the_window_is_a_user_error(short_engine: HFEng
         collect(short_engine, [ScoreRequest("Question:", " " + words)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: group_by_context merges requests whose fitted contexts coincide and ORs their "
-    "`truncated` flags, so an untruncated request sharing its window with a truncated one is "
-    "reported truncated",
-)
 def test_truncated_flag_is_per_request_when_fitted_contexts_coincide(qwen2_dir: Path) -> None:
     probe = HFEngine(str(qwen2_dir), device="cpu", dtype="float32")
     tail = " the river moves the bright planet near the forest"
@@ -402,11 +396,6 @@ def test_stop_sequences_cut_the_text_before_the_stop(
     assert collect_gen(engine, [GenerateRequest(ctx, ("@@@",), 20)])[0].text == full
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: HFEngine._generate_batch passes the union of all rows' stop strings to "
-    "model.generate, so one request's stop string ends another request's generation early",
-)
 def test_one_requests_stop_string_does_not_cut_another_request(
     engine: HFEngine, full_generations: list[tuple[str, str, str, int]]
 ) -> None:

@@ -18,7 +18,7 @@ SHOTS = tuple(range(100, 200))  # a 100-token "few-shot block"
 
 
 def work(tokens: tuple[int, ...], index: int = 0) -> ContextWork:
-    return ContextWork(tuple(tokens), [(index, [7])])
+    return ContextWork(tuple(tokens), [(index, [7], False)])
 
 
 def lcp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -86,9 +86,8 @@ def test_identical_contexts_are_merged_with_all_their_continuations() -> None:
     works = group_by_context(pairs, max_length=100)
     assert len(works) == 2
     got = {w.tokens: w.conts for w in works}
-    assert got[tuple(a)] == [(0, [10]), (2, [12, 13]), (3, [14])]
-    assert got[tuple(b)] == [(1, [11]), (4, [15, 16, 17])]
-    assert not any(w.truncated for w in works)
+    assert got[tuple(a)] == [(0, [10], False), (2, [12, 13], False), (3, [14], False)]
+    assert got[tuple(b)] == [(1, [11], False), (4, [15, 16, 17], False)]
 
 
 def test_group_by_context_truncates_per_request() -> None:
@@ -96,9 +95,9 @@ def test_group_by_context_truncates_per_request() -> None:
     pairs = [(ctx, [1]), (ctx, [1, 2, 3, 4, 5])]
     works = group_by_context(pairs, max_length=20)
     # the same text context fits with a 1-token continuation but not with a 5-token one
-    assert [(len(w.tokens), w.truncated) for w in works] == [(20, False), (16, True)]
+    assert [(len(w.tokens), w.conts[0][2]) for w in works] == [(20, False), (16, True)]
     for w in works:
-        ((i, cont),) = w.conts
+        ((i, cont, _),) = w.conts
         assert list(w.tokens) + cont[:-1] == harness_window(*pairs[i], 20)
 
 
@@ -164,11 +163,6 @@ def test_stray_context_sorting_after_the_group_does_not_shrink_its_prefix() -> N
     assert by_members(groups)[frozenset(w.tokens for w in group)] == len(SHOTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the half rule only guards a group of >= 2; a stray context that sorts first "
-    "forms a 1-member group that every few-shot context then joins at the stray's short prefix",
-)
 def test_stray_context_sorting_before_the_group_does_not_shrink_its_prefix() -> None:
     group = [work(SHOTS + (500 + i, 7)) for i in range(4)]
     stray = work(SHOTS[:40] + (0, 5, 5))  # shares 40 tokens; sorts before the group

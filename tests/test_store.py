@@ -165,11 +165,6 @@ def test_not_an_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Store.__init__ runs PRAGMA journal_mode=WAL before checking the tables, which "
-    "rewrites the foreign database's header (bytes 18-19, 27, 95) and leaves -wal/-shm files",
-)
 def test_foreign_sqlite_file_is_refused_and_left_byte_identical(tmp_path: Path) -> None:
     path = tmp_path / "other.sqlite"
     conn = sqlite3.connect(path)

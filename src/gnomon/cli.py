@@ -335,7 +335,11 @@ def runs_show(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into an exit code when not in standalone mode
+            err.print("[red]interrupted[/]: nothing was left half-written; re-run to resume")
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)

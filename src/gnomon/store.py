@@ -113,17 +113,22 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise UserError(f"cannot open store {path}: {exc}") from None
+        try:
             self.conn.row_factory = sqlite3.Row
+            self._check_ours()  # before any write: a file that is not a store stays untouched
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self._check_and_create()
+            self._create()
         except sqlite3.DatabaseError as exc:
+            self.conn.close()
             raise UserError(f"{path}: not a usable gnomon store ({exc})") from None
-        except OSError as exc:
-            raise UserError(f"cannot open store {path}: {exc.strerror}") from None
+        except UserError:
+            self.conn.close()
+            raise
 
-    def _check_and_create(self) -> None:
+    def _check_ours(self) -> None:
         tables = {
             r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
@@ -136,6 +141,8 @@ class Store:
                     f"{self.path}: store schema {row[0] if row else '?'} is newer than this "
                     f"gnomon understands ({SCHEMA_VERSION}); upgrade gnomon"
                 )
+
+    def _create(self) -> None:
         with self.transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():

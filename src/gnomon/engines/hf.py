@@ -11,6 +11,8 @@ split, the same left truncation), but computes far less:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,18 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype!r}: choose auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """A continuation longer than one token, waiting for its second pass."""
+
+    row: int  # its context's row in the context batch
+    index: int  # request index
+    cont: list[int]
+    logprob0: float  # log-probability of the first token, read from the context pass
+    greedy0: bool
+    truncated: bool
 
 
 class HFEngine(Engine):
@@ -117,18 +131,15 @@ class HFEngine(Engine):
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Trailing context whitespace moves into the continuation; the continuation's tokens are
-        those of encode(context + continuation) after the first len(encode(context))."""
-        if not context:
-            cont = self.tokenizer.encode(continuation, add_special_tokens=False)
-            if cont and cont[0] == self.prefix_token_id:
-                return cont[:1], cont[1:]
-            return [self.prefix_token_id], cont
-        n_spaces = len(context) - len(context.rstrip())
-        if n_spaces:
-            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
-        whole = self.encode(context + continuation)
-        ctx = self.encode(context)
-        return ctx, whole[len(ctx) :]
+        those of encode(context + continuation) after the first len(encode(context)). An empty
+        (or all-whitespace) context conditions on the BOS token, else EOS."""
+        return self._encode_requests([ScoreRequest(context, continuation)])[0]
+
+    def _encode_empty_context(self, continuation: str) -> tuple[list[int], list[int]]:
+        cont = self.tokenizer.encode(continuation, add_special_tokens=False)
+        if cont and cont[0] == self.prefix_token_id:
+            return cont[:1], cont[1:]
+        return [self.prefix_token_id], cont
 
     # ----------------------------------------------------------------- forward helpers
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -217,7 +228,7 @@ class HFEngine(Engine):
                 ctx = tokens[context]
                 cont = tokens[context + continuation][len(ctx) :]
             else:
-                ctx, cont = self.encode_pair("", continuation)
+                ctx, cont = self._encode_empty_context(continuation)
             if not cont:
                 raise UserError(f"empty continuation after tokenisation: {req.continuation!r:.60}")
             if len(cont) > self.max_length:
@@ -239,7 +250,7 @@ class HFEngine(Engine):
         ids = torch.tensor([s + [self._pad_id] * (width - len(s)) for s in suffixes])
         size = len(works)
         kwargs: dict[str, Any] = {"input_ids": ids.to(self.device)}
-        needs_cache = any(len(c) > 1 for w in works for _, c in w.conts)
+        needs_cache = any(len(c) > 1 for w in works for _, c, _ in w.conts)
         if prefix is not None:
             kwargs["past_key_values"] = self._cache(
                 [(k.expand(size, -1, -1, -1), v.expand(size, -1, -1, -1)) for k, v in prefix]
@@ -252,41 +263,45 @@ class HFEngine(Engine):
         greedy_first = first.argmax(-1).tolist()
 
         results: list[tuple[int, ScoreResult]] = []
-        tails: list[tuple[int, int, list[int], float, bool]] = []  # (row, req, cont, lp0, g0)
+        tails: list[_Tail] = []
         for row, work in enumerate(works):
-            for req_index, cont in work.conts:
+            for req_index, cont, truncated in work.conts:
                 lp0 = float(first[row, cont[0]])
                 g0 = greedy_first[row] == cont[0]
                 if len(cont) == 1:
-                    results.append((req_index, ScoreResult(lp0, g0, work.truncated)))
+                    results.append((req_index, ScoreResult(lp0, g0, truncated)))
                 else:
-                    tails.append((row, req_index, cont, lp0, g0))
+                    tails.append(_Tail(row, req_index, cont, lp0, g0, truncated))
         if tails:
             layers = self._layers(cache)
+            ends = [prefix_len + len(s) for s in suffixes]
             for chunk in batches(tails, self.batch_size * 4):
-                results.extend(self._score_tails(chunk, works, suffixes, prefix_len, layers))
+                results.extend(self._score_tails(chunk, ends, layers))
         return results
 
     def _score_tails(
         self,
-        chunk: list[tuple[int, int, list[int], float, bool]],
-        works: list[ContextWork],
-        suffixes: list[list[int]],
-        prefix_len: int,
+        chunk: list[_Tail],
+        ends: list[int],
         layers: list[tuple[torch.Tensor, torch.Tensor]],
     ) -> list[tuple[int, ScoreResult]]:
-        """Continuation tokens after the first, on top of each context's cached keys/values."""
-        rows = torch.tensor([c[0] for c in chunk], device=self.device)
+        """Continuation tokens after the first, on top of each context's cached keys/values.
+
+        Rows of the context batch were right-padded, so each row's cache has a padded gap between
+        its context end and the continuation; the attention mask hides it and the position ids
+        carry on from the real context end.
+        """
+        rows = torch.tensor([t.row for t in chunk], device=self.device)
         cache = self._cache([(k.index_select(0, rows), v.index_select(0, rows)) for k, v in layers])
         past = layers[0][0].shape[-2]
-        width = max(len(c[2]) - 1 for c in chunk)
+        width = max(len(t.cont) - 1 for t in chunk)
         ids, mask, pos = [], [], []
-        for row, _, cont, _, _ in chunk:
-            ctx_end = prefix_len + len(suffixes[row])
-            tail = cont[:-1]
+        for t in chunk:
+            end = ends[t.row]
+            tail = t.cont[:-1]
             ids.append(tail + [self._pad_id] * (width - len(tail)))
-            mask.append([1] * ctx_end + [0] * (past - ctx_end) + [1] * width)
-            pos.append(list(range(ctx_end, ctx_end + width)))
+            mask.append([1] * end + [0] * (past - end) + [1] * width)
+            pos.append(list(range(end, end + width)))
         states, _ = self._hidden(
             input_ids=torch.tensor(ids, device=self.device),
             attention_mask=torch.tensor(mask, device=self.device),
@@ -294,15 +309,23 @@ class HFEngine(Engine):
             past_key_values=cache,
             use_cache=True,
         )
-        self.tokens_computed += sum(len(c[2]) - 1 for c in chunk)
-        out = []
-        for i, (row, req_index, cont, lp0, g0) in enumerate(chunk):
-            n = len(cont) - 1
-            logp = self._read(states[i, :n])
-            targets = torch.tensor(cont[1:], device=self.device)
-            lp = lp0 + float(logp.gather(1, targets[:, None]).sum())
-            greedy = g0 and bool((logp.argmax(-1) == targets).all())
-            out.append((req_index, ScoreResult(lp, greedy, works[row].truncated)))
+        n_read = [len(t.cont) - 1 for t in chunk]
+        self.tokens_computed += sum(n_read)
+        # one head call over every position that is read, none over padding
+        row_ids = torch.tensor(
+            [i for i, n in enumerate(n_read) for _ in range(n)], device=self.device
+        )
+        col_ids = torch.tensor([j for n in n_read for j in range(n)], device=self.device)
+        logp = self._read(states[row_ids, col_ids])
+        targets = torch.tensor([tok for t in chunk for tok in t.cont[1:]], device=self.device)
+        token_lp = logp.gather(1, targets[:, None]).squeeze(1).tolist()
+        token_greedy = (logp.argmax(-1) == targets).tolist()
+        out, at = [], 0
+        for t, n in zip(chunk, n_read, strict=True):
+            lp = t.logprob0 + sum(token_lp[at : at + n])
+            greedy = t.greedy0 and all(token_greedy[at : at + n])
+            out.append((t.index, ScoreResult(lp, greedy, t.truncated)))
+            at += n
         return out
 
     # ----------------------------------------------------------------- generate
@@ -318,10 +341,15 @@ class HFEngine(Engine):
                 raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
             tokens = self.encode(req.context)
             encoded.append((index, tokens[-room:], len(tokens) > room))
-        encoded.sort(key=lambda e: -len(e[1]))
+        # a batch shares its stop strings and token budget, so one request's stop never ends
+        # another's generation; within that, longest first
+        encoded.sort(key=lambda e: (requests[e[0]].until, requests[e[0]].max_tokens, -len(e[1])))
         with torch.inference_mode():
-            for chunk in batches(encoded, self.batch_size):
-                yield self._generate_batch(chunk, requests, eos)
+            for _, same in groupby(
+                encoded, key=lambda e: (requests[e[0]].until, requests[e[0]].max_tokens)
+            ):
+                for chunk in batches(list(same), self.batch_size):
+                    yield self._generate_batch(chunk, requests, eos)
 
     def _generate_batch(
         self,
@@ -332,12 +360,12 @@ class HFEngine(Engine):
         width = max(len(t) for _, t, _ in chunk)
         ids = [[self._pad_id] * (width - len(t)) + t for _, t, _ in chunk]
         mask = [[0] * (width - len(t)) + [1] * len(t) for _, t, _ in chunk]
-        reqs = [requests[i] for i, _, _ in chunk]
-        stops = sorted({s for r in reqs for s in r.until} | ({eos} if eos else set()))
+        first = requests[chunk[0][0]]
+        stops = sorted(set(first.until) | ({eos} if eos else set()))
         out = self.model.generate(
             input_ids=torch.tensor(ids, device=self.device),
             attention_mask=torch.tensor(mask, device=self.device),
-            max_new_tokens=max(r.max_tokens for r in reqs),
+            max_new_tokens=first.max_tokens,
             do_sample=False,
             temperature=None,
             top_p=None,

@@ -18,8 +18,8 @@ class ContextWork:
     """One distinct context and the continuations scored after it."""
 
     tokens: Tokens
-    conts: list[tuple[int, list[int]]] = field(default_factory=list)  # (request index, tokens)
-    truncated: bool = False
+    # (request index, continuation tokens, whether that request's context was cut to fit)
+    conts: list[tuple[int, list[int], bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -48,8 +48,7 @@ def group_by_context(
         work = works.get(key)
         if work is None:
             work = works[key] = ContextWork(key)
-        work.conts.append((index, cont))
-        work.truncated |= truncated
+        work.conts.append((index, cont, truncated))
     return list(works.values())
 
 
@@ -64,12 +63,18 @@ def _common_prefix(a: Tokens, b: Tokens, limit: int) -> int:
 def prefix_groups(works: list[ContextWork], min_prefix: int) -> list[PrefixGroup]:
     """Sort contexts so shared prefixes sit together, then cut groups where sharing stops paying.
 
-    A context joins the running group while the common prefix stays at least `min_prefix` tokens
-    and at least half of the group's current prefix (so one stray context cannot shrink a long
-    few-shot prefix to a short one). Every context keeps at least its last token outside the
-    prefix: that position's logits score the continuation's first token.
+    In sorted order the common prefix of a run of contexts is the smallest common prefix of
+    neighbours. A context joins the running group while that stays at least `min_prefix` tokens
+    and at least half of the group's current prefix, so one stray context cannot shrink a long
+    few-shot prefix to a short one; a stray that sorts first is recognised by its neighbour
+    sharing far more with the next context than with it. Every context keeps at least its last
+    token outside the prefix: that position's logits score the continuation's first token.
     """
     ordered = sorted(works, key=lambda w: w.tokens)
+    shared = [
+        _common_prefix(a.tokens, b.tokens, len(a.tokens))
+        for a, b in zip(ordered, ordered[1:], strict=False)
+    ]
     groups: list[PrefixGroup] = []
     loners: list[ContextWork] = []
     current: list[ContextWork] = []
@@ -83,13 +88,17 @@ def prefix_groups(works: list[ContextWork], min_prefix: int) -> list[PrefixGroup
                 return
         loners.extend(current)
 
-    for work in ordered:
+    for i, work in enumerate(ordered):
         if current:
-            shared = _common_prefix(current[0].tokens, work.tokens, prefix)
-            # the half rule guards a prefix already shared; a lone context may join at any length
-            if shared >= min_prefix and (len(current) == 1 or shared * 2 >= prefix):
+            common = min(prefix, shared[i - 1])
+            if len(current) == 1:
+                ahead = shared[i] if i < len(shared) else 0
+                joins = common >= min_prefix and ahead < 2 * common
+            else:
+                joins = common >= min_prefix and common * 2 >= prefix
+            if joins:
                 current.append(work)
-                prefix = shared
+                prefix = common
                 continue
             close()
         current = [work]
