@@ -6,9 +6,8 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -20,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from gnomon.errors import UserError
 
@@ -333,24 +333,25 @@ def runs_show(
             out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
 
 
+def _fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, verbatim (no markup, no wrapping), then the exit code."""
+    err.print(Text.assemble(("error:", "bold red"), " " + message), soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
-        if code == 130:  # typer turns Ctrl-C into an exit code when not in standalone mode
-            err.print("[red]interrupted[/]: nothing was left half-written; re-run to resume")
-        if isinstance(code, int) and code:
-            sys.exit(code)
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        _fail(str(exc), exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted: nothing was left half-written; re-run to resume", 130)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("[red]interrupted[/]")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("[red]interrupted[/]: nothing was left half-written; re-run to resume")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad or missing options
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _fail(" ".join(message.split()), getattr(exc, "exit_code", 2))
+    if code == 130:  # typer turns Ctrl-C into an exit code outside standalone mode
+        _fail("interrupted: nothing was left half-written; re-run to resume", 130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

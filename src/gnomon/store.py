@@ -298,6 +298,8 @@ class _Transaction:
         self.conn = conn
 
     def __enter__(self) -> None:
+        if self.conn.in_transaction:  # one left open by a Ctrl-C that landed right after BEGIN
+            self.conn.execute("ROLLBACK")
         self.conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -91,9 +91,12 @@ class HFEngine(Engine):
             self.model = AutoModelForCausalLM.from_pretrained(
                 name_or_path, revision=revision, dtype=self.dtype
             )
-        except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"cannot load model {name_or_path!r}: {first[:300]}") from None
+        except Exception as exc:  # loaders raise many types (OSError, safetensors, json, ...)
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else ""
+            raise UserError(
+                f"cannot load model {name_or_path!r}: {type(exc).__name__}: {first[:300]}"
+            ) from None
         self.model.to(self.device).eval()
         self.max_length = max_length or self._resolve_max_length()
         self._base = getattr(self.model, self.model.base_model_prefix)

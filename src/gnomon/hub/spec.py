@@ -174,10 +174,12 @@ def load_spec(path: Path) -> BenchmarkSpec:
     try:
         spec = BenchmarkSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]  # an unknown field first: it usually explains a "missing" one
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise UserError(f"{path}: field `{field}`: {first['msg']}{more}") from None
+        message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UserError(f"{path}: field `{field}`: {message}{more}") from None
     if spec.source.files is not None:
         local = (path.parent / spec.source.files).resolve()
         spec = spec.model_copy(
