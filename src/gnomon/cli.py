@@ -34,10 +34,13 @@ runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
 app.add_typer(runs_app, name="runs")
 
-out = Console()
+# markup off: paths, names and model text are printed verbatim; styling goes through Text
+out = Console(markup=False, highlight=False)
 if not out.is_terminal:
-    out = Console(width=200)  # tables piped to a file keep whole cells
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+    out = Console(markup=False, highlight=False, width=200)  # piped tables keep whole cells
+err = Console(
+    stderr=True, markup=False, highlight=False, width=None if sys.stderr.isatty() else 200
+)
 
 
 def default_store() -> Path:
@@ -79,7 +82,7 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _print_reports(reports: list, title: str) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for column in ("benchmark", "metric", "value", "stderr", "95% CI", "n", "prompt"):
         table.add_column(column, justify="right" if column in ("value", "stderr", "n") else "left")
     for report in reports:
@@ -196,8 +199,11 @@ def demo(
         )
         tiny.write_synthetic_data(data_dir)
     err.print(
-        "[bold]offline demo[/]: the model is random and the data synthetic, so scores sit near "
-        "chance; the code path is the one a real model takes"
+        Text.assemble(
+            ("offline demo", "bold"),
+            ": the model is random and the data synthetic, so scores sit near chance; "
+            "the code path is the one a real model takes",
+        )
     )
     options = RunOptions(
         model=parse_model(str(model_dir.resolve())),
@@ -241,7 +247,11 @@ def hub_show(
 
     _quiet_libraries(needs_hub=data is None)
     spec = resolve(name)
-    out.print(f"[bold]{spec.id}[/] — {spec.title} (v{spec.version}, {spec.dimension}, {spec.mode})")
+    out.print(
+        Text.assemble(
+            (spec.id, "bold"), f" — {spec.title} (v{spec.version}, {spec.dimension}, {spec.mode})"
+        )
+    )
     if spec.description:
         out.print(spec.description)
     source = spec.source.hub or spec.source.files
@@ -256,7 +266,7 @@ def hub_show(
     sample, note = example_sample(spec, data, shots, index)
     out.rule(f"example prompt ({note})")
     out.print(sample.context, markup=False, highlight=False, end="")
-    out.print("[dim]⏎[/]")
+    out.print(Text("⏎", "dim"))
     out.rule()
     if sample.choices:
         delim = spec.prompt.target_delimiter
@@ -325,10 +335,11 @@ def runs_show(
         if wrong and sample["correct"]:
             continue
         shown += 1
-        mark = "[green]✓[/]" if sample["correct"] else "[red]✗[/]"
-        out.rule(f"{sample['bench']} #{sample['index']} (id {sample['sample_id']})")
+        mark = ("✓", "green") if sample["correct"] else ("✗", "red")
+        out.rule(Text(f"{sample['bench']} #{sample['index']} (id {sample['sample_id']})"))
         out.print(sample["prompt"], markup=False, highlight=False)
-        out.print(f"{mark} prediction={sample['prediction']!r} target={sample['target']!r}")
+        verdict = f" prediction={sample['prediction']!r} target={sample['target']!r}"
+        out.print(Text.assemble(mark, verdict))  # model text is never read as markup
         if "output" in sample:
             out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
 
