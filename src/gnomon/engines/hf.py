@@ -175,9 +175,9 @@ class HFEngine(Engine):
         return out.logits, out.past_key_values
 
     def _read(self, states: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities (float32) at the given rows of hidden states (or full logits)."""
+        """Log-probabilities (float64) at the given rows of hidden states (or full logits)."""
         logits = self._logits(states) if self._fast else states.float()
-        return torch.log_softmax(logits, dim=-1)
+        return torch.log_softmax(logits.double(), dim=-1)  # only read rows: exact is cheap
 
     def _cache(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
         from transformers import DynamicCache
