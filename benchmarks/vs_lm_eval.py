@@ -5,7 +5,7 @@ Both tools run as command-line subprocesses, so start-up (imports, task indexing
 counts the same way it does for a user; runs alternate between the tools and the median of each
 is reported. Per-sample predictions must be identical: the script exits 1 if they are not.
 
-    python benchmarks/vs_lm_eval.py                 # 256-wide 4-layer Llama, 200 questions, 3 runs
+    python benchmarks/vs_lm_eval.py                 # 256-wide 4-layer Llama, 1000 questions, 3 runs
     python benchmarks/vs_lm_eval.py --quick         # smaller model, 40 questions, 1 run, no warm-up
     python benchmarks/vs_lm_eval.py --threads 1     # one torch thread each: steadier when busy
     python benchmarks/vs_lm_eval.py --json out.json # also write the figures as JSON
@@ -62,7 +62,7 @@ class Setup:
         )
 
 
-FULL = Setup(256, 4, 8, 4, 4096, 2048, 200)
+FULL = Setup(256, 4, 8, 4, 4096, 2048, 1000)
 QUICK = Setup(128, 2, 4, 2, 2048, 2048, 40)
 
 
@@ -426,7 +426,7 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller model, 40 questions")
     parser.add_argument(
-        "--questions", type=int, default=None, help="MMLU test rows [200; 40 --quick]"
+        "--questions", type=int, default=None, help="MMLU test rows [1000; 40 --quick]"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
