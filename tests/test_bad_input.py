@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
 import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,25 +24,11 @@ from typing import Any
 
 import pytest
 import yaml
+from gnomon_cli import ENV, gnomon
 
 pytestmark = pytest.mark.slow
 
-GNOMON = Path(sys.executable).parent / "gnomon"
-# One torch thread: the models are tiny, and two threads on two busy cores spin rather than work.
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 TABLES = ("meta", "runs", "results", "run_results", "run_benches")
-
-
-def gnomon(
-    *args: object, timeout: float = 300, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(GNOMON), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or ENV,
-    )
 
 
 def run_args(model: Path | str, store: Path, *extra: object) -> list[object]:

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gnomon_cli import gnomon, ok, summary
 
 pytestmark = pytest.mark.slow
 
-GNOMON = Path(sys.executable).parent / "gnomon"
-# One torch thread: the models are tiny, and two threads on two busy cores spin rather than work.
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 BENCHES = ["mmlu", "arc_easy", "arc_challenge", "hellaswag", "gsm8k"]
 EVAL_SPLIT = {
     "mmlu": "test",
@@ -33,28 +28,7 @@ EVAL_SPLIT = {
     "gsm8k": "test",
 }
 CHOICE_BENCHES = ["mmlu", "arc_easy", "arc_challenge", "hellaswag"]
-SUMMARY = re.compile(r"(\d+) samples: (\d+) reused from the store, (\d+) computed")
 MMLU_INTRO = "The following are multiple choice questions (with answers) about"
-
-
-def gnomon(*args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script (not the module) exactly as a user would."""
-    return subprocess.run(
-        [str(GNOMON), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV
-    )
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def summary(stdout: str) -> tuple[int, int, int]:
-    match = SUMMARY.search(stdout)
-    assert match, stdout
-    planned, reused, computed = map(int, match.groups())
-    return planned, reused, computed
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -5,45 +5,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gnomon_cli import ENV, GNOMON, gnomon, ok, summary
 
 pytestmark = pytest.mark.slow
 
-GNOMON = Path(sys.executable).parent / "gnomon"
-# One torch thread: the models are tiny, and two threads on two busy cores spin rather than work.
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-SUMMARY = re.compile(r"(\d+) samples: (\d+) reused from the store, (\d+) computed")
 N_BIG = 120  # mmlu rows for the interrupt tests: several seconds at batch size 2
-
-
-def gnomon(*args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(GNOMON), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV
-    )
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def summary(stdout: str) -> tuple[int, int, int]:
-    match = SUMMARY.search(stdout)
-    assert match, stdout
-    planned, reused, computed = map(int, match.groups())
-    return planned, reused, computed
 
 
 def run_args(model: Path, store: Path, *extra: object) -> list[object]:
