@@ -1,0 +1,261 @@
+"""Run untrusted programs and their tests in a sandbox, many at a time, and judge the outcome.
+
+The verdict is computed here, from the exit status and the harness's nonce-tagged report; the
+program's own output is only kept (bounded) to show why it failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from gnomon.sandbox.isolation import UID_BASE, Isolation, probe
+
+HARNESS = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
+PRIVATE_DIRS = ["/tmp", "/var/tmp", "/dev/shm"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: float = 10.0
+    cpu_seconds: int = 10
+    memory_bytes: int = 1 << 30
+    processes: int = 32  # tasks (processes and threads) of the sandbox's uid
+    file_bytes: int = 16 << 20  # any one file written, stdout and stderr included
+    open_files: int = 64
+    output_bytes: int = 4096  # of stdout and of stderr kept for the report
+
+
+@dataclass(frozen=True)
+class Program:
+    """A solution, the tests to run after it in the same namespace, and the call that runs them."""
+
+    solution: str
+    tests: str
+    call: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # passed, failed, timeout, crashed
+    reason: str
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+_SIGNAL_REASONS = {
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded (output or a file it wrote)",
+    signal.SIGSEGV: "crashed with a segmentation fault (e.g. recursion too deep for the stack)",
+    signal.SIGKILL: "killed (CPU or memory limit)",
+}
+
+
+class Sandbox:
+    """A pool of sandbox slots (one per worker); each slot runs as its own unprivileged uid."""
+
+    def __init__(self, limits: Limits | None = None, workers: int | None = None) -> None:
+        self.limits = limits or Limits()
+        self.isolation: Isolation = probe()
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._slots: queue.Queue[int] = queue.Queue()
+        for slot in range(self.workers):
+            self._slots.put(slot)
+
+    def run(self, program: Program) -> Verdict:
+        slot = self._slots.get()
+        try:
+            return self._run(program, slot)
+        finally:
+            self._slots.put(slot)
+
+    def run_many(
+        self, programs: Sequence[Program], on_done: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[int, Verdict]]:
+        """Yield (index, verdict) as programs finish, `workers` at a time."""
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = {pool.submit(self.run, p): i for i, p in enumerate(programs)}
+            for future in as_completed(futures):
+                if on_done:
+                    on_done(1)
+                yield futures[future], future.result()
+
+    # ------------------------------------------------------------------ one program
+    def _run(self, program: Program, slot: int) -> Verdict:
+        uid = UID_BASE + slot if self.isolation.drop_uid else None
+        workdir = Path(tempfile.mkdtemp(prefix="gnomon-sandbox-"))
+        try:
+            (workdir / "solution.py").write_text(program.solution, encoding="utf-8")
+            (workdir / "tests.py").write_text(program.tests, encoding="utf-8")
+            if uid is not None:
+                for path in (workdir, workdir / "solution.py", workdir / "tests.py"):
+                    os.chown(path, uid, uid)
+            return self._execute(program, workdir, uid)
+        finally:
+            if uid is not None and not self.isolation.namespaces:
+                _kill_uid(uid)  # with a PID namespace nothing outlives the program anyway
+            shutil.rmtree(workdir, onerror=_force_remove)
+
+    def _execute(self, program: Program, workdir: Path, uid: int | None) -> Verdict:
+        limits, iso = self.limits, self.isolation
+        verdict_r, verdict_w = os.pipe()
+        nonce = secrets.token_hex(16)
+        config = {
+            "workdir": str(workdir),
+            "call": program.call,
+            "uid": uid,
+            "verdict_fd": verdict_w,
+            "private_dirs": PRIVATE_DIRS if iso.namespaces else [],
+            "rlimits": {
+                "RLIMIT_CPU": limits.cpu_seconds,
+                "RLIMIT_AS": limits.memory_bytes,
+                "RLIMIT_NPROC": limits.processes,
+                "RLIMIT_FSIZE": limits.file_bytes,
+                "RLIMIT_NOFILE": limits.open_files,
+                "RLIMIT_CORE": 0,
+            },
+        }
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(workdir),
+            "TMPDIR": str(workdir),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+        }
+        command = [*iso.wrapper, iso.python, "-I", "-c", HARNESS, json.dumps(config)]
+        out_path, err_path = workdir / ".stdout", workdir / ".stderr"
+        started = time.monotonic()
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            try:
+                proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    cwd=workdir,
+                    pass_fds=(verdict_w,),
+                    start_new_session=True,
+                )
+            finally:
+                os.close(verdict_w)
+            with contextlib.suppress(BrokenPipeError):
+                assert proc.stdin is not None
+                proc.stdin.write(nonce.encode())
+                proc.stdin.close()
+            code, cpu, timed_out = _wait(proc, started + limits.wall_seconds)
+            _kill_group(proc.pid)  # anything left in its session (no-namespace hosts)
+        seconds = time.monotonic() - started
+        os.set_blocking(verdict_r, False)  # a stray writer left alive must not hang us
+        try:
+            report = os.read(verdict_r, 8192).decode(errors="replace")
+        except BlockingIOError:
+            report = ""
+        finally:
+            os.close(verdict_r)
+        stdout = _head(out_path, limits.output_bytes)
+        stderr = _head(err_path, limits.output_bytes)
+        stderr = "".join(
+            line for line in stderr.splitlines(True) if not line.startswith("unshare:")
+        )
+        status, reason = _judge(report, nonce, code, cpu, timed_out, limits)
+        return Verdict(status, reason, stdout, stderr, seconds)
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float, bool]:
+    """Exit code, CPU seconds of the whole process tree it waited for, and whether it timed out.
+
+    wait4's resource usage is what tells a CPU-limit kill apart from other ends, since the
+    namespace wrapper does not pass the child's signal on."""
+    timed_out = False
+    pause = 0.002
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() >= deadline:
+            timed_out = True
+            _kill_group(proc.pid)
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime, timed_out
+
+
+def _judge(
+    report: str, nonce: str, code: int, cpu: float, timed_out: bool, limits: Limits
+) -> tuple[str, str]:
+    if timed_out:
+        return "timeout", f"wall-clock limit of {limits.wall_seconds:g}s exceeded"
+    tag, _, outcome = report.partition(" ")
+    if secrets.compare_digest(tag, nonce):
+        if outcome == "passed" and code == 0:
+            return "passed", "all tests passed"
+        if outcome.startswith("failed: "):
+            reason = outcome.removeprefix("failed: ")
+            if "MemoryError" in reason:
+                reason = f"memory limit exceeded ({reason})"
+            return "failed", reason
+    if cpu >= limits.cpu_seconds * 0.95:
+        return "timeout", f"CPU time limit of {limits.cpu_seconds}s exceeded"
+    if code < 0 or code > 128:
+        number = -code if code < 0 else code - 128
+        try:
+            sig = signal.Signals(number)
+        except ValueError:
+            return "crashed", f"killed by signal {number}"
+        return "crashed", _SIGNAL_REASONS.get(sig, f"killed by {sig.name}")
+    return "failed", f"exited with status {code} before the tests finished"
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _kill_uid(uid: int) -> None:
+    """Every process of a slot's uid, wherever it hid (a daemon, a new session)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            ["/bin/kill", "-KILL", "-1"], user=uid, group=uid, extra_groups=[],
+            capture_output=True, timeout=10,
+        )  # fmt: skip
+
+
+def _force_remove(func: Callable[..., object], path: str, _exc: object) -> None:
+    """A program may leave folders without write permission; take them back and retry."""
+    with contextlib.suppress(OSError):
+        os.chmod(os.path.dirname(path), 0o700)
+        os.chmod(path, 0o700)
+    with contextlib.suppress(OSError):
+        func(path)
+
+
+def _head(path: Path, limit: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:
+        return ""
+    text = data[:limit].decode(errors="replace")
+    return text + ("\n[... output cut]" if len(data) > limit else "")
