@@ -110,6 +110,13 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
     revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
+    samples: Annotated[
+        int, typer.Option(min=1, help="completions per problem for code benchmarks (pass@k)")
+    ] = 1,
+    temperature: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="sampling temperature for code [0 if --samples 1, else 0.8]"),
+    ] = None,
     store: StoreOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="write results.json and samples.jsonl here")
@@ -130,6 +137,8 @@ def run(
         batch_size=batch_size,
         device=device,
         dtype=dtype,
+        samples=samples,
+        temperature=temperature,
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")
@@ -139,34 +148,71 @@ def run(
 
 
 def _run_and_report(options, out_dir: Path | None) -> None:
-    from gnomon.report import bench_reports, write_outputs
     from gnomon.run import execute
     from gnomon.store import Store
 
     db = Store(options.store_path)
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
-            outcome = execute(options, db, _progress_factory(progress), lambda m: err.print(m))
-        reports = bench_reports(db, outcome.run_id)
-        _print_reports(reports, f"{options.model.display}  (run {outcome.run_id})")
-        out.print(
-            f"{outcome.planned} samples: {outcome.reused} reused from the store, "
-            f"{outcome.computed} computed in {outcome.seconds:.1f}s"
-            + (f", {outcome.tokens} tokens through the model" if outcome.tokens else "")
-        )
-        out.print(f"store: {db.path}")
-        if out_dir is not None:
-            write_outputs(db, outcome.run_id, out_dir, reports)
-            out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
+        with _progress() as progress:
+            outcome = execute(options, db, _progress_factory(progress), err.print)
+        _report(db, outcome, options.model.display, out_dir)
+    finally:
+        db.close()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _report(db, outcome, model: str, out_dir: Path | None) -> None:
+    from gnomon.report import bench_reports, write_outputs
+
+    reports = bench_reports(db, outcome.run_id)
+    _print_reports(reports, f"{model}  (run {outcome.run_id})")
+    out.print(
+        f"{outcome.planned} samples: {outcome.reused} reused from the store, "
+        f"{outcome.computed} computed in {outcome.seconds:.1f}s"
+        + (f", {outcome.tokens} tokens through the model" if outcome.tokens else "")
+    )
+    out.print(f"store: {db.path}")
+    if out_dir is not None:
+        write_outputs(db, outcome.run_id, out_dir, reports)
+        out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
+
+
+@app.command("score-code")
+def score_code(
+    completions: Annotated[Path, typer.Argument(help='JSONL of {"task_id", "completion"}')],
+    bench: Annotated[str, typer.Option("--bench", "-b", help="a code benchmark id or spec file")],
+    data: Annotated[Path | None, typer.Option(help="read the benchmark's rows from DIR")] = None,
+    store: StoreOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="write results.json, samples.jsonl")
+    ] = None,
+) -> None:
+    """Judge completions made elsewhere in the sandbox, and store and print pass@k."""
+    _quiet_libraries(needs_hub=False)
+    from gnomon.hub import resolve
+    from gnomon.score_code import score_file
+    from gnomon.store import Store
+
+    spec = resolve(bench)
+    db = Store(store or default_store())
+    try:
+        with _progress() as progress:
+            outcome = score_file(
+                spec, completions, db, data, _progress_factory(progress), err.print
+            )
+        _report(db, outcome, f"file:{completions}", out_dir)
     finally:
         db.close()
 
@@ -226,7 +272,7 @@ def hub_list() -> None:
     for column in ("id", "title", "dimension", "mode", "shots", "metrics", "version", "source"):
         table.add_column(column)
     for spec in all_specs():
-        source = spec.source.hub or spec.source.files or ""
+        source = spec.source.hub or spec.source.files or spec.source.package or ""
         table.add_row(
             spec.id, spec.title, spec.dimension, spec.mode, str(spec.fewshot.count),
             ",".join(spec.metrics), str(spec.version), f"{source} [{spec.source.eval_split}]",
@@ -254,7 +300,7 @@ def hub_show(
     )
     if spec.description:
         out.print(spec.description)
-    source = spec.source.hub or spec.source.files
+    source = spec.source.hub or spec.source.files or spec.source.package
     out.print(f"source: {source} config={spec.source.config} split={spec.source.eval_split}")
     fs = spec.fewshot
     n_shots = fs.count if shots is None else shots
@@ -342,6 +388,11 @@ def runs_show(
         out.print(Text.assemble(mark, verdict))  # model text is never read as markup
         if "output" in sample:
             out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
+        for i, run in enumerate(sample.get("runs", [])):  # code: why each completion failed
+            out.print(f"completion {i}: {run['status']}: {run['reason']}")
+            for stream in ("stdout", "stderr"):
+                if run.get(stream):
+                    out.print(f"  {stream}: {run[stream]!r}")
 
 
 def _fail(message: str, code: int) -> NoReturn:

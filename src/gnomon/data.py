@@ -69,8 +69,29 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
     return [Row(i, dict(r), f"{hub}/{split}[{i}]") for i, r in enumerate(table)]
 
 
+def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
+    """A data file an installed package ships (HumanEval's), so it works offline."""
+    import gzip
+    import importlib.resources
+
+    package, _, inner = (spec.source.package or "").partition(":")
+    try:
+        resource = importlib.resources.files(package).joinpath(inner)
+        raw = resource.read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+        raise UserError(f"{spec.id}: cannot read {spec.source.package}: {exc}") from None
+    text = gzip.decompress(raw).decode() if inner.endswith(".gz") else raw.decode()
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            rows.append(Row(len(rows), json.loads(line), f"{spec.source.package}:{number}"))
+    return rows
+
+
 def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
     local = _local_dir(spec, data_dir)
+    if local is None and spec.source.package is not None:
+        return _load_package(spec, split)
     if local is None:
         return _load_hub(spec, split)
     path = local / f"{split}.jsonl"

@@ -39,10 +39,15 @@ class Sample:
     target: int | str  # gold choice index, or the reference answer text
     cluster: str | None
     origin: str
+    # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
+    program: dict[str, str] | None = None
 
     @property
     def content_hash(self) -> str:
-        blob = json.dumps([self.context, self.choices, self.target], ensure_ascii=False)
+        parts: list[object] = [self.context, self.choices, self.target]
+        if self.program is not None:
+            parts.append(self.program)
+        blob = json.dumps(parts, ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -69,6 +74,19 @@ class Renderer:
             )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
+        try:
+            code = spec.code
+            self._code = (
+                {
+                    "solution_prefix": _ENV.from_string(code.solution_prefix),
+                    "tests": _ENV.from_string(code.tests),
+                    "call": _ENV.from_string(code.call),
+                }
+                if code
+                else None
+            )
+        except TemplateError as exc:
+            raise UserError(f"benchmark {spec.id}: bad code template: {exc.message}") from None
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
@@ -121,6 +139,18 @@ class Renderer:
             raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
         return value
 
+    def program(self, fields: dict[str, Any], row: Row) -> dict[str, str]:
+        """The test side of a code sample. A row whose tests cannot be rendered is kept, with
+        the reason, so that it becomes a recorded failure rather than stopping the run."""
+        assert self._code is not None
+        try:
+            rendered = {k: self._eval(k, t.render, fields, row) for k, t in self._code.items()}
+        except UserError as exc:
+            return {"error": f"the benchmark row has no usable tests ({exc})"}
+        if not rendered["tests"].strip():
+            return {"error": "the benchmark row has no tests"}
+        return rendered
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -171,6 +201,7 @@ class Renderer:
                     target,
                     cluster,
                     row.origin,
+                    self.program(fields, row) if self._code else None,
                 )
             )
         return samples
@@ -193,13 +224,21 @@ class _ShotPicker:
             self.pools[key].append(row)
         if count and not pool:
             raise UserError(f"{spec.id}: {count}-shot needs rows in split {spec.fewshot.split!r}")
+        self.fixed: list[Row] | None = None
+        if spec.fewshot.ids is not None:
+            id_field = spec.source.id_field or ""
+            by_id = {str(r.fields.get(id_field)): r for r in pool}
+            missing = [i for i in spec.fewshot.ids if i not in by_id]
+            if missing and count:
+                raise UserError(f"{spec.id}: few-shot ids {missing} are not in the split")
+            self.fixed = [by_id[i] for i in spec.fewshot.ids if i in by_id]
 
     def pick(self, row: Row, fields: dict[str, Any]) -> list[Row]:
         if not self.count:
             return []
         key = row.fields.get(self.group_by) if self.group_by else None
-        pool = self.pools.get(key, [])
-        if self.sampler == "first_n":
+        pool = self.fixed if self.fixed is not None else self.pools.get(key, [])
+        if self.sampler == "first_n" or self.fixed is not None:
             chosen = [r for r in pool if not (self.same_split and r.index == row.index)][
                 : self.count
             ]

@@ -136,7 +136,15 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
                 "prompt_hash": sample["prompt_hash"],
                 "truncated": sample.get("truncated", False),
             }
-            for extra in ("choice_logprobs", "output", "extracted", "cluster"):
+            for extra in (
+                "choice_logprobs",
+                "output",
+                "extracted",
+                "cluster",
+                "n",
+                "passed",
+                "runs",
+            ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -39,6 +39,8 @@ class RunOptions:
     batch_size: int = 8
     device: str = "auto"
     dtype: str = "auto"
+    samples: int = 1  # completions per problem (code benchmarks: pass@k)
+    temperature: float | None = None
 
 
 @dataclass
@@ -73,6 +75,8 @@ def plan_bench(
     shots: int | None,
     limit: int | None,
     model_id: str,
+    completions: int = 1,
+    temperature: float | None = None,
 ) -> BenchPlan:
     renderer = Renderer(spec, shots)
     rows = load_split(spec, spec.source.eval_split, data_dir)
@@ -86,7 +90,7 @@ def plan_bench(
         fewshot_rows = load_split(spec, split, data_dir)
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
-    mode = mode_for(spec)
+    mode = mode_for(spec, completions, temperature)
     prompt_hash = spec.prompt_hash(renderer.shots)
     settings = mode.settings()
     keys = [
@@ -120,7 +124,15 @@ def execute(
     dtype = resolved_dtype(options.device, options.dtype)
     model_id = model_key(options.model, dtype)
     plans = [
-        plan_bench(s, options.data_dir, options.shots, options.limit, model_id)
+        plan_bench(
+            s,
+            options.data_dir,
+            options.shots,
+            options.limit,
+            model_id,
+            options.samples,
+            options.temperature,
+        )  # fmt: skip
         for s in options.specs
     ]
     for plan in plans:
@@ -145,6 +157,8 @@ def execute(
         "device": options.device,
         "dtype": dtype,
         "batch_size": options.batch_size,
+        "samples": options.samples,
+        "temperature": options.temperature,
     }
     store.begin_run(run_id, options.model.display, model_id, config, __version__)
     reused = 0
@@ -212,25 +226,31 @@ def _compute(
     verb = engine.score if plan.mode.verb == "score" else engine.generate
     written = 0
     for batch in verb(requests):
-        finished: list[ResultRow] = []
+        done: list[int] = []
         for req_index, answer in batch:
             pos, slot = owners[req_index]
-            got = answers[pos]
-            got[slot] = answer
-            if len(got) == expected[pos]:
-                finished.append(_row(plan, pos, [got[i] for i in range(len(got))], model_id))
+            answers[pos][slot] = answer
+            if len(answers[pos]) == expected[pos]:
+                done.append(pos)
+        if done:
+            got = [[answers[pos][i] for i in range(expected[pos])] for pos in done]
+            results = plan.mode.results(
+                [(plan.samples[p], a) for p, a in zip(done, got, strict=True)]
+            )
+            rows = [
+                _row(plan, pos, result, model_id) for pos, result in zip(done, results, strict=True)
+            ]
+            written += store.add_results(run_id, rows)
+            for pos in done:
                 del answers[pos]
-        if finished:
-            written += store.add_results(run_id, finished)
         advance(len(batch))
     if answers:
         raise RuntimeError(f"{plan.spec.id}: the engine left {len(answers)} samples unanswered")
     return written
 
 
-def _row(plan: BenchPlan, pos: int, answers: list[Any], model_id: str) -> ResultRow:
+def _row(plan: BenchPlan, pos: int, result: dict[str, Any], model_id: str) -> ResultRow:
     sample = plan.samples[pos]
-    result = plan.mode.result(sample, answers)
     metrics = result.pop("metrics")
     return ResultRow(
         key=plan.keys[pos],

@@ -32,6 +32,8 @@ class GenerateRequest:
     context: str
     until: tuple[str, ...]
     max_tokens: int
+    temperature: float = 0.0  # 0: greedy; above: sampling (top-p 0.95), seeded by `seed`
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -344,13 +344,16 @@ class HFEngine(Engine):
                 raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
             tokens = self.encode(req.context)
             encoded.append((index, tokens[-room:], len(tokens) > room))
+
         # a batch shares its stop strings and token budget, so one request's stop never ends
         # another's generation; within that, longest first
-        encoded.sort(key=lambda e: (requests[e[0]].until, requests[e[0]].max_tokens, -len(e[1])))
+        def shared(e: tuple[int, list[int], bool]) -> tuple[tuple[str, ...], int, float]:
+            req = requests[e[0]]
+            return req.until, req.max_tokens, req.temperature
+
+        encoded.sort(key=lambda e: (*shared(e), -len(e[1])))
         with torch.inference_mode():
-            for _, same in groupby(
-                encoded, key=lambda e: (requests[e[0]].until, requests[e[0]].max_tokens)
-            ):
+            for _, same in groupby(encoded, key=shared):
                 for chunk in batches(list(same), self.batch_size):
                     yield self._generate_batch(chunk, requests, eos)
 
@@ -365,14 +368,16 @@ class HFEngine(Engine):
         mask = [[0] * (width - len(t)) + [1] * len(t) for _, t, _ in chunk]
         first = requests[chunk[0][0]]
         stops = sorted(set(first.until) | ({eos} if eos else set()))
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
+        if first.temperature > 0:
+            torch.manual_seed(first.seed)  # reproducible for the same batch of requests
+            sampling = {"do_sample": True, "temperature": first.temperature, "top_p": 0.95}
         out = self.model.generate(
             input_ids=torch.tensor(ids, device=self.device),
             attention_mask=torch.tensor(mask, device=self.device),
             max_new_tokens=first.max_tokens,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
             top_k=None,
+            **sampling,
             stop_strings=stops or None,
             tokenizer=self.tokenizer,
             pad_token_id=self._pad_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -40,14 +41,18 @@ class Source(_Strict):
     files: str | None = Field(
         default=None, description="a local folder holding <split>.jsonl, relative to the spec file"
     )
+    package: str | None = Field(
+        default=None,
+        description="a data file shipped in an installed package: `pkg:path/file.jsonl[.gz]`",
+    )
     eval_split: str
     process: str | None = Field(default=None, description="name of a registered row hook")
     id_field: str | None = Field(default=None, description="row field holding a stable id")
 
     @model_validator(mode="after")
     def _one_origin(self) -> Source:
-        if self.hub is None and self.files is None:
-            raise ValueError("needs `hub` (a datasets id) or `files` (a local folder)")
+        if self.hub is None and self.files is None and self.package is None:
+            raise ValueError("needs `hub` (a datasets id), `files` (a folder) or `package`")
         return self
 
 
@@ -60,6 +65,9 @@ class FewShot(_Strict):
     seed: int = 1234
     group_by: str | None = Field(
         default=None, description="take shots only from rows with the same value of this field"
+    )
+    ids: list[str] | None = Field(
+        default=None, description="the shots' ids (the source's id field), in this order"
     )
 
     @model_validator(mode="after")
@@ -92,6 +100,21 @@ class Generation(_Strict):
     max_tokens: Annotated[int, Field(gt=0)] = 256
 
 
+class Code(_Strict):
+    """How a completion becomes a program: Jinja2 templates over the row, rendered at plan time.
+
+    The program run is `solution_prefix + completion`, then `tests`, then the `call` line."""
+
+    solution_prefix: str = ""
+    tests: str
+    call: str = ""
+    strip_fences: bool = Field(
+        default=True, description="take the code out of Markdown fences and chat preambles"
+    )
+    wall_seconds: Annotated[float, Field(gt=0)] = 10.0
+    memory_mb: Annotated[int, Field(gt=0)] = 1024
+
+
 class Extractor(_Strict):
     """A regex pulled from the generated text (lm-evaluation-harness's regex filter)."""
 
@@ -120,9 +143,10 @@ class BenchmarkSpec(_Strict):
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
-    mode: Literal["choice", "generate"]
+    mode: Literal["choice", "generate", "code"]
     metrics: list[str]
     generation: Generation | None = None
+    code: Code | None = None
     extract: list[Extractor] = Field(default_factory=list)
     normalize: Normalize = Normalize()
     cluster_by: str | None = Field(
@@ -131,16 +155,19 @@ class BenchmarkSpec(_Strict):
 
     @model_validator(mode="after")
     def _mode_fields(self) -> BenchmarkSpec:
-        allowed = {"choice": ("acc", "acc_norm"), "generate": ("exact_match",)}[self.mode]
+        allowed = {"choice": ("acc", "acc_norm"), "generate": ("exact_match",), "code": ()}
         if not self.metrics:
             raise ValueError("`metrics` must name at least one metric")
         for metric in self.metrics:
-            if metric not in allowed:
+            is_pass_at = self.mode == "code" and re.fullmatch(r"pass@[1-9][0-9]*", metric)
+            if metric not in allowed[self.mode] and not is_pass_at:
                 raise ValueError(f"metric {metric!r} is not available in {self.mode} mode")
         if self.mode == "choice" and self.prompt.choices is None:
             raise ValueError("choice mode needs `prompt.choices`")
-        if self.mode == "generate" and self.generation is None:
-            raise ValueError("generate mode needs a `generation` section")
+        if self.mode in ("generate", "code") and self.generation is None:
+            raise ValueError(f"{self.mode} mode needs a `generation` section")
+        if self.mode == "code" and self.code is None:
+            raise ValueError("code mode needs a `code` section (tests, call)")
         return self
 
     def prompt_hash(self, shots: int | None = None) -> str:
@@ -154,6 +181,7 @@ class BenchmarkSpec(_Strict):
             "process": self.source.process,
             "mode": self.mode,
             "generation": self.generation.model_dump() if self.generation else None,
+            "code": self.code.model_dump() if self.code else None,
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -8,8 +8,15 @@ from gnomon.modes.choice import ChoiceMode
 from gnomon.modes.generate import GenerateMode
 
 
-def mode_for(spec: BenchmarkSpec) -> Mode:
-    return ChoiceMode(spec) if spec.mode == "choice" else GenerateMode(spec)
+def mode_for(spec: BenchmarkSpec, samples: int = 1, temperature: float | None = None) -> Mode:
+    """`samples` and `temperature` apply to code benchmarks (pass@k); the others are greedy."""
+    if spec.mode == "choice":
+        return ChoiceMode(spec)
+    if spec.mode == "code":
+        from gnomon.modes.code import CodeMode
+
+        return CodeMode(spec, samples, temperature)
+    return GenerateMode(spec)
 
 
 __all__ = ["Mode", "mode_for"]

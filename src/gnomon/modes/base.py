@@ -26,6 +26,10 @@ class Mode(ABC):
     def result(self, sample: Sample, answers: list[Any]) -> dict[str, Any]:
         """Must hold `prediction`, `target`, `correct`, `metrics` and `truncated`."""
 
+    def results(self, batch: list[tuple[Sample, list[Any]]]) -> list[dict[str, Any]]:
+        """Results for several finished samples at once (a mode may judge them in parallel)."""
+        return [self.result(sample, answers) for sample, answers in batch]
+
     def settings(self) -> dict[str, Any]:
         """Settings that change answers; they are part of every stored result's key."""
         return {}
