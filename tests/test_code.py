@@ -163,3 +163,55 @@ def test_row_without_tests_is_a_recorded_failure(llama_dir: Path, tmp_path: Path
     broken = next(s for s in samples if s["sample_id"] == rows[1]["task_id"])
     assert "no usable tests" in broken["runs"][0]["reason"]
     assert not broken["correct"]
+
+
+# ----------------------------------------------------------------- MBPP
+MBPP_ROWS = [
+    {
+        "task_id": task_id,
+        "text": f"Write a function to add {task_id} to a number.",
+        "code": f"def add_{task_id}(x):\r\n  return x + {task_id}",
+        "test_list": [f"assert add_{task_id}({i}) == {i + task_id}" for i in range(3)],
+        "test_setup_code": "",
+        "challenge_test_list": [],
+    }
+    for task_id in range(1, 16)
+]
+
+
+def test_mbpp_prompt_matches_lm_eval_layout_and_scores(tmp_path: Path) -> None:
+    from gnomon.data import Row
+    from gnomon.hub import resolve
+    from gnomon.prompts import Renderer
+
+    spec = resolve("mbpp")
+    rows = [Row(i, r, f"test:{i}") for i, r in enumerate(MBPP_ROWS[10:])]
+    shots = [Row(i, r, f"prompt:{i}") for i, r in enumerate(MBPP_ROWS[:10])]
+    sample = Renderer(spec).render(rows, shots, same_split=False)[0]
+
+    def text(row: dict) -> str:
+        tests = "\n".join(row["test_list"][:3])
+        return (
+            f"You are an expert Python programmer, and here is your task: {row['text']} "
+            f"Your code should pass these tests:\n\n{tests}\n[BEGIN]\n"
+        )
+
+    shots_text = "".join(
+        text(MBPP_ROWS[i]) + MBPP_ROWS[i]["code"] + "\n[DONE]\n\n" for i in (1, 2, 3)
+    )
+    assert sample.context == shots_text + text(MBPP_ROWS[10])  # tasks 2, 3, 4, as lm-eval
+    assert sample.program is not None
+    assert sample.program["tests"].strip().splitlines() == MBPP_ROWS[10]["test_list"]
+
+    data = tmp_path / "mbpp"
+    data.mkdir()
+    write_jsonl(data / "test.jsonl", MBPP_ROWS[10:])
+    write_jsonl(data / "prompt.jsonl", MBPP_ROWS[:10])
+    good = [{"task_id": r["task_id"], "completion": r["code"]} for r in MBPP_ROWS[10:]]
+    wrong = [{"task_id": r["task_id"], "completion": "def nothing(): pass"} for r in MBPP_ROWS[10:]]
+    out = tmp_path / "out"
+    path = write_jsonl(tmp_path / "c.jsonl", good + wrong)
+    ok(gnomon("score-code", path, "--bench", "mbpp", "--data", data, "--store",
+              tmp_path / "s", "--out", out))  # fmt: skip
+    results = json.loads((out / "results.json").read_text())["benchmarks"]["mbpp"]
+    assert results["metrics"]["pass@1"]["value"] == pytest.approx(0.5)
