@@ -8,25 +8,22 @@ unread in another pipe until the tests have returned: printing "passed", exiting
 exit from `atexit`/`finally` cannot produce it.
 """
 
-import ctypes
-import json
+import marshal
 import os
-import random
 import resource
 import sys
-import traceback
 
-CONFIG = json.loads(sys.argv[1])
+# marshal, not json: this interpreter's start-up is on every program's clock, and json pulls in re
+CONFIG = marshal.loads(bytes.fromhex(sys.argv[1]))
 
 
 def _hide_fd(fd):
     """Move a pipe to a random high descriptor, closed on exec, so the code under test does not
     find it where it was inherited."""
-    target = random.randrange(300, 1000)
     while True:
+        target = 300 + int.from_bytes(os.urandom(2), "little") % 700
         try:
             os.fstat(target)
-            target = random.randrange(300, 1000)
         except OSError:
             break
     os.dup2(fd, target, inheritable=False)
@@ -36,6 +33,8 @@ def _hide_fd(fd):
 
 def _private_tmp():
     """Writable shared folders become empty private tmpfs mounts (needs a mount namespace)."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     ms_rec, ms_private = 0x4000, 0x40000
     libc.mount(b"none", b"/", None, ms_rec | ms_private, None)
@@ -69,6 +68,8 @@ def _deny_network():
 
 
 def _test_line(tb, filename):
+    import traceback  # only failures pay for it
+
     for frame in reversed(traceback.extract_tb(tb)):
         if frame.filename == filename:
             return frame.lineno, (frame.line or "").strip()

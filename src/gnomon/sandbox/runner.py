@@ -7,10 +7,11 @@ program's own output is only kept (bounded) to show why it failed.
 from __future__ import annotations
 
 import contextlib
-import json
+import marshal
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -140,7 +141,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "0",
         }
-        command = [*iso.wrapper, iso.python, "-I", "-c", HARNESS, json.dumps(config)]
+        command = [*iso.wrapper, iso.python, "-I", "-c", HARNESS, marshal.dumps(config).hex()]
         out_path, err_path = workdir / ".stdout", workdir / ".stderr"
         started = time.monotonic()
         with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -184,20 +185,32 @@ def _wait(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float, b
     """Exit code, CPU seconds of the whole process tree it waited for, and whether it timed out.
 
     wait4's resource usage is what tells a CPU-limit kill apart from other ends, since the
-    namespace wrapper does not pass the child's signal on."""
+    namespace wrapper does not pass the child's signal on. A pidfd wakes us the moment the
+    process exits; hosts without one fall back to polling."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
     timed_out = False
-    pause = 0.002
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() >= deadline:
-            timed_out = True
-            _kill_group(proc.pid)
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.05)
+    if pidfd is not None:
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                timed_out = True
+        finally:
+            os.close(pidfd)
+    else:
+        pause = 0.002
+        while not os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
+    if timed_out:
+        _kill_group(proc.pid)
+    _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, usage.ru_utime + usage.ru_stime, timed_out
 
