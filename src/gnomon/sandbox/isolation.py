@@ -14,16 +14,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-UID_BASE = 61000  # sandbox slot n runs as uid UID_BASE + n (no /etc/passwd entry needed)
-_NAMESPACE_FLAGS = ["--net", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc"]
+UID_BASE = 61000  # sandbox uids start here (no /etc/passwd entry needed)
+UID_SPAN = 1 << 20  # each Sandbox draws its block of uids at random from this span
+_NAMESPACE_FLAGS = [
+    "--net", "--pid", "--ipc", "--mount", "--fork", "--kill-child", "--mount-proc",
+]  # fmt: skip
+CGROUP_V1 = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
 class Isolation:
     wrapper: tuple[str, ...]  # command prefix that enters new namespaces, or empty
-    namespaces: bool  # network, PID and mount namespaces
+    namespaces: bool  # network, PID, IPC and mount namespaces
     drop_uid: bool  # run as an unprivileged uid per slot (needs root)
     python: str  # interpreter the sandboxed uid can execute and import from
+    cgroups: tuple[str, ...]  # writable cgroup v1 folders (memory, pids) to nest runs in
 
     def describe(self) -> list[str]:
         lines = [
@@ -41,8 +46,19 @@ class Isolation:
                 "NOT isolated here: network (sockets are refused by an audit hook only), other "
                 "processes' /proc; stray processes are killed by process group only"
             )
+        if self.cgroups:
+            lines.append(
+                "memory and process count: limited for the program's whole process tree (cgroups)"
+            )
+        else:
+            lines.append(
+                "NOT isolated here: memory is limited per process, not per program (no cgroups)"
+            )
         if self.drop_uid:
-            lines.append("filesystem: runs as an unprivileged uid; writes only in its own folder")
+            lines.append(
+                "filesystem: runs as an unprivileged uid; writes only in its own size-limited "
+                "folder"
+            )
         else:
             lines.append(
                 "NOT isolated here: the program runs as your user and can read your files and "
@@ -83,4 +99,27 @@ def probe() -> Isolation:
                 break
     drop_uid = os.geteuid() == 0 and "--user" not in wrapper
     python = _python_for(UID_BASE if drop_uid else None, wrapper)
-    return Isolation(wrapper, bool(wrapper), drop_uid, python)
+    cgroups = _cgroups() if drop_uid and wrapper else ()
+    return Isolation(wrapper, bool(wrapper), drop_uid, python, cgroups)
+
+
+def _cgroups() -> tuple[str, ...]:
+    """This process's own memory and pids cgroups (v1), if we may create children in them."""
+    found = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return ()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in ("memory", "pids"):
+            if controller in controllers.split(","):
+                base = CGROUP_V1 / controller / path.lstrip("/")
+                probe_dir = base / f"gnomon-probe-{os.getpid()}"
+                try:
+                    probe_dir.mkdir()
+                    probe_dir.rmdir()
+                except OSError:
+                    return ()
+                found.append(str(base))
+    return tuple(found) if len(found) == 2 else ()

@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from gnomon.sandbox.isolation import UID_BASE, Isolation, probe
+from gnomon.sandbox.isolation import UID_BASE, UID_SPAN, Isolation, probe
 
 HARNESS = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
-PRIVATE_DIRS = ["/tmp", "/var/tmp", "/dev/shm"]
+PRIVATE_DIRS = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Limits:
     memory_bytes: int = 1 << 30
     processes: int = 32  # tasks (processes and threads) of the sandbox's uid
     file_bytes: int = 16 << 20  # any one file written, stdout and stderr included
+    disk_bytes: int = 64 << 20  # the whole working folder (a tmpfs, where namespaces exist)
     open_files: int = 64
     output_bytes: int = 4096  # of stdout and of stderr kept for the report
 
@@ -70,12 +71,17 @@ _SIGNAL_REASONS = {
 
 
 class Sandbox:
-    """A pool of sandbox slots (one per worker); each slot runs as its own unprivileged uid."""
+    """A pool of sandbox slots (one per worker), each running as its own unprivileged uid.
+
+    Each Sandbox draws its uids at random from a large span, so two evaluations on one host do
+    not share per-uid limits or see each other's processes."""
 
     def __init__(self, limits: Limits | None = None, workers: int | None = None) -> None:
         self.limits = limits or Limits()
         self.isolation: Isolation = probe()
         self.workers = max(1, workers or os.cpu_count() or 1)
+        base = UID_BASE + secrets.randbelow(UID_SPAN // 64) * 64
+        self.uids = [base + slot for slot in range(self.workers)]
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(self.workers):
             self._slots.put(slot)
@@ -84,6 +90,8 @@ class Sandbox:
         slot = self._slots.get()
         try:
             return self._run(program, slot)
+        except UnicodeEncodeError:
+            return Verdict("failed", "the program is not valid Unicode text", "", "", 0.0)
         finally:
             self._slots.put(slot)
 
@@ -100,29 +108,61 @@ class Sandbox:
 
     # ------------------------------------------------------------------ one program
     def _run(self, program: Program, slot: int) -> Verdict:
-        uid = UID_BASE + slot if self.isolation.drop_uid else None
-        workdir = Path(tempfile.mkdtemp(prefix="gnomon-sandbox-"))
+        """The run's folder is root's: the program's files, output and working folder live in
+        it, and only `work/` belongs to the program, so it cannot swap the output files for
+        links or pipes that gnomon would then read."""
+        uid = self.uids[slot] if self.isolation.drop_uid else None
+        base = Path(tempfile.mkdtemp(prefix="gnomon-sandbox-"))
+        cgroups = self._make_cgroups(base.name)
         try:
-            (workdir / "solution.py").write_text(program.solution, encoding="utf-8")
-            (workdir / "tests.py").write_text(program.tests, encoding="utf-8")
+            os.chmod(base, 0o711)
+            (base / "solution.py").write_text(program.solution, encoding="utf-8")
+            (base / "tests.py").write_text(program.tests, encoding="utf-8")
+            (base / "work").mkdir(mode=0o700)
             if uid is not None:
-                for path in (workdir, workdir / "solution.py", workdir / "tests.py"):
-                    os.chown(path, uid, uid)
-            return self._execute(program, workdir, uid)
+                os.chown(base / "work", uid, uid)
+            return self._execute(program, base, uid, cgroups)
         finally:
             if uid is not None and not self.isolation.namespaces:
                 _kill_uid(uid)  # with a PID namespace nothing outlives the program anyway
-            shutil.rmtree(workdir, onerror=_force_remove)
+            _remove_tree(base)
+            for group in cgroups:
+                with contextlib.suppress(OSError):
+                    os.rmdir(group)
 
-    def _execute(self, program: Program, workdir: Path, uid: int | None) -> Verdict:
+    def _make_cgroups(self, name: str) -> list[str]:
+        """Memory and process limits for the whole process tree, where cgroups are writable."""
+        made = []
+        for controller in self.isolation.cgroups:
+            group = os.path.join(controller, name)
+            try:
+                os.mkdir(group)
+                if controller.rstrip("/").split("/")[4] == "memory":
+                    _write(group, "memory.limit_in_bytes", self.limits.memory_bytes)
+                else:
+                    _write(group, "pids.max", self.limits.processes)
+            except (OSError, IndexError):
+                continue
+            made.append(group)
+        return made
+
+    def _execute(
+        self, program: Program, base: Path, uid: int | None, cgroups: list[str]
+    ) -> Verdict:
         limits, iso = self.limits, self.isolation
+        workdir = base / "work"
         verdict_r, verdict_w = os.pipe()
         nonce = secrets.token_hex(16)
         config = {
             "workdir": str(workdir),
+            "solution_path": str(base / "solution.py"),
+            "tests_path": str(base / "tests.py"),
             "call": program.call,
             "uid": uid,
             "verdict_fd": verdict_w,
+            "namespaces": iso.namespaces,
+            "cgroups": cgroups,
+            "disk_bytes": limits.disk_bytes,
             "private_dirs": PRIVATE_DIRS if iso.namespaces else [],
             "rlimits": {
                 "RLIMIT_CPU": limits.cpu_seconds,
@@ -142,7 +182,7 @@ class Sandbox:
             "PYTHONHASHSEED": "0",
         }
         command = [*iso.wrapper, iso.python, "-I", "-c", HARNESS, marshal.dumps(config).hex()]
-        out_path, err_path = workdir / ".stdout", workdir / ".stderr"
+        out_path, err_path = base / "stdout", base / "stderr"
         started = time.monotonic()
         with out_path.open("wb") as out, err_path.open("wb") as err:
             try:
@@ -152,7 +192,7 @@ class Sandbox:
                     stdout=out,
                     stderr=err,
                     env=env,
-                    cwd=workdir,
+                    cwd=base,
                     pass_fds=(verdict_w,),
                     start_new_session=True,
                 )
@@ -172,6 +212,8 @@ class Sandbox:
             report = ""
         finally:
             os.close(verdict_r)
+        if not report and _oom_killed(cgroups):
+            return Verdict("failed", "memory limit exceeded (killed)", "", "", seconds)
         stdout = _head(out_path, limits.output_bytes)
         stderr = _head(err_path, limits.output_bytes)
         stderr = "".join(
@@ -253,6 +295,29 @@ def _kill_uid(uid: int) -> None:
             ["/bin/kill", "-KILL", "-1"], user=uid, group=uid, extra_groups=[],
             capture_output=True, timeout=10,
         )  # fmt: skip
+
+
+def _write(group: str, name: str, value: int) -> None:
+    with open(os.path.join(group, name), "w") as handle:
+        handle.write(str(value))
+
+
+def _oom_killed(cgroups: list[str]) -> bool:
+    for group in cgroups:
+        with contextlib.suppress(OSError):
+            text = Path(group, "memory.oom_control").read_text()
+            if any(line.split() == ["oom_kill", n] and n != "0" for line in text.splitlines()
+                   for n in line.split()[1:2]):  # fmt: skip
+                return True
+    return False
+
+
+def _remove_tree(path: Path) -> None:
+    """shutil.rmtree recurses; a program can nest folders deeper than Python's stack."""
+    try:
+        shutil.rmtree(path, onerror=_force_remove)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--", str(path)], capture_output=True, check=False)
 
 
 def _force_remove(func: Callable[..., object], path: str, _exc: object) -> None:
