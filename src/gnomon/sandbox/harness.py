@@ -66,6 +66,22 @@ def _drop_privileges():
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+    _clear_keyrings()
+
+
+def _clear_keyrings():
+    """Kernel keyrings belong to the uid, not the process: empty them so that nothing a
+    previous program of this slot stored there reaches this one."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+    if number is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    keyctl_clear, user_keyring, user_session_keyring = 7, -4, -5
+    for ring in (user_keyring, user_session_keyring):
+        libc.syscall(number, keyctl_clear, ring)
 
 
 def _deny_network():

@@ -116,8 +116,9 @@ class Sandbox:
         cgroups = self._make_cgroups(base.name)
         try:
             os.chmod(base, 0o711)
-            (base / "solution.py").write_text(program.solution, encoding="utf-8")
-            (base / "tests.py").write_text(program.tests, encoding="utf-8")
+            for name, text in (("solution.py", program.solution), ("tests.py", program.tests)):
+                (base / name).write_text(text, encoding="utf-8")
+                os.chmod(base / name, 0o600)  # read by the harness before it drops to the uid
             (base / "work").mkdir(mode=0o700)
             if uid is not None:
                 os.chown(base / "work", uid, uid)
@@ -126,9 +127,7 @@ class Sandbox:
             if uid is not None and not self.isolation.namespaces:
                 _kill_uid(uid)  # with a PID namespace nothing outlives the program anyway
             _remove_tree(base)
-            for group in cgroups:
-                with contextlib.suppress(OSError):
-                    os.rmdir(group)
+            _remove_cgroups(cgroups)
 
     def _make_cgroups(self, name: str) -> list[str]:
         """Memory and process limits for the whole process tree, where cgroups are writable."""
@@ -310,6 +309,19 @@ def _oom_killed(cgroups: list[str]) -> bool:
                    for n in line.split()[1:2]):  # fmt: skip
                 return True
     return False
+
+
+def _remove_cgroups(groups: list[str]) -> None:
+    """A killed process tree takes a moment to be torn down; its cgroups empty after it."""
+    for group in groups:
+        for _ in range(100):
+            try:
+                os.rmdir(group)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
 
 
 def _remove_tree(path: Path) -> None:
