@@ -8,13 +8,13 @@ file's content, so the same file is never judged twice.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 from gnomon import __version__
+from gnomon.data import read_jsonl
 from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
@@ -23,26 +23,14 @@ from gnomon.store import Store
 
 
 def read_completions(path: Path) -> dict[str, list[str]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
     by_task: dict[str, list[str]] = defaultdict(list)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or "task_id" not in record:
-            raise UserError(f"{path}:{number}: a line needs `task_id` and `completion`")
-        completion = record.get("completion")
+    for row in read_jsonl(path):
+        if "task_id" not in row.fields:
+            raise UserError(f"{row.origin}: a line needs `task_id` and `completion`")
+        completion = row.fields.get("completion")
         if not isinstance(completion, str):
-            raise UserError(f"{path}:{number}: `completion` must be a string")
-        by_task[str(record["task_id"])].append(completion)
+            raise UserError(f"{row.origin}: `completion` must be a string")
+        by_task[str(row.fields["task_id"])].append(completion)
     if not by_task:
         raise UserError(f"{path}: no completions")
     return by_task
