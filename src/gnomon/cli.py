@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from gnomon.errors import UserError
+
+if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
+    from gnomon.run import RunOptions, RunOutcome
+    from gnomon.store import Store
 
 app = typer.Typer(
     help="Evaluate foundation models on benchmarks; every sample is stored, runs resume.",
@@ -147,7 +151,7 @@ def run(
     _run_and_report(options, out_dir)
 
 
-def _run_and_report(options, out_dir: Path | None) -> None:
+def _run_and_report(options: RunOptions, out_dir: Path | None) -> None:
     from gnomon.run import execute
     from gnomon.store import Store
 
@@ -173,7 +177,7 @@ def _progress() -> Progress:
     )
 
 
-def _report(db, outcome, model: str, out_dir: Path | None) -> None:
+def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) -> None:
     from gnomon.report import bench_reports, write_outputs
 
     reports = bench_reports(db, outcome.run_id)
