@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from gnomon.sandbox.isolation import UID_BASE, UID_SPAN, Isolation, probe
+from gnomon.sandbox.isolation import CGROUP_V1, UID_BASE, UID_SPAN, Isolation, probe
 
 HARNESS = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
 PRIVATE_DIRS = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"]
@@ -136,11 +136,11 @@ class Sandbox:
             group = os.path.join(controller, name)
             try:
                 os.mkdir(group)
-                if controller.rstrip("/").split("/")[4] == "memory":
+                if Path(controller).relative_to(CGROUP_V1).parts[0] == "memory":
                     _write(group, "memory.limit_in_bytes", self.limits.memory_bytes)
                 else:
                     _write(group, "pids.max", self.limits.processes)
-            except (OSError, IndexError):
+            except (OSError, ValueError, IndexError):
                 continue
             made.append(group)
         return made
