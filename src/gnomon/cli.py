@@ -222,6 +222,35 @@ def score_code(
 
 
 @app.command()
+def serve(
+    model: Annotated[str, typer.Option("--model", "-m", help="hf:HUB_ID or hf:LOCAL_DIR")],
+    host: Annotated[str, typer.Option(help="bind address; loopback by default")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    name: Annotated[
+        str | None, typer.Option(help="model id clients send [the --model value]")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="GNOMON_API_KEY", help="require Authorization: Bearer KEY"),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
+    revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
+) -> None:
+    """Serve a model with an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
+    from gnomon.engines import load_engine, parse_model
+    from gnomon.engines.hf import HFEngine
+    from gnomon.serve.app import serve as serve_app
+
+    ref = parse_model(model, revision)
+    _quiet_libraries(needs_hub=not ref.local)
+    engine = load_engine(ref, device=device, dtype=dtype, batch_size=1)
+    assert isinstance(engine, HFEngine)
+    err.print(f"serving {ref.display} as {name or model!r} on http://{host}:{port}/v1")
+    serve_app(engine, name or model, host=host, port=port, api_key=api_key)
+
+
+@app.command()
 def demo(
     workdir: Annotated[
         Path, typer.Option("--dir", help="where the tiny model and data are built")

@@ -120,6 +120,11 @@ class HFEngine(Engine):
         return DEFAULT_MAX_LENGTH
 
     @property
+    def pad_id(self) -> int:
+        """The id used to pad batches (pad, else EOS, else 0); padded positions are never read."""
+        return self._pad_id
+
+    @property
     def prefix_token_id(self) -> int:
         """Conditioning token for an empty context: BOS if the tokenizer has one, else EOS."""
         tok = self.tokenizer
