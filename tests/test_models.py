@@ -70,11 +70,23 @@ def test_directory_without_config_is_a_user_error(tmp_path: Path) -> None:
         parse_model(str(tmp_path / "file.bin"))
 
 
-@pytest.mark.parametrize("model", ["vllm:org/name", "openai:gpt-4o", "foo:./dir"])
+@pytest.mark.parametrize("model", ["vllm:org/name", "llamacpp:m.gguf", "foo:./dir"])
 def test_unknown_engine_prefix_is_a_user_error(model: str) -> None:
     with pytest.raises(UserError, match="unknown engine") as info:
         parse_model(model)
     assert "hf" in str(info.value)  # the message lists what is available
+
+
+def test_served_models_are_named_by_server_not_dtype() -> None:
+    from gnomon.engines import ApiSettings
+
+    ref = parse_model("openai:gpt-4o")
+    assert (ref.engine, ref.name, ref.local) == ("openai", "gpt-4o", False)
+    here = model_key(ref, "served", ApiSettings(base_url="http://127.0.0.1:8000/v1/"))
+    there = model_key(ref, "served", ApiSettings(base_url="http://10.0.0.2:8000/v1"))
+    assert here == "openai:gpt-4o@http://127.0.0.1:8000/v1" and here != there
+    with pytest.raises(UserError):
+        parse_model("openai:")
 
 
 @pytest.mark.parametrize("model", ["hf:", "", "a/b/c", "hf:org/my model"])

@@ -125,9 +125,24 @@ def run(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="write results.json and samples.jsonl here")
     ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="openai: models: the server, e.g. http://host:8000/v1")
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="openai: models: environment variable holding the API key")
+    ] = "OPENAI_API_KEY",
+    api_key_file: Annotated[
+        Path | None, typer.Option(help="openai: models: a file holding the API key")
+    ] = None,
+    chat_api: Annotated[
+        bool, typer.Option("--chat-api", help="openai: models: use chat completions")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight")] = 8,
+    rpm: Annotated[float | None, typer.Option(min=0.001, help="openai: requests/minute")] = None,
+    tpm: Annotated[float | None, typer.Option(min=0.001, help="openai: tokens/minute")] = None,
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
-    from gnomon.engines import parse_model
+    from gnomon.engines import ApiSettings, parse_model
     from gnomon.hub import resolve_many
     from gnomon.run import RunOptions
 
@@ -143,6 +158,7 @@ def run(
         dtype=dtype,
         samples=samples,
         temperature=temperature,
+        api=ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm),
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")
@@ -187,6 +203,14 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
         f"{outcome.computed} computed in {outcome.seconds:.1f}s"
         + (f", {outcome.tokens} tokens through the model" if outcome.tokens else "")
     )
+    failures = db.failures(outcome.run_id)
+    if failures:
+        first = failures[0]
+        out.print(
+            f"{len(failures)} samples could not be answered and are not scored "
+            f"(e.g. {first['bench']} {first['sample_id']}: {first['reason']}); "
+            "run the same command again to retry them"
+        )
     out.print(f"store: {db.path}")
     if out_dir is not None:
         write_outputs(db, outcome.run_id, out_dir, reports)

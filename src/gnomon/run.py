@@ -15,8 +15,8 @@ from typing import Any
 
 from gnomon import __version__
 from gnomon.data import load_split
-from gnomon.engines import ModelRef, load_engine, model_key
-from gnomon.engines.base import Engine
+from gnomon.engines import ApiSettings, ModelRef, load_engine, model_key
+from gnomon.engines.base import Engine, FailedResult
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes import Mode, mode_for
@@ -41,6 +41,7 @@ class RunOptions:
     dtype: str = "auto"
     samples: int = 1  # completions per problem (code benchmarks: pass@k)
     temperature: float | None = None
+    api: ApiSettings | None = None  # for `openai:` models
 
 
 @dataclass
@@ -121,8 +122,9 @@ def execute(
     log: Callable[[str], None],
 ) -> RunOutcome:
     started = time.monotonic()
-    dtype = resolved_dtype(options.device, options.dtype)
-    model_id = model_key(options.model, dtype)
+    served = options.model.engine == "openai"
+    dtype = "served" if served else resolved_dtype(options.device, options.dtype)
+    model_id = model_key(options.model, dtype, options.api)
     plans = [
         plan_bench(
             s,
@@ -144,8 +146,9 @@ def execute(
     if todo:  # loaded before the run is recorded: a model that cannot load leaves no run behind
         log(f"loading {options.model.display} ({options.device}, {dtype})")
         engine = load_engine(
-            options.model, device=options.device, dtype=dtype, batch_size=options.batch_size
-        )
+            options.model, device=options.device, dtype=dtype, batch_size=options.batch_size,
+            api=options.api,
+        )  # fmt: skip
     run_id = new_run_id()
     config = {
         "model": options.model.display,
@@ -157,6 +160,8 @@ def execute(
         "device": options.device,
         "dtype": dtype,
         "batch_size": options.batch_size,
+        "base_url": options.api.base_url if options.api else None,
+        "chat_api": options.api.chat if options.api else None,
         "samples": options.samples,
         "temperature": options.temperature,
     }
@@ -175,7 +180,7 @@ def execute(
         for plan in plans:
             if plan.todo and engine is not None:
                 computed += _compute(plan, engine, store, run_id, model_id, progress)
-        status = "complete"
+        status = "incomplete" if store.failures(run_id) else "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         raise Interrupted(
@@ -227,11 +232,22 @@ def _compute(
     written = 0
     for batch in verb(requests):
         done: list[int] = []
+        failed: dict[int, str] = {}
         for req_index, answer in batch:
             pos, slot = owners[req_index]
             answers[pos][slot] = answer
             if len(answers[pos]) == expected[pos]:
-                done.append(pos)
+                reasons = [a.reason for a in answers[pos].values() if isinstance(a, FailedResult)]
+                if reasons:
+                    failed[pos] = reasons[0]
+                else:
+                    done.append(pos)
+        if failed:
+            store.add_failures(
+                run_id, plan.spec.id, [(plan.samples[p].sample_id, r) for p, r in failed.items()]
+            )
+            for pos in failed:
+                del answers[pos]
         if done:
             got = [[answers[pos][i] for i in range(expected[pos])] for pos in done]
             results = plan.mode.results(

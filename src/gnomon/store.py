@@ -61,6 +61,13 @@ CREATE TABLE IF NOT EXISTS run_results (
     key TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 );
+CREATE TABLE IF NOT EXISTS run_failures (
+    run_id TEXT NOT NULL,
+    bench TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, bench, sample_id)
+);
 CREATE TABLE IF NOT EXISTS run_benches (
     run_id TEXT NOT NULL,
     bench TEXT NOT NULL,
@@ -219,6 +226,21 @@ class Store:
                 "UPDATE runs SET computed = computed + ? WHERE run_id = ?", (len(rows), run_id)
             )
         return len(rows)
+
+    def add_failures(self, run_id: str, bench: str, failures: Iterable[tuple[str, str]]) -> None:
+        """Samples the engine could not answer: kept with the run, not as results."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO run_failures VALUES (?, ?, ?, ?)",
+                [(run_id, bench, sample_id, reason) for sample_id, reason in failures],
+            )
+
+    def failures(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT bench, sample_id, reason FROM run_failures WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+        return [dict(r) for r in rows]
 
     def finish_run(self, run_id: str, status: str, **fields: Any) -> None:
         allowed = {"engine", "planned", "reused", "tokens", "seconds"}

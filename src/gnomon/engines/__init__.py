@@ -13,7 +13,7 @@ from pathlib import Path
 from gnomon.engines.base import Engine
 from gnomon.errors import UserError
 
-ENGINES = ("hf",)
+ENGINES = ("hf", "openai")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
 
@@ -30,6 +30,30 @@ class ModelRef:
         return f"{self.engine}:{self.name}"
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    """How to reach a served model (`--model openai:NAME`). The key itself is read at load time
+    from an environment variable or a file, never taken from the command line or stored."""
+
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    api_key_file: Path | None = None
+    chat: bool = False  # chat completions instead of (legacy) completions
+    concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+
+    def api_key(self) -> str | None:
+        import os
+
+        if self.api_key_file is not None:
+            try:
+                return self.api_key_file.read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise UserError(f"cannot read --api-key-file: {exc.strerror}") from None
+        return os.environ.get(self.api_key_env) or None
+
+
 def parse_model(model: str, revision: str | None = None) -> ModelRef:
     engine, sep, name = model.partition(":")
     if not sep or len(engine) <= 1:  # no prefix (or a Windows drive letter): a transformers model
@@ -38,6 +62,10 @@ def parse_model(model: str, revision: str | None = None) -> ModelRef:
         raise UserError(
             f"unknown engine {engine!r} in --model {model!r}; available: {', '.join(ENGINES)}"
         )
+    if engine == "openai":
+        if not name:
+            raise UserError("--model openai:NAME needs the served model's name")
+        return ModelRef(engine, name, None, False)
     if not name:
         raise UserError("--model names no model")
     path = Path(name).expanduser()
@@ -66,13 +94,31 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_key(ref: ModelRef, dtype: str) -> str:
+def model_key(ref: ModelRef, dtype: str, api: ApiSettings | None = None) -> str:
+    if ref.engine == "openai":
+        base = (api.base_url if api else None) or "https://api.openai.com/v1"
+        return f"openai:{ref.name}@{base.rstrip('/')}"
     if ref.local:
         return f"{ref.engine}:local:{fingerprint(Path(ref.name))}|{dtype}"
     return f"{ref.engine}:{ref.name}@{ref.revision or 'main'}|{dtype}"
 
 
-def load_engine(ref: ModelRef, *, device: str, dtype: str, batch_size: int) -> Engine:
+def load_engine(
+    ref: ModelRef, *, device: str, dtype: str, batch_size: int, api: ApiSettings | None = None
+) -> Engine:
+    if ref.engine == "openai":
+        from gnomon.engines.openai import OpenAIEngine
+
+        api = api or ApiSettings()
+        return OpenAIEngine(
+            ref.name,
+            (api.base_url or "https://api.openai.com/v1").rstrip("/"),
+            api_key=api.api_key(),
+            mode="chat" if api.chat else "completions",
+            concurrency=api.concurrency,
+            requests_per_minute=api.requests_per_minute,
+            tokens_per_minute=api.tokens_per_minute,
+        )
     from gnomon.engines.hf import HFEngine
 
     return HFEngine(

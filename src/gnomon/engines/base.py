@@ -42,6 +42,16 @@ class GenerateResult:
     truncated: bool = False
 
 
+@dataclass(frozen=True)
+class FailedResult:
+    """A request the engine could not answer (e.g. an API that kept failing past its retries).
+
+    The runner records the sample as failed with this reason, never as a wrong answer, and does
+    not store it, so the next run of the same command tries it again."""
+
+    reason: str
+
+
 class Engine(ABC):
     """A loaded model. `tokens_computed` counts the tokens that went through a forward pass."""
 
