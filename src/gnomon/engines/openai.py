@@ -32,6 +32,7 @@ import httpx
 
 from gnomon.engines.base import (
     Engine,
+    FailedResult,
     GenerateRequest,
     GenerateResult,
     ScoreRequest,
@@ -45,15 +46,6 @@ MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied clien
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class FailedResult:
-    """A request that could not be answered after every retry (or that the server refused with a
-    non-retryable 4xx). Yielded in place of a `ScoreResult`/`GenerateResult`: record the sample
-    as failed (with `reason`), exclude it from the metric, and never count it as wrong."""
-
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""`gnomon serve` in one process, `gnomon run --model openai:...` in another: the same scores as a
+local run, resumable, and the API key never written into the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import time
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+from gnomon_cli import ENV, GNOMON, gnomon, ok, summary
+
+pytestmark = pytest.mark.slow
+KEY = "sk-test-not-a-real-key-5f1c"
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(llama_dir: Path) -> str:
+    port = free_port()
+    env = {**ENV, "GNOMON_API_KEY": KEY}
+    proc = subprocess.Popen(
+        [str(GNOMON), "serve", "--model", f"hf:{llama_dir}", "--name", "tiny", "--port",
+         str(port), "--device", "cpu", "--dtype", "float32"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            headers = {"Authorization": f"Bearer {KEY}"}
+            if httpx.get(f"{url}/models", headers=headers, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError(proc.communicate()[0].decode())
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def samples(out: Path) -> dict[tuple[str, str], dict]:
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    return {(s["benchmark"], s["sample_id"]): s for s in map(json.loads, lines)}
+
+
+def test_served_run_matches_local_and_resumes(
+    server: str, llama_dir: Path, data_root: Path, tmp_path: Path
+) -> None:
+    bench = ["--bench", "mmlu,arc_easy", "--data", data_root, "--limit", "12"]
+    local_out, served_out = tmp_path / "local", tmp_path / "served"
+    ok(gnomon("run", "--model", f"hf:{llama_dir}", *bench, "--store", tmp_path / "l.sqlite",
+              "--device", "cpu", "--dtype", "float32", "--out", local_out))  # fmt: skip
+    env = {**ENV, "MY_KEY": KEY}
+    store = tmp_path / "s.sqlite"
+    args = ["run", "--model", "openai:tiny", "--base-url", server, "--api-key-env", "MY_KEY",
+            *bench, "--store", store]  # fmt: skip
+    first = ok(gnomon(*args, "--out", served_out, env=env))
+    assert summary(first.stdout) == (24, 0, 24)
+    local, served = samples(local_out), samples(served_out)
+    assert local.keys() == served.keys()
+    for key, ours in served.items():
+        theirs = local[key]
+        assert ours["prediction"] == theirs["prediction"], key
+        for a, b in zip(ours["choice_logprobs"], theirs["choice_logprobs"], strict=True):
+            assert a == pytest.approx(b, abs=1e-4), key
+    assert summary(ok(gnomon(*args, env=env)).stdout) == (24, 24, 0)
+    with sqlite3.connect(store) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert KEY not in dump
+
+
+def test_wrong_key_stops_with_one_line(server: str, data_root: Path, tmp_path: Path) -> None:
+    env = {**ENV, "OPENAI_API_KEY": "sk-wrong"}
+    proc = gnomon("run", "--model", "openai:tiny", "--base-url", server, "--bench", "mmlu",
+                  "--data", data_root, "--limit", "2", "--store", tmp_path / "s",
+                  env=env)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "401" in last and "sk-wrong" not in proc.stderr
+
+
+def test_unknown_served_model_lists_the_served_ones(
+    server: str, data_root: Path, tmp_path: Path
+) -> None:
+    env = {**ENV, "OPENAI_API_KEY": KEY}
+    proc = gnomon("run", "--model", "openai:nope", "--base-url", server, "--bench", "mmlu",
+                  "--limit", "1", "--data", data_root, "--store", tmp_path / "s",
+                  env=env)  # fmt: skip
+    assert proc.returncode == 2
+    assert "tiny" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_key_file_is_read_and_not_echoed(server: str, data_root: Path, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY + "\n")
+    os.chmod(key_file, 0o600)
+    proc = gnomon("run", "--model", "openai:tiny", "--base-url", server, "--api-key-file",
+                  key_file, "--bench", "arc_easy", "--data", data_root, "--limit", "2",
+                  "--store", tmp_path / "s")  # fmt: skip
+    ok(proc)
+    assert KEY not in proc.stdout + proc.stderr
