@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -27,11 +28,26 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(llama_dir: Path) -> str:
+def chat_model(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Llama with a chat template, so the same server answers both APIs."""
+    model = tmp_path_factory.mktemp("chat") / "model"
+    shutil.copytree(llama_dir, model)
+    config_path = model / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["chat_template"] = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    config_path.write_text(json.dumps(config))
+    return model
+
+
+@pytest.fixture(scope="module")
+def server(chat_model: Path) -> str:
     port = free_port()
     env = {**ENV, "GNOMON_API_KEY": KEY}
     proc = subprocess.Popen(
-        [str(GNOMON), "serve", "--model", f"hf:{llama_dir}", "--name", "tiny", "--port",
+        [str(GNOMON), "serve", "--model", f"hf:{chat_model}", "--name", "tiny", "--port",
          str(port), "--device", "cpu", "--dtype", "float32"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -114,3 +130,23 @@ def test_key_file_is_read_and_not_echoed(server: str, data_root: Path, tmp_path:
                   "--store", tmp_path / "s")  # fmt: skip
     ok(proc)
     assert KEY not in proc.stdout + proc.stderr
+
+
+def test_chat_only_endpoint_runs_choice_benchmarks_by_generation(
+    server: str, data_root: Path, tmp_path: Path
+) -> None:
+    env = {**ENV, "OPENAI_API_KEY": KEY}
+    out = tmp_path / "out"
+    proc = ok(gnomon("run", "--model", "openai:tiny", "--base-url", server, "--chat-api",
+                     "--bench", "arc_easy", "--data", data_root, "--limit", "3", "--store",
+                     tmp_path / "s", "--out", out, env=env))  # fmt: skip
+    assert summary(proc.stdout) == (3, 0, 3)
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["choice_scored_by"] == "generation"
+    bench = results["benchmarks"]["arc_easy"]
+    assert set(bench["metrics"]) == {"acc"}
+    lines = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert all("output" in s for s in lines)
+    from gnomon.hub import resolve
+
+    assert bench["prompt_hash"] != resolve("arc_easy").prompt_hash()

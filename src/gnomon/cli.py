@@ -140,6 +140,13 @@ def run(
     concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight")] = 8,
     rpm: Annotated[float | None, typer.Option(min=0.001, help="openai: requests/minute")] = None,
     tpm: Annotated[float | None, typer.Option(min=0.001, help="openai: tokens/minute")] = None,
+    choice_by: Annotated[
+        str,
+        typer.Option(
+            help="choice benchmarks: loglikelihood, or generation (the model writes a letter; "
+            "for endpoints without prompt logprobs) [auto: generation with --chat-api]"
+        ),
+    ] = "auto",
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
     from gnomon.engines import ApiSettings, parse_model
@@ -159,12 +166,19 @@ def run(
         samples=samples,
         temperature=temperature,
         api=ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm),
+        choice_by_generation=_choice_by_generation(choice_by, chat_api),
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")
     hub_data = data is None and any(s.source.files is None for s in options.specs)
     _quiet_libraries(needs_hub=hub_data or not options.model.local)
     _run_and_report(options, out_dir)
+
+
+def _choice_by_generation(choice_by: str, chat_api: bool) -> bool:
+    if choice_by not in ("auto", "loglikelihood", "generation"):
+        raise UserError(f"--choice-by {choice_by!r}: choose auto, loglikelihood or generation")
+    return choice_by == "generation" or (choice_by == "auto" and chat_api)
 
 
 def _run_and_report(options: RunOptions, out_dir: Path | None) -> None:

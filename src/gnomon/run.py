@@ -42,6 +42,7 @@ class RunOptions:
     samples: int = 1  # completions per problem (code benchmarks: pass@k)
     temperature: float | None = None
     api: ApiSettings | None = None  # for `openai:` models
+    choice_by_generation: bool = False  # for endpoints without prompt logprobs
 
 
 @dataclass
@@ -78,6 +79,7 @@ def plan_bench(
     model_id: str,
     completions: int = 1,
     temperature: float | None = None,
+    choice_by_generation: bool = False,
 ) -> BenchPlan:
     renderer = Renderer(spec, shots)
     rows = load_split(spec, spec.source.eval_split, data_dir)
@@ -91,8 +93,8 @@ def plan_bench(
         fewshot_rows = load_split(spec, split, data_dir)
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
-    mode = mode_for(spec, completions, temperature)
-    prompt_hash = spec.prompt_hash(renderer.shots)
+    mode = mode_for(spec, completions, temperature, choice_by_generation)
+    prompt_hash = spec.prompt_hash(renderer.shots, mode.settings().get("variant"))
     settings = mode.settings()
     keys = [
         result_key(
@@ -134,6 +136,7 @@ def execute(
             model_id,
             options.samples,
             options.temperature,
+            options.choice_by_generation,
         )  # fmt: skip
         for s in options.specs
     ]
@@ -162,6 +165,7 @@ def execute(
         "batch_size": options.batch_size,
         "base_url": options.api.base_url if options.api else None,
         "chat_api": options.api.chat if options.api else None,
+        "choice_scored_by": "generation" if options.choice_by_generation else "loglikelihood",
         "samples": options.samples,
         "temperature": options.temperature,
     }

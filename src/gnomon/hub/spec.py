@@ -170,8 +170,9 @@ class BenchmarkSpec(_Strict):
             raise ValueError("code mode needs a `code` section (tests, call)")
         return self
 
-    def prompt_hash(self, shots: int | None = None) -> str:
-        """Hash of everything that shapes the prompt text, so a score always names its prompt."""
+    def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
+        """Hash of everything that shapes the prompt text, so a score always names its prompt.
+        `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
         fewshot = self.fewshot.model_dump()
         if shots is not None:
             fewshot["count"] = shots
@@ -183,6 +184,8 @@ class BenchmarkSpec(_Strict):
             "generation": self.generation.model_dump() if self.generation else None,
             "code": self.code.model_dump() if self.code else None,
         }
+        if variant:
+            payload["variant"] = variant
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

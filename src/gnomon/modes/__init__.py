@@ -8,8 +8,19 @@ from gnomon.modes.choice import ChoiceMode
 from gnomon.modes.generate import GenerateMode
 
 
-def mode_for(spec: BenchmarkSpec, samples: int = 1, temperature: float | None = None) -> Mode:
-    """`samples` and `temperature` apply to code benchmarks (pass@k); the others are greedy."""
+def mode_for(
+    spec: BenchmarkSpec,
+    samples: int = 1,
+    temperature: float | None = None,
+    choice_by_generation: bool = False,
+) -> Mode:
+    """`samples` and `temperature` apply to code benchmarks (pass@k); the others are greedy.
+    `choice_by_generation` answers choice benchmarks by writing a letter, for endpoints that
+    cannot score text."""
+    if spec.mode == "choice" and choice_by_generation:
+        from gnomon.modes.choice_generation import ChoiceAsGenerationMode
+
+        return ChoiceAsGenerationMode(spec)
     if spec.mode == "choice":
         return ChoiceMode(spec)
     if spec.mode == "code":
