@@ -34,6 +34,13 @@ Each repeat runs the runners in a rotated order; medians over repeats are report
 results must equal the in-process ones (log-probabilities to 1e-4, same `is_greedy`; identical
 generated text) in every repeat, otherwise the differences are printed and the script exits 1.
 The server is stopped at the end, also when something fails.
+
+`--threads` (default 1) sets the intra-op threads of both the server (`OMP_NUM_THREADS`,
+`MKL_NUM_THREADS`) and the in-process engine (`torch.set_num_threads`), so both do the same work
+per request. One thread, because the server, the client's event loop and the in-process engine
+share the host's cores: with torch's default (one thread a core) OpenMP threads spin-wait on
+cores the client needs, and on a small host the figures swing by 10-100x from run to run. `0`
+keeps torch's default.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import torch
 
 from gnomon.engines.base import (
     FailedResult,
@@ -301,7 +309,7 @@ def gnomon_command() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from gnomon.cli import main; main()"]
 
 
-def start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(model_dir: Path, port: int, log: Path, threads: int) -> subprocess.Popen[bytes]:
     command = [
         *gnomon_command(),
         "serve",
@@ -316,9 +324,12 @@ def start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[byte
         "--dtype",
         "float32",
     ]
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     # a file, not a pipe: uvicorn logs every request, and a full pipe would stall the server
     with log.open("wb") as sink:
-        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
 
 
 def wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, timeout: float) -> float:
@@ -430,7 +441,8 @@ def print_table(figures: list[dict[str, Any]]) -> None:
         for i, r in enumerate(row["runners"]):
             note = ""
             if i == 0:
-                note = f"   client (engine - httpx): {row['client_overhead_per_request_seconds'] * 1e3:+.3f}"
+                client = row["client_overhead_per_request_seconds"]
+                note = f"   client (engine - httpx): {client * 1e3:+.3f}"
             elif i == 1:
                 note = (
                     "   HTTP + server (httpx - in-process): "
@@ -452,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", action="store_true", help="also time generations")
     parser.add_argument("--generate-requests", type=int, default=50)
     parser.add_argument("--generate-tokens", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads, server and in-process (0: default)"
+    )
     parser.add_argument("--startup-timeout", type=float, default=180.0)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -470,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
     log = args.dir / "serve.log"
-    process = start_server(model_dir.resolve(), port, log)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch threads (server and in-process): {args.threads or 'torch default'}")
+    process = start_server(model_dir.resolve(), port, log, args.threads)
     try:
         ready = wait_ready(process, base, log, args.startup_timeout)
         print(f"gnomon serve (pid {process.pid}) answered {base}/models after {ready:.1f}s")

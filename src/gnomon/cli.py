@@ -147,6 +147,12 @@ def run(
             "for endpoints without prompt logprobs) [auto: generation with --chat-api]"
         ),
     ] = "auto",
+    chat: Annotated[
+        bool, typer.Option("--chat", help="local models: use the tokenizer's chat template")
+    ] = False,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="with --chat: a system message before the examples")
+    ] = None,
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
     from gnomon.engines import ApiSettings, parse_model
@@ -167,6 +173,8 @@ def run(
         temperature=temperature,
         api=ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm),
         choice_by_generation=_choice_by_generation(choice_by, chat_api),
+        chat=chat,
+        system_prompt=system_prompt,
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")

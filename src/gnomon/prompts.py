@@ -51,11 +51,33 @@ class Sample:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class ChatFormat:
+    """A chat model's prompt: few-shot examples as user/assistant turns, then the question, laid
+    out by the model's own chat template (`apply`), after an optional system prompt."""
+
+    apply: Callable[[list[dict[str, str]]], str]
+    system: str | None = None
+    fingerprint: str = ""  # hash of the template and system prompt: part of the prompt hash
+
+    def render(self, description: str, shots: list[tuple[str, str]], question: str) -> str:
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        turns = [*shots, (question, None)]
+        for i, (user, assistant) in enumerate(turns):
+            messages.append({"role": "user", "content": (description if i == 0 else "") + user})
+            if assistant is not None:
+                messages.append({"role": "assistant", "content": assistant})
+        return self.apply(messages)
+
+
 class Renderer:
     """Compiles a spec's templates once and renders rows; errors name the row's file and line."""
 
-    def __init__(self, spec: BenchmarkSpec, shots: int | None = None) -> None:
+    def __init__(
+        self, spec: BenchmarkSpec, shots: int | None = None, chat: ChatFormat | None = None
+    ) -> None:
         self.spec = spec
+        self.chat = chat
         self.shots = spec.fewshot.count if shots is None else shots
         p = spec.prompt
         try:
@@ -156,6 +178,10 @@ class Renderer:
 
     def shot_text(self, row: Row) -> str:
         """A worked example: the question followed by its answer."""
+        question, answer = self.shot_parts(row)
+        return question + self.spec.prompt.target_delimiter + answer
+
+    def shot_parts(self, row: Row) -> tuple[str, str]:
         fields = self.fields(row)
         if self._fewshot_target is not None:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
@@ -164,14 +190,14 @@ class Renderer:
             answer = choices[int(self.target(fields, row, len(choices)))]
         else:
             answer = str(self.target(fields, row, None))
-        return self.question(fields, row) + self.spec.prompt.target_delimiter + answer
+        return self.question(fields, row), answer
 
     def render(
         self, rows: Sequence[Row], fewshot_rows: Sequence[Row], same_split: bool
     ) -> list[Sample]:
         """Render every row; shots are chosen here so that the choice is part of the hash."""
         picker = _ShotPicker(self.spec, self.shots, fewshot_rows, same_split)
-        shot_cache: dict[int, str] = {}
+        shot_cache: dict[int, tuple[str, str]] = {}
         samples = []
         for row in rows:
             fields = self.fields(row)
@@ -179,11 +205,19 @@ class Renderer:
             shots = []
             for shot in picker.pick(row, fields):
                 if shot.index not in shot_cache:
-                    shot_cache[shot.index] = self.shot_text(shot)
+                    shot_cache[shot.index] = self.shot_parts(shot)
                 shots.append(shot_cache[shot.index])
-            delim = self.spec.prompt.fewshot_delimiter
-            prefix = delim.join(shots) + delim if shots else ""
-            context = description + prefix + self.question(fields, row)
+            question = self.question(fields, row)
+            if self.chat is not None:
+                context = self.chat.render(description, shots, question)
+            else:
+                delim, target_delim = (
+                    self.spec.prompt.fewshot_delimiter,
+                    self.spec.prompt.target_delimiter,
+                )
+                blocks = [q + target_delim + a for q, a in shots]
+                prefix = delim.join(blocks) + delim if blocks else ""
+                context = description + prefix + question
             choices = self.choices(fields, row) if self.spec.mode == "choice" else []
             target = self.target(fields, row, len(choices) if choices else None)
             id_field = self.spec.source.id_field

@@ -20,7 +20,7 @@ from gnomon.engines.base import Engine, FailedResult
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes import Mode, mode_for
-from gnomon.prompts import Renderer, Sample
+from gnomon.prompts import ChatFormat, Renderer, Sample
 from gnomon.store import ResultRow, Store, result_key
 
 
@@ -43,6 +43,8 @@ class RunOptions:
     temperature: float | None = None
     api: ApiSettings | None = None  # for `openai:` models
     choice_by_generation: bool = False  # for endpoints without prompt logprobs
+    chat: bool = False  # local models: prompts through the tokenizer's chat template
+    system_prompt: str | None = None
 
 
 @dataclass
@@ -80,8 +82,9 @@ def plan_bench(
     completions: int = 1,
     temperature: float | None = None,
     choice_by_generation: bool = False,
+    chat: ChatFormat | None = None,
 ) -> BenchPlan:
-    renderer = Renderer(spec, shots)
+    renderer = Renderer(spec, shots, chat)
     rows = load_split(spec, spec.source.eval_split, data_dir)
     if limit is not None:
         rows = rows[:limit]
@@ -94,7 +97,10 @@ def plan_bench(
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
     mode = mode_for(spec, completions, temperature, choice_by_generation)
-    prompt_hash = spec.prompt_hash(renderer.shots, mode.settings().get("variant"))
+    variant = "|".join(
+        v for v in (mode.settings().get("variant"), chat and f"chat:{chat.fingerprint}") if v
+    )
+    prompt_hash = spec.prompt_hash(renderer.shots, variant or None)
     settings = mode.settings()
     keys = [
         result_key(
@@ -127,6 +133,13 @@ def execute(
     served = options.model.engine == "openai"
     dtype = "served" if served else resolved_dtype(options.device, options.dtype)
     model_id = model_key(options.model, dtype, options.api)
+    chat = None
+    if options.chat:
+        if options.model.engine != "hf":
+            raise UserError("--chat formats prompts for local models; served ones use --chat-api")
+        from gnomon.engines.hf import chat_format
+
+        chat = chat_format(options.model.name, options.model.revision, options.system_prompt)
     plans = [
         plan_bench(
             s,
@@ -137,6 +150,7 @@ def execute(
             options.samples,
             options.temperature,
             options.choice_by_generation,
+            chat,
         )  # fmt: skip
         for s in options.specs
     ]
@@ -166,6 +180,8 @@ def execute(
         "base_url": options.api.base_url if options.api else None,
         "chat_api": options.api.chat if options.api else None,
         "choice_scored_by": "generation" if options.choice_by_generation else "loglikelihood",
+        "chat_template": bool(chat),
+        "system_prompt": options.system_prompt,
         "samples": options.samples,
         "temperature": options.temperature,
     }

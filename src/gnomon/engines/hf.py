@@ -10,6 +10,8 @@ split, the same left truncation), but computes far less:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -27,6 +29,7 @@ from gnomon.engines.base import (
 )
 from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
 from gnomon.errors import UserError
+from gnomon.prompts import ChatFormat
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_MAX_LENGTH = 2048
@@ -407,3 +410,22 @@ class HFEngine(Engine):
             "fast_head": str(self._fast),
             "path": str(Path(self.name)) if Path(self.name).exists() else self.name,
         }
+
+
+def chat_format(name_or_path: str, revision: str | None, system: str | None) -> ChatFormat:
+    """The model's own chat template, read from its tokenizer without loading the weights."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    except Exception as exc:  # loaders raise many types
+        raise UserError(f"cannot load the tokenizer of {name_or_path!r}: {exc}") from None
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        raise UserError(f"{name_or_path}: the tokenizer has no chat template; drop --chat")
+
+    def apply(messages: list[dict[str, str]]) -> str:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    digest = hashlib.sha256(json.dumps([template, system]).encode()).hexdigest()[:16]
+    return ChatFormat(apply, system, digest)
