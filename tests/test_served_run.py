@@ -150,3 +150,37 @@ def test_chat_only_endpoint_runs_choice_benchmarks_by_generation(
     from gnomon.hub import resolve
 
     assert bench["prompt_hash"] != resolve("arc_easy").prompt_hash()
+
+
+FAULTS = ["429", "500", "malformed", "502", "429-after", "close", "503"]
+
+
+def test_faults_between_client_and_server_cost_retries_not_samples(
+    server: str, llama_dir: Path, data_root: Path, tmp_path: Path
+) -> None:
+    """A fault-injecting proxy in front of `gnomon serve`: every fourth POST gets a 429 (with and
+    without Retry-After), a 5xx, a malformed body or a connection dropped mid-body."""
+    from test_openai_engine import proxied
+
+    def plan(n: int, body: dict) -> str | None:
+        return FAULTS[(n // 4) % len(FAULTS)] if n % 4 == 1 else None
+
+    bench = ["--bench", "mmlu,arc_easy", "--data", data_root, "--limit", "8"]
+    ok(gnomon("run", "--model", f"hf:{llama_dir}", *bench, "--store", tmp_path / "l.sqlite",
+              "--device", "cpu", "--dtype", "float32", "--out", tmp_path / "local"))  # fmt: skip
+    env = {**ENV, "OPENAI_API_KEY": KEY}
+    with proxied(server.removesuffix("/v1"), plan) as (url, proxy):
+        proc = ok(gnomon("run", "--model", "openai:tiny", "--base-url", f"{url}/v1", *bench,
+                         "--store", tmp_path / "s.sqlite", "--out", tmp_path / "served",
+                         "--concurrency", "4", env=env))  # fmt: skip
+    assert summary(proc.stdout) == (16, 0, 16)
+    assert "could not be answered" not in proc.stdout
+    injected = [plan(n, {}) for n in range(len(proxy.posts))]
+    assert sum(f is not None for f in injected) >= 5, injected
+    local, served = samples(tmp_path / "local"), samples(tmp_path / "served")
+    lines = (tmp_path / "served" / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == len(served) == len(local) == 16  # every sample exactly once
+    for key, ours in served.items():
+        assert ours["prediction"] == local[key]["prediction"], key
+        for a, b in zip(ours["choice_logprobs"], local[key]["choice_logprobs"], strict=True):
+            assert a == pytest.approx(b, abs=1e-4), key
