@@ -359,7 +359,7 @@ def test_chat_mode_keeps_thinking_apart() -> None:
         assert got[0] == ChatResult("The answer is 4. ", reasoning="2+2 is 4. STOP")
         assert got[1] == ChatResult("Paris. ", reasoning="France's capital")
         assert engine.tokens_computed == 14
-        with pytest.raises(UserError, match="generation mode"):
+        with pytest.raises(UserError, match="--choice-by generation"):
             list(engine.score(SCORE_REQUESTS[:1]))
         completions = OpenAIEngine("chatty", url, **FAST)
         with pytest.raises(UserError, match="does not return prompt logprobs"):

@@ -354,7 +354,7 @@ class OpenAIEngine(Engine):
         if self.mode == "chat":
             raise UserError(
                 "the endpoint does not return prompt logprobs (chat mode); "
-                "run this benchmark in generation mode"
+                "run choice benchmarks by generation: add --choice-by generation"
             )
         jobs = [self._score_job(r) for r in requests]
         return self._run(jobs)
@@ -451,7 +451,7 @@ def _read_score(data: dict[str, Any], split: int, end: int) -> ScoreResult:
     if not logprobs or not logprobs.get("token_logprobs") or not logprobs.get("text_offset"):
         raise UserError(
             "the endpoint does not return prompt logprobs (echo with logprobs); "
-            "run this benchmark in generation mode"
+            "run choice benchmarks by generation: add --choice-by generation"
         )
     tokens = logprobs["tokens"]
     values = logprobs["token_logprobs"]
