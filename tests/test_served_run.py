@@ -184,3 +184,17 @@ def test_faults_between_client_and_server_cost_retries_not_samples(
         assert ours["prediction"] == local[key]["prediction"], key
         for a, b in zip(ours["choice_logprobs"], local[key]["choice_logprobs"], strict=True):
             assert a == pytest.approx(b, abs=1e-4), key
+
+
+def test_a_restarted_served_run_sends_only_what_is_missing(
+    server: str, data_root: Path, tmp_path: Path
+) -> None:
+    env = {**ENV, "OPENAI_API_KEY": KEY}
+    store = tmp_path / "s.sqlite"
+    args = ["run", "--model", "openai:tiny", "--base-url", server, "--bench", "arc_easy",
+            "--data", data_root, "--store", store]  # fmt: skip
+    assert summary(ok(gnomon(*args, "--limit", "3", env=env)).stdout) == (3, 0, 3)
+    assert summary(ok(gnomon(*args, "--limit", "7", env=env)).stdout) == (7, 3, 4)
+    with sqlite3.connect(store) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM results").fetchone()
+    assert count == 7
