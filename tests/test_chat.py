@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -11,21 +10,6 @@ import pytest
 from gnomon_cli import gnomon, ok
 
 pytestmark = pytest.mark.slow
-TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
-
-
-@pytest.fixture(scope="module")
-def chat_model(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model = tmp_path_factory.mktemp("chat") / "model"
-    shutil.copytree(llama_dir, model)
-    config_path = model / "tokenizer_config.json"
-    config = json.loads(config_path.read_text())
-    config["chat_template"] = TEMPLATE
-    config_path.write_text(json.dumps(config))
-    return model
 
 
 def run(model: Path, data_root: Path, store: Path, out: Path, *extra: str):
@@ -35,16 +19,22 @@ def run(model: Path, data_root: Path, store: Path, out: Path, *extra: str):
 
 
 def test_chat_prompts_use_the_template_with_shots_as_turns(
-    chat_model: Path, data_root: Path, tmp_path: Path
+    chat_llama_dir: Path, data_root: Path, tmp_path: Path
 ) -> None:
     store = tmp_path / "s.sqlite"
-    plain = json.loads(
-        (
-            ok(run(chat_model, data_root, store, tmp_path / "a"))
-            and tmp_path / "a" / "results.json"
-        ).read_text()
+    ok(run(chat_llama_dir, data_root, store, tmp_path / "a"))
+    plain = json.loads((tmp_path / "a" / "results.json").read_text())
+    ok(
+        run(
+            chat_llama_dir,
+            data_root,
+            store,
+            tmp_path / "b",
+            "--chat",
+            "--system-prompt",
+            "Be brief.",
+        )
     )
-    ok(run(chat_model, data_root, store, tmp_path / "b", "--chat", "--system-prompt", "Be brief."))
     chat = json.loads((tmp_path / "b" / "results.json").read_text())
     assert chat["config"]["chat_template"] is True
     assert chat["config"]["system_prompt"] == "Be brief."

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import running
 
 from gnomon.engines.base import GenerateRequest, ScoreRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
@@ -51,34 +51,6 @@ GENERATE_REQUESTS = [
     GenerateRequest(PROMPT, ("q", "x", "z", "@@", "##", " the"), 12),  # > 4 stops: cut here
 ]
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
-
-
-@contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serve `app` on a free loopback port in a thread; yield its base URL."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="critical",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 class FaultProxy:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -28,26 +27,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def chat_model(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Llama with a chat template, so the same server answers both APIs."""
-    model = tmp_path_factory.mktemp("chat") / "model"
-    shutil.copytree(llama_dir, model)
-    config_path = model / "tokenizer_config.json"
-    config = json.loads(config_path.read_text())
-    config["chat_template"] = (
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}assistant:{% endif %}"
-    )
-    config_path.write_text(json.dumps(config))
-    return model
-
-
-@pytest.fixture(scope="module")
-def server(chat_model: Path) -> str:
+def server(chat_llama_dir: Path) -> str:
     port = free_port()
     env = {**ENV, "GNOMON_API_KEY": KEY}
     proc = subprocess.Popen(
-        [str(GNOMON), "serve", "--model", f"hf:{chat_model}", "--name", "tiny", "--port",
+        [str(GNOMON), "serve", "--model", f"hf:{chat_llama_dir}", "--name", "tiny", "--port",
          str(port), "--device", "cpu", "--dtype", "float32"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
