@@ -79,6 +79,7 @@ def plan_bench(
     shots: int | None,
     limit: int | None,
     model_id: str,
+    *,
     completions: int = 1,
     temperature: float | None = None,
     choice_by_generation: bool = False,
@@ -97,11 +98,11 @@ def plan_bench(
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
     mode = mode_for(spec, completions, temperature, choice_by_generation)
+    settings = mode.settings()
     variant = "|".join(
-        v for v in (mode.settings().get("variant"), chat and f"chat:{chat.fingerprint}") if v
+        v for v in (settings.get("variant"), chat and f"chat:{chat.fingerprint}") if v
     )
     prompt_hash = spec.prompt_hash(renderer.shots, variant or None)
-    settings = mode.settings()
     keys = [
         result_key(
             model_id, spec.id, spec.version, prompt_hash, s.sample_id, s.content_hash, settings
@@ -147,11 +148,11 @@ def execute(
             options.shots,
             options.limit,
             model_id,
-            options.samples,
-            options.temperature,
-            options.choice_by_generation,
-            chat,
-        )  # fmt: skip
+            completions=options.samples,
+            temperature=options.temperature,
+            choice_by_generation=options.choice_by_generation,
+            chat=chat,
+        )
         for s in options.specs
     ]
     for plan in plans:

@@ -54,7 +54,9 @@ def score_file(
     samples_per_task = counts.pop()
     file_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     model_id = f"completions:{file_hash}"
-    plan = plan_bench(spec, data_dir, None, None, model_id, samples_per_task, 0.0)
+    plan = plan_bench(
+        spec, data_dir, None, None, model_id, completions=samples_per_task, temperature=0.0
+    )
     known = {s.sample_id for s in plan.samples}
     unknown = sorted(set(completions) - known)
     if unknown:

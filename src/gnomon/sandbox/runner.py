@@ -304,9 +304,12 @@ def _write(group: str, name: str, value: int) -> None:
 def _oom_killed(cgroups: list[str]) -> bool:
     for group in cgroups:
         with contextlib.suppress(OSError):
-            text = Path(group, "memory.oom_control").read_text()
-            if any(line.split() == ["oom_kill", n] and n != "0" for line in text.splitlines()
-                   for n in line.split()[1:2]):  # fmt: skip
+            fields = dict(
+                line.split(maxsplit=1)
+                for line in Path(group, "memory.oom_control").read_text().splitlines()
+                if " " in line
+            )
+            if fields.get("oom_kill", "0").strip() != "0":
                 return True
     return False
 
