@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gnomon.stats import Score, summarize
+from gnomon.stats import Moments, Score, summarize_moments
 from gnomon.store import Store
 
 
@@ -67,28 +67,45 @@ def _score_dict(score: Score) -> dict[str, Any]:
     }
 
 
+def scores_from_moments(
+    rows: list[dict[str, Any]], cluster_by: str | None
+) -> tuple[dict[str, Score], dict[str, dict[str, Score]]]:
+    """A benchmark's scores (and per-cluster scores when it clusters) from its moments rows."""
+    by_metric: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_metric[row["metric"]].append(row)
+    metrics: dict[str, Score] = {}
+    per_cluster: dict[str, dict[str, Score]] = {}
+    for name, groups in by_metric.items():
+        binary = not any(g["nonbinary"] for g in groups)
+        moments = [Moments(g["n"], g["total"], g["total_sq"]) for g in groups]
+        if cluster_by:
+            metrics[name] = summarize_moments(moments, binary, clustered=True)
+            per_cluster[name] = {
+                str(g["cluster"]): summarize_moments([m], binary, clustered=False)
+                for g, m in sorted(
+                    zip(groups, moments, strict=True), key=lambda gm: str(gm[0]["cluster"])
+                )
+            }
+        else:
+            metrics[name] = summarize_moments(moments, binary, clustered=False)
+    return metrics, per_cluster
+
+
 def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
+    """Scores are aggregated in SQL (Store.moments), so a report costs the same whether the run
+    holds a hundred samples or a hundred thousand."""
+    moments: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in store.moments([run_id]):
+        moments[row["bench"]].append(row)
+    truncated = store.truncated_counts(run_id)
     reports = []
     for bench in store.run_benches(run_id):
         spec = bench["spec"]
-        values: dict[str, list[float]] = defaultdict(list)
-        clusters: list[str | None] = []
-        truncated = 0
-        for sample in store.samples(run_id, bench["bench"]):
-            for name, value in sample["metrics"].items():
-                values[name].append(value)
-            clusters.append(sample["cluster"])
-            truncated += bool(sample.get("truncated"))
         cluster_by = spec.get("cluster_by")
-        groups = clusters if cluster_by else None
-        metrics = {name: summarize(vals, groups) for name, vals in values.items()}
-        per_cluster: dict[str, dict[str, Score]] = {}
-        if cluster_by:
-            for name, vals in values.items():
-                by: dict[str, list[float]] = defaultdict(list)
-                for value, cluster in zip(vals, clusters, strict=True):
-                    by[str(cluster)].append(value)
-                per_cluster[name] = {c: summarize(v) for c, v in sorted(by.items())}
+        metrics, per_cluster = scores_from_moments(moments[bench["bench"]], cluster_by)
+        order = {name: i for i, name in enumerate(spec.get("metrics", []))}
+        metrics = dict(sorted(metrics.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
         reports.append(
             BenchReport(
                 bench["bench"],
@@ -97,7 +114,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 bench["shots"],
                 bench["planned"],
                 bench["done"],
-                truncated,
+                truncated.get(bench["bench"], 0),
                 metrics,
                 per_cluster,
                 cluster_by,

@@ -218,6 +218,7 @@ def execute(
             tokens=engine.tokens_computed if engine else 0,
             seconds=time.monotonic() - started,
         )
+    store.moments([run_id])  # kept now, so the leaderboard never has to scan this run again
     return RunOutcome(
         run_id,
         planned,

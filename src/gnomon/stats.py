@@ -16,7 +16,7 @@ from statistics import NormalDist
 import numpy as np
 
 __all__ = ["PairedResult", "Score", "clustered_stderr", "paired_difference", "summarize"]
-__all__ += ["t_cdf", "t_quantile", "wilson_interval"]
+__all__ += ["Moments", "summarize_moments", "t_cdf", "t_quantile", "wilson_interval"]
 
 _NAN = float("nan")
 _TINY = 1e-300
@@ -217,6 +217,58 @@ def summarize(
         se, df, method = _crse(x, codes, n_clusters), n_clusters - 1, "t-clustered"
     elif n >= 2:
         se, df, method = float(x.std(ddof=1)) / math.sqrt(n), n - 1, "t"
+    else:
+        return Score(mean, _NAN, _NAN, _NAN, n, n_clusters, "t")
+    half = t_quantile(0.5 + confidence / 2.0, df) * se
+    return Score(mean, se, mean - half, mean + half, n, n_clusters, method)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, sum and sum of squares of one group's values: enough to rebuild every interval
+    `summarize` gives, so scores can be aggregated in SQL instead of loading every sample."""
+
+    n: int
+    total: float
+    total_sq: float
+
+
+def summarize_moments(
+    groups: Sequence[Moments], binary: bool, clustered: bool, confidence: float = 0.95
+) -> Score:
+    """`summarize` from per-cluster moments. `binary` says every value was 0 or 1; `clustered`
+    says the groups are clusters (otherwise they are pooled). Equal to `summarize` on the
+    underlying values up to rounding."""
+    _check_confidence(confidence)
+    groups = [g for g in groups if g.n > 0]
+    n = sum(g.n for g in groups)
+    n_clusters = len(groups) if clustered else None
+    if n == 0:
+        return Score(_NAN, _NAN, _NAN, _NAN, 0, n_clusters, "none")
+    mean = sum(g.total for g in groups) / n
+    use_clusters = clustered and len(groups) >= 2
+    se = _NAN
+    if use_clusters:
+        resid = [g.total - g.n * mean for g in groups]
+        g_count = len(groups)
+        se = math.sqrt(g_count / (g_count - 1) * sum(r * r for r in resid)) / n
+    if binary:
+        if use_clusters:
+            n_eff = float(n)
+            if 0 < mean < 1 and se > 0:
+                q = (1 + confidence) / 2
+                df_ratio = (t_quantile(q, n - 1) / t_quantile(q, g_count - 1)) ** 2
+                n_eff = min(float(n), mean * (1 - mean) / se**2 * df_ratio)
+            lo, hi = wilson_interval(mean * n_eff, n_eff, confidence)
+            return Score(mean, se, lo, hi, n, n_clusters, "wilson-clustered")
+        lo, hi = wilson_interval(mean * n, n, confidence)
+        return Score(mean, math.sqrt(mean * (1.0 - mean) / n), lo, hi, n, n_clusters, "wilson")
+    if use_clusters:
+        df, method = g_count - 1, "t-clustered"
+    elif n >= 2:
+        total_sq = sum(g.total_sq for g in groups)
+        var = max(0.0, (total_sq - n * mean * mean) / (n - 1))
+        se, df, method = math.sqrt(var / n), n - 1, "t"
     else:
         return Score(mean, _NAN, _NAN, _NAN, n, n_clusters, "t")
     half = t_quantile(0.5 + confidence / 2.0, df) * se

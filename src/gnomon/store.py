@@ -78,6 +78,30 @@ CREATE TABLE IF NOT EXISTS run_benches (
     spec TEXT NOT NULL,
     PRIMARY KEY (run_id, bench)
 );
+CREATE TABLE IF NOT EXISTS run_moments (
+    run_id TEXT NOT NULL,
+    bench TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    cluster TEXT,
+    n INTEGER NOT NULL,
+    total REAL NOT NULL,
+    total_sq REAL NOT NULL,
+    nonbinary INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_moments_by_run ON run_moments (run_id, bench);
+CREATE TABLE IF NOT EXISTS run_moments_done (run_id TEXT PRIMARY KEY);
+"""
+_TABLES = {"meta", "runs", "results", "run_results", "run_failures", "run_benches"}
+_TABLES |= {"run_moments", "run_moments_done"}
+
+# Per (bench, metric, cluster) count, sum and sum of squares of a run's sample metrics: every
+# score and interval is rebuilt from these (stats.summarize_moments) without loading samples.
+_MOMENTS_SQL = """
+SELECT r.bench AS bench, j.key AS metric, s.cluster AS cluster, COUNT(*) AS n,
+       TOTAL(j.value) AS total, TOTAL(j.value * j.value) AS total_sq,
+       TOTAL(j.value NOT IN (0, 1)) AS nonbinary
+FROM run_results r JOIN results s ON s.key = r.key, json_each(s.metrics) j
+WHERE r.run_id = ? GROUP BY r.bench, j.key, s.cluster
 """
 
 
@@ -115,19 +139,26 @@ class ResultRow:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """`create=False` refuses a path that holds no store: readers must not make one."""
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.is_file():
+                raise UserError(f"no store at {path}")
             self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot open store {path}: {exc}") from None
         try:
             self.conn.row_factory = sqlite3.Row
-            self._check_ours()  # before any write: a file that is not a store stays untouched
+            tables = self._check_ours()  # before any write: a foreign file stays untouched
+            if not create and not tables:
+                raise UserError(f"{path}: no gnomon store here yet")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self._create()
+            if not tables >= _TABLES:  # readers of a current store write nothing
+                self._create()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise UserError(f"{path}: not a usable gnomon store ({exc})") from None
@@ -135,7 +166,7 @@ class Store:
             self.conn.close()
             raise
 
-    def _check_ours(self) -> None:
+    def _check_ours(self) -> set[str]:
         tables = {
             r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
@@ -148,6 +179,7 @@ class Store:
                     f"{self.path}: store schema {row[0] if row else '?'} is newer than this "
                     f"gnomon understands ({SCHEMA_VERSION}); upgrade gnomon"
                 )
+        return tables
 
     def _create(self) -> None:
         with self.transaction():
@@ -291,6 +323,59 @@ class Store:
             (run_id,),
         ).fetchall()
         return [dict(r) | {"spec": json.loads(r["spec"])} for r in rows]
+
+    def moments(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows of (run_id, bench, metric, cluster, n, total, total_sq, nonbinary) for these runs.
+        A finished run never changes, so its moments are computed once and kept; a run still
+        going is computed afresh on every call."""
+        out: list[dict[str, Any]] = []
+        pending = list(dict.fromkeys(run_ids))
+        for chunk in _chunks(pending, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT m.* FROM run_moments m JOIN run_moments_done d ON d.run_id = m.run_id "
+                f"WHERE m.run_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            out.extend(dict(r) for r in rows)
+            kept = {
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT run_id FROM run_moments_done WHERE run_id IN ({marks})", chunk
+                )
+            }
+            for run_id in chunk:
+                if run_id not in kept:
+                    out.extend(self._compute_moments(run_id))
+        return out
+
+    def _compute_moments(self, run_id: str) -> list[dict[str, Any]]:
+        status = self.conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        rows = [
+            {"run_id": run_id, **dict(r)}
+            for r in self.conn.execute(_MOMENTS_SQL, (run_id,)).fetchall()
+        ]
+        if status is not None and status[0] != "running":  # read after it ended: final
+            with self.transaction():
+                if self.conn.execute(
+                    "SELECT 1 FROM run_moments_done WHERE run_id = ?", (run_id,)
+                ).fetchone():
+                    return rows  # another reader kept them first
+                self.conn.executemany(
+                    "INSERT INTO run_moments VALUES (:run_id, :bench, :metric, :cluster, :n, "
+                    ":total, :total_sq, :nonbinary)",
+                    rows,
+                )
+                self.conn.execute("INSERT INTO run_moments_done VALUES (?)", (run_id,))
+        return rows
+
+    def truncated_counts(self, run_id: str) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT r.bench, COUNT(*) FROM run_results r JOIN results s ON s.key = r.key "
+            "WHERE r.run_id = ? AND json_extract(s.payload, '$.truncated') GROUP BY r.bench",
+            (run_id,),
+        )
+        return {bench: count for bench, count in rows}
 
     def samples(self, run_id: str, bench: str | None = None) -> Iterator[dict[str, Any]]:
         query = (

@@ -145,6 +145,9 @@ class BenchmarkSpec(_Strict):
     prompt: Prompt
     mode: Literal["choice", "generate", "code"]
     metrics: list[str]
+    headline: str | None = Field(
+        default=None, description="the metric leaderboards report; the first metric if unset"
+    )
     generation: Generation | None = None
     code: Code | None = None
     extract: list[Extractor] = Field(default_factory=list)
@@ -162,6 +165,8 @@ class BenchmarkSpec(_Strict):
             is_pass_at = self.mode == "code" and re.fullmatch(r"pass@[1-9][0-9]*", metric)
             if metric not in allowed[self.mode] and not is_pass_at:
                 raise ValueError(f"metric {metric!r} is not available in {self.mode} mode")
+        if self.headline is not None and self.headline not in self.metrics:
+            raise ValueError(f"headline {self.headline!r} is not one of `metrics`")
         if self.mode == "choice" and self.prompt.choices is None:
             raise ValueError("choice mode needs `prompt.choices`")
         if self.mode in ("generate", "code") and self.generation is None:

@@ -39,6 +39,7 @@ class ChoiceMode(Mode):
             "target_text": sample.choices[int(sample.target)],
             "correct": pred == sample.target,
             "metrics": {name: metrics[name] for name in self.spec.metrics},
+            "choices": list(sample.choices),
             "choice_logprobs": logprobs,
             "choice_greedy": [a.is_greedy for a in answers],
             "truncated": any(a.truncated for a in answers),

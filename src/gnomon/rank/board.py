@@ -1,0 +1,272 @@
+"""The leaderboard's numbers, read from the store: which run stands behind each (model,
+benchmark) cell, its score with interval, and the dimension and overall means.
+
+Scores come from per-cluster moments aggregated in SQL (`Store.moments`), so a board of
+thousands of runs costs one query per 500 runs, not a pass over every sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any, get_args
+
+from gnomon.hub.spec import Dimension
+from gnomon.report import scores_from_moments
+from gnomon.stats import Score
+from gnomon.store import Store
+
+DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+_Z95 = NormalDist().inv_cdf(0.975)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean of independent scores, with a normal-approximation 95% interval."""
+
+    value: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass
+class Entry:
+    """One model's standing on one benchmark: the run chosen for it and its scores."""
+
+    model_key: str
+    bench: str
+    run_id: str
+    run_status: str
+    created: float
+    bench_version: int
+    prompt_hash: str
+    shots: int
+    planned: int
+    done: int
+    limited: bool
+    headline: str
+    metrics: dict[str, Score]
+    config: dict[str, Any]
+    odd_prompt: bool = False  # prompt differs from the one most models on the board used
+
+    @property
+    def score(self) -> Score | None:
+        return self.metrics.get(self.headline)
+
+    @property
+    def partial(self) -> bool:
+        return self.done < self.planned
+
+
+@dataclass
+class Bench:
+    id: str
+    title: str
+    dimension: str
+    headline: str
+    cluster_by: str | None
+    spec: dict[str, Any]
+
+
+@dataclass
+class Model:
+    key: str
+    name: str
+    slug: str
+    entries: dict[str, Entry] = field(default_factory=dict)  # bench id -> entry
+    dimensions: dict[str, Interval] = field(default_factory=dict)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # dimension -> benches lacking
+    overall: Interval | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not any(self.missing.values())
+
+    @property
+    def in_progress(self) -> bool:
+        return any(e.partial for e in self.entries.values())
+
+
+@dataclass
+class Board:
+    models: list[Model]
+    benches: dict[str, Bench]  # in display order: by dimension, then title
+    dimensions: list[str]  # those with at least one benchmark on the board
+
+    def benches_of(self, dimension: str) -> list[Bench]:
+        return [b for b in self.benches.values() if b.dimension == dimension]
+
+    def model(self, slug: str) -> Model | None:
+        return next((m for m in self.models if m.slug == slug), None)
+
+
+def model_slug(name: str, key: str) -> str:
+    """Readable and unique: the display name made URL-safe plus a short hash of the identity."""
+    base = re.sub(r"[^a-z0-9._]+", "-", name.lower()).strip("-.")[-48:].strip("-.") or "model"
+    return f"{base}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+def headline_of(spec: dict[str, Any]) -> str:
+    return spec.get("headline") or spec["metrics"][0]
+
+
+def _candidates(store: Store) -> list[dict[str, Any]]:
+    rows = store.conn.execute(
+        "SELECT r.run_id, r.model, r.model_key, r.status, r.created, r.config, b.bench, "
+        "b.bench_version, b.prompt_hash, b.shots, b.planned, b.spec "
+        "FROM run_benches b JOIN runs r ON r.run_id = b.run_id"
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def _choose(candidates: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (model, benchmark): the newest run that is not a `--limit` subset, or the newest
+    limited one when that is all there is. A quick `--limit 10` check never hides a full run."""
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in candidates:
+        row["config"] = json.loads(row["config"])
+        row["limited"] = row["config"].get("limit") is not None
+        slot = (row["model_key"], row["bench"])
+        best = chosen.get(slot)
+        if best is None or (not row["limited"], row["created"]) > (
+            not best["limited"],
+            best["created"],
+        ):
+            chosen[slot] = row
+    return chosen
+
+
+def _same(score: Score | Interval) -> Interval:
+    return Interval(score.value, score.stderr, score.ci_low, score.ci_high)
+
+
+def mean_interval(scores: list[Score]) -> Interval:
+    """Mean of independent benchmark scores; the standard error adds in quadrature. A mean of
+    one score keeps that score's own (e.g. Wilson) interval."""
+    if len(scores) == 1:
+        return _same(scores[0])
+    k = len(scores)
+    value = sum(s.value for s in scores) / k
+    var = sum(s.stderr**2 for s in scores) / k**2
+    se = math.sqrt(var) if not math.isnan(var) else math.nan
+    return Interval(value, se, value - _Z95 * se, value + _Z95 * se)
+
+
+def weighted_interval(parts: list[tuple[float, Score | Interval]]) -> Interval:
+    if len(parts) == 1 and parts[0][0] == 1.0:
+        return _same(parts[0][1])
+    value = sum(w * s.value for w, s in parts)
+    se = math.sqrt(sum((w * s.stderr) ** 2 for w, s in parts))
+    return Interval(value, se, value - _Z95 * se, value + _Z95 * se)
+
+
+def load_board(store: Store) -> Board:
+    chosen = _choose(_candidates(store))
+    # the newest spec of each benchmark names its title, dimension and headline metric
+    latest_spec: dict[str, dict[str, Any]] = {}
+    newest: dict[str, float] = {}
+    for (_, bench), row in chosen.items():
+        if row["created"] >= newest.get(bench, -1.0):
+            newest[bench] = row["created"]
+            latest_spec[bench] = json.loads(row["spec"])
+    benches = {
+        bid: Bench(
+            bid,
+            spec.get("title", bid),
+            spec.get("dimension", "knowledge"),
+            headline_of(spec),
+            spec.get("cluster_by"),
+            spec,
+        )  # fmt: skip
+        for bid, spec in latest_spec.items()
+    }
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    benches = dict(
+        sorted(benches.items(), key=lambda kv: (order.get(kv[1].dimension, 99), kv[1].title))
+    )
+    moments: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in store.moments([r["run_id"] for r in chosen.values()]):
+        moments[(row["run_id"], row["bench"])].append(row)
+
+    models: dict[str, Model] = {}
+    names: dict[str, tuple[float, str]] = {}
+    for (key, bench), row in chosen.items():
+        if row["created"] >= names.get(key, (-1.0, ""))[0]:
+            names[key] = (row["created"], row["model"])
+        own_spec = json.loads(row["spec"])
+        metrics, _ = scores_from_moments(
+            moments[(row["run_id"], bench)], own_spec.get("cluster_by")
+        )
+        headline = benches[bench].headline
+        done = metrics[headline].n if headline in metrics else 0
+        entry = Entry(
+            key, bench, row["run_id"], row["status"], row["created"], row["bench_version"],
+            row["prompt_hash"], row["shots"], row["planned"], done, row["limited"], headline,
+            metrics, row["config"],
+        )  # fmt: skip
+        models.setdefault(key, Model(key, "", "")).entries[bench] = entry
+    _name_models(models, names)
+    _mark_odd_prompts(models, benches)
+    dimensions = [d for d in DIMENSIONS if any(b.dimension == d for b in benches.values())]
+    dimensions += sorted({b.dimension for b in benches.values()} - set(dimensions))
+    for model in models.values():
+        _aggregate(model, benches, dimensions)
+    ranked = sorted(
+        models.values(),
+        key=lambda m: (m.overall is None, -(m.overall.value if m.overall else 0), m.name),
+    )
+    return Board(ranked, benches, dimensions)
+
+
+def _name_models(models: dict[str, Model], names: dict[str, tuple[float, str]]) -> None:
+    counts = Counter(name for _, name in names.values())
+    for key, model in models.items():
+        name = names[key][1]
+        if counts[name] > 1:  # same name, different identity (dtype, revision, weights)
+            name = f"{name} [{key.rsplit('|', 1)[-1] if '|' in key else key[-8:]}]"
+        model.name = name
+        model.slug = model_slug(name, key)
+
+
+def _mark_odd_prompts(models: dict[str, Model], benches: dict[str, Bench]) -> None:
+    for bench in benches:
+        seen = Counter(
+            (m.entries[bench].bench_version, m.entries[bench].prompt_hash)
+            for m in models.values()
+            if bench in m.entries
+        )
+        if len(seen) > 1:
+            common = seen.most_common(1)[0][0]
+            for m in models.values():
+                e = m.entries.get(bench)
+                if e is not None and (e.bench_version, e.prompt_hash) != common:
+                    e.odd_prompt = True
+
+
+def _aggregate(model: Model, benches: dict[str, Bench], dimensions: list[str]) -> None:
+    """Dimension = mean of its benchmarks; overall = mean of the dimensions. A benchmark the
+    model lacks is listed in `missing`, never averaged in as zero."""
+    parts: list[tuple[str, Score]] = []
+    for dim in dimensions:
+        ids = [b.id for b in benches.values() if b.dimension == dim]
+        have = [
+            model.entries[b].score
+            for b in ids
+            if b in model.entries and model.entries[b].score is not None
+        ]
+        model.missing[dim] = [
+            b for b in ids if b not in model.entries or model.entries[b].score is None
+        ]
+        if have:
+            model.dimensions[dim] = mean_interval(have)
+            parts.extend((dim, s) for s in have)
+    if model.dimensions:
+        per_dim = Counter(dim for dim, _ in parts)
+        k = len(model.dimensions)
+        model.overall = weighted_interval([(1.0 / (k * per_dim[dim]), s) for dim, s in parts])

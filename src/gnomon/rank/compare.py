@@ -1,0 +1,188 @@
+"""Two models side by side: the paired difference on the questions both answered, per benchmark
+and overall, and the questions where they disagree.
+
+Pairing by question removes the variance that question difficulty shares between the models,
+so a real difference shows up with far fewer questions than two independent intervals need.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+from gnomon.rank.board import Board, Model
+from gnomon.stats import PairedResult, paired_difference
+from gnomon.store import Store
+
+_Z95 = NormalDist().inv_cdf(0.975)
+
+
+@dataclass
+class BenchComparison:
+    bench: str
+    title: str
+    dimension: str
+    metric: str
+    run_a: str
+    run_b: str
+    a_mean: float
+    b_mean: float
+    result: PairedResult
+    differ: list[str]  # sample ids whose headline metric differs, in question order
+    same_prompt: bool
+
+
+@dataclass
+class Comparison:
+    a: Model
+    b: Model
+    benches: list[BenchComparison]
+    overall: PairedResult | None  # over shared benchmarks, weighted as the overall score is
+    only_a: list[str]
+    only_b: list[str]
+
+
+def _headline_values(store: Store, run_id: str, bench: str, metric: str) -> dict[str, Any]:
+    """sample_id -> (value, cluster) for one run's benchmark in question order, in one query."""
+    rows = store.conn.execute(
+        "SELECT s.sample_id, s.cluster, json_extract(s.metrics, ?) FROM run_results r "
+        "JOIN results s ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx",
+        (f'$."{metric}"', run_id, bench),
+    )
+    return {sid: (value, cluster) for sid, cluster, value in rows if value is not None}
+
+
+def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
+    shared = [bid for bid in board.benches if bid in a.entries and bid in b.entries]
+    results: list[BenchComparison] = []
+    for bid in shared:
+        bench = board.benches[bid]
+        ea, eb = a.entries[bid], b.entries[bid]
+        va = _headline_values(store, ea.run_id, bid, bench.headline)
+        vb = _headline_values(store, eb.run_id, bid, bench.headline)
+        ids = [i for i in va if i in vb]
+        xa = [float(va[i][0]) for i in ids]
+        xb = [float(vb[i][0]) for i in ids]
+        clusters = [va[i][1] for i in ids] if bench.cluster_by else None
+        result = paired_difference(xa, xb, clusters)
+        results.append(
+            BenchComparison(
+                bid,
+                bench.title,
+                bench.dimension,
+                bench.headline,
+                ea.run_id,
+                eb.run_id,
+                sum(xa) / len(xa) if xa else math.nan,
+                sum(xb) / len(xb) if xb else math.nan,
+                result,
+                [i for i, x, y in zip(ids, xa, xb, strict=True) if x != y],
+                (ea.bench_version, ea.prompt_hash) == (eb.bench_version, eb.prompt_hash),
+            )  # fmt: skip
+        )
+    return Comparison(
+        a,
+        b,
+        results,
+        _overall(results),
+        [bid for bid in a.entries if bid not in b.entries],
+        [bid for bid in b.entries if bid not in a.entries],
+    )
+
+
+def _overall(results: list[BenchComparison]) -> PairedResult | None:
+    """Mean over dimensions of the mean over benchmarks, as the overall score is built; the
+    benchmarks are independent, so their variances add."""
+    usable = [r for r in results if r.result.n and not math.isnan(r.result.stderr)]
+    if not usable:
+        return None
+    dims: dict[str, list[BenchComparison]] = {}
+    for r in usable:
+        dims.setdefault(r.dimension, []).append(r)
+    weights = [(1.0 / (len(dims) * len(group)), r) for group in dims.values() for r in group]
+    diff = sum(w * r.result.mean_diff for w, r in weights)
+    se = math.sqrt(sum((w * r.result.stderr) ** 2 for w, r in weights))
+    n = sum(r.result.n for r in usable)
+    if se == 0.0:
+        p = 1.0 if diff == 0.0 else 0.0
+        return PairedResult(diff, 0.0, diff, diff, n, p, "normal, benchmarks independent")
+    p = 2.0 * (1.0 - NormalDist().cdf(abs(diff) / se))
+    return PairedResult(
+        diff, se, diff - _Z95 * se, diff + _Z95 * se, n, p, "normal, benchmarks independent"
+    )
+
+
+def disagreements(
+    store: Store, comparison: Comparison, bench: str | None, offset: int, limit: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Questions whose headline metric differs between the two models: (total, one page)."""
+    chosen = [bc for bc in comparison.benches if not bench or bc.bench == bench]
+    total = sum(len(bc.differ) for bc in chosen)
+    rows: list[dict[str, Any]] = []
+    skip = offset
+    for bc in chosen:
+        if len(rows) >= limit:
+            break
+        if skip >= len(bc.differ):
+            skip -= len(bc.differ)
+            continue
+        ids = bc.differ[skip : skip + limit - len(rows)]
+        skip = 0
+        a = _samples_by_id(store, bc.run_a, bc.bench, ids)
+        b = _samples_by_id(store, bc.run_b, bc.bench, ids)
+        for sid in ids:
+            pa, pb = a[sid], b[sid]
+            rows.append(
+                {
+                    "bench": bc.bench,
+                    "run_a": bc.run_a,
+                    "run_b": bc.run_b,
+                    "sample_id": sid,
+                    "index": pa["idx"],
+                    "prompt": pa["prompt"],
+                    "a": _answer(pa["payload"]),
+                    "b": _answer(pb["payload"]),
+                    "a_value": pa["metrics"].get(bc.metric),
+                    "b_value": pb["metrics"].get(bc.metric),
+                    "target": _target(pa["payload"]),
+                }
+            )
+    return total, rows
+
+
+def _samples_by_id(
+    store: Store, run_id: str, bench: str, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    marks = ",".join("?" * len(ids))
+    rows = store.conn.execute(
+        f"SELECT s.sample_id, s.idx, s.prompt, s.payload, s.metrics FROM run_results r "
+        f"JOIN results s ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? "
+        f"AND s.sample_id IN ({marks})",
+        (run_id, bench, *ids),
+    )
+    return {
+        r["sample_id"]: {
+            "idx": r["idx"],
+            "prompt": r["prompt"],
+            "payload": json.loads(r["payload"]),
+            "metrics": json.loads(r["metrics"]),
+        }
+        for r in rows
+    }
+
+
+def _answer(payload: dict[str, Any]) -> str:
+    for key in ("prediction_text", "prediction", "output"):
+        if payload.get(key) is not None:
+            return str(payload[key])
+    return ""
+
+
+def _target(payload: dict[str, Any]) -> str:
+    for key in ("target_text", "target"):
+        if payload.get(key) is not None:
+            return str(payload[key])
+    return ""

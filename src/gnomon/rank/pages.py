@@ -1,0 +1,189 @@
+"""What each page shows, as template contexts: built once here and rendered either by the web
+app or by the static export, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gnomon.rank import charts
+from gnomon.rank.board import Board, Entry, Model
+from gnomon.rank.compare import compare, disagreements
+from gnomon.rank.samples import FILTERS, Filter, sample_page
+from gnomon.store import Store
+
+DISAGREE_PER_PAGE = 50
+
+
+class NotFound(Exception):
+    """A page for something the store does not hold: rendered as a 404 page."""
+
+
+@dataclass(frozen=True)
+class Page:
+    template: str
+    context: dict[str, Any]
+
+
+def leaderboard(board: Board) -> Page:
+    top = [m for m in board.models if m.overall is not None][:30]
+    chart = None
+    if top:
+        chart = charts.bars_with_errors(
+            [m.name for m in top],
+            [m.overall.value for m in top],
+            [m.overall.ci_low for m in top],
+            [m.overall.ci_high for m in top],
+            "Overall score",
+        )
+    return Page("leaderboard.html", {"title": "Leaderboard", "board": board, "chart": chart})
+
+
+def model_page(store: Store, board: Board, slug: str) -> Page:
+    model = board.model(slug)
+    if model is None:
+        raise NotFound(f"no model {slug!r} in this store")
+    runs = {e.run_id: store.run(e.run_id) for e in model.entries.values()}
+    history = [dict(r) for r in store.conn.execute(
+        "SELECT run_id, created, status, planned, seconds, tokens FROM runs "
+        "WHERE model_key = ? ORDER BY created DESC", (model.key,),
+    )]  # fmt: skip
+    dims = [d for d in board.dimensions if d in model.dimensions]
+    dim_chart = None
+    if len(dims) >= 3:
+        dim_chart = charts.radar(dims, [model.dimensions[d].value for d in dims], "Dimensions")
+    elif dims:
+        dim_chart = charts.bars_with_errors(
+            dims,
+            [model.dimensions[d].value for d in dims],
+            [model.dimensions[d].ci_low for d in dims],
+            [model.dimensions[d].ci_high for d in dims],
+            "Dimensions",
+        )
+    entries = [model.entries[b] for b in board.benches if b in model.entries]
+    scored = [e for e in entries if e.score is not None]
+    bench_chart = None
+    if scored:
+        bench_chart = charts.bars_with_errors(
+            [board.benches[e.bench].title for e in scored],
+            [e.score.value for e in scored],
+            [e.score.ci_low for e in scored],
+            [e.score.ci_high for e in scored],
+            "Benchmarks",
+        )
+    return Page(
+        "model.html",
+        {
+            "title": model.name,
+            "board": board,
+            "model": model,
+            "entries": entries,
+            "runs": runs,
+            "history": history,
+            "dim_chart": dim_chart,
+            "bench_chart": bench_chart,
+        },
+    )
+
+
+def bench_page(store: Store, board: Board, bench_id: str) -> Page:
+    bench = board.benches.get(bench_id)
+    if bench is None:
+        raise NotFound(f"no benchmark {bench_id!r} in this store")
+    rows: list[tuple[Model, Entry]] = [
+        (m, m.entries[bench_id]) for m in board.models if bench_id in m.entries
+    ]
+    rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
+    newest = max((e for _, e in rows), key=lambda e: e.created)
+    example = store.conn.execute(
+        "SELECT s.sample_id, s.prompt FROM run_results r JOIN results s ON s.key = r.key "
+        "WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx LIMIT 1",
+        (newest.run_id, bench_id),
+    ).fetchone()
+    scored = [(m, e) for m, e in rows if e.score is not None]
+    chart = None
+    if scored:
+        chart = charts.bars_with_errors(
+            [m.name for m, _ in scored],
+            [e.score.value for _, e in scored],
+            [e.score.ci_low for _, e in scored],
+            [e.score.ci_high for _, e in scored],
+            f"{bench.title}: {bench.headline}",
+        )
+    return Page(
+        "bench.html",
+        {
+            "title": bench.title,
+            "board": board,
+            "bench": bench,
+            "rows": rows,
+            "example": dict(example) if example else None,
+            "example_run": newest.run_id,
+            "chart": chart,
+        },
+    )
+
+
+def compare_page(
+    store: Store, board: Board, a: str, b: str, bench: str | None = None, page: int = 1
+) -> Page:
+    model_a, model_b = board.model(a), board.model(b)
+    for slug, model in ((a, model_a), (b, model_b)):
+        if model is None:
+            raise NotFound(f"no model {slug!r} in this store")
+    if bench and bench not in board.benches:
+        raise NotFound(f"no benchmark {bench!r} in this store")
+    comparison = compare(store, board, model_a, model_b)
+    offset = (max(1, page) - 1) * DISAGREE_PER_PAGE
+    total, rows = disagreements(store, comparison, bench, offset, DISAGREE_PER_PAGE)
+    pages = max(1, -(-total // DISAGREE_PER_PAGE))
+    return Page(
+        "compare.html",
+        {
+            "title": f"{model_a.name} vs {model_b.name}",
+            "board": board,
+            "cmp": comparison,
+            "bench_filter": bench,
+            "disagree_total": total,
+            "disagree_rows": rows,
+            "page": min(max(1, page), pages),
+            "pages": pages,
+        },
+    )
+
+
+def samples_view(
+    store: Store,
+    board: Board,
+    run_id: str,
+    bench: str,
+    filter: str = "all",
+    query: str = "",
+    page: int = 1,
+) -> Page:
+    run = store.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if run is None:
+        raise NotFound(f"no run {run_id!r} in this store")
+    benches = store.run_benches(run_id)
+    info = next((b for b in benches if b["bench"] == bench), None)
+    if info is None:
+        raise NotFound(f"run {run_id} has no benchmark {bench!r}")
+    if filter not in FILTERS:
+        raise NotFound(f"no filter {filter!r}: use one of {', '.join(FILTERS)}")
+    chosen: Filter = filter  # type: ignore[assignment]
+    result = sample_page(store, run_id, bench, chosen, query, page)
+    model = next((m for m in board.models if m.key == run["model_key"]), None)
+    return Page(
+        "samples.html",
+        {
+            "title": f"{bench} samples of {run['model']}",
+            "board": board,
+            "run": dict(run),
+            "model": model,
+            "benches": benches,
+            "bench": info,
+            "sp": result,
+            "filters": FILTERS,
+        },
+    )

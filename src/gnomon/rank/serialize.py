@@ -1,0 +1,57 @@
+"""The leaderboard as plain JSON: served at /api/board.json and written by the static export, for
+anyone who wants the numbers rather than the pages."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gnomon.rank.board import Board, Interval
+from gnomon.stats import Score
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _score(s: Score | Interval | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "value": _num(s.value),
+        "stderr": _num(s.stderr),
+        "ci95": [_num(s.ci_low), _num(s.ci_high)],
+    }
+
+
+def board_json(board: Board) -> dict[str, Any]:
+    return {
+        "dimensions": board.dimensions,
+        "benchmarks": {
+            b.id: {"title": b.title, "dimension": b.dimension, "metric": b.headline}
+            for b in board.benches.values()
+        },
+        "models": [
+            {
+                "name": m.name,
+                "key": m.key,
+                "slug": m.slug,
+                "overall": _score(m.overall),
+                "complete": m.complete,
+                "dimensions": {d: _score(m.dimensions.get(d)) for d in board.dimensions},
+                "missing": {d: ids for d, ids in m.missing.items() if ids},
+                "benchmarks": {
+                    bid: {
+                        **(_score(e.score) or {}),
+                        "n": e.done,
+                        "planned": e.planned,
+                        "run_id": e.run_id,
+                        "prompt_hash": e.prompt_hash,
+                        "shots": e.shots,
+                    }
+                    for bid, e in m.entries.items()
+                },
+            }
+            for m in board.models
+        ],
+    }

@@ -1,0 +1,126 @@
+"""`gnomon rank serve`: the leaderboard as a web app on localhost. Every request reads the store
+afresh, so a run that is still writing shows up as it goes."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gnomon.errors import UserError
+from gnomon.rank import pages
+from gnomon.rank.board import Board, load_board
+from gnomon.rank.links import Links
+from gnomon.rank.render import STATIC, render, render_error
+from gnomon.rank.serialize import board_json
+from gnomon.store import Store
+
+LINKS = Links()
+
+
+def plotly_js() -> Path:
+    """plotly.js as the `plotly` package ships it: the charts work with no network."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def create_app(store_path: Path) -> FastAPI:
+    app = FastAPI(title="gnomon rank", docs_url=None, redoc_url=None, openapi_url=None)
+    local = threading.local()
+    name = str(store_path)
+
+    def store() -> Store:
+        """One connection per worker thread: sqlite3 connections must not cross threads."""
+        current = getattr(local, "store", None)
+        if current is None:
+            if not store_path.is_file():
+                raise pages.NotFound(f"no store at {store_path} yet: run an evaluation first")
+            current = local.store = Store(store_path, create=False)
+        return current
+
+    def board() -> Board:
+        if not store_path.is_file():  # nothing run yet: the leaderboard says how to start
+            return Board([], {}, [])
+        return load_board(store())
+
+    def html(page: pages.Page) -> HTMLResponse:
+        return HTMLResponse(render(page, LINKS, name))
+
+    @app.exception_handler(pages.NotFound)
+    async def not_found(request: Request, exc: pages.NotFound) -> HTMLResponse:
+        return HTMLResponse(render_error(404, str(exc), LINKS, name), status_code=404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return HTMLResponse(
+            render_error(exc.status_code, message, LINKS, name), status_code=exc.status_code
+        )
+
+    @app.exception_handler(UserError)
+    async def store_error(request: Request, exc: UserError) -> HTMLResponse:
+        local.__dict__.pop("store", None)
+        return HTMLResponse(render_error(500, str(exc), LINKS, name), status_code=500)
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def db_error(request: Request, exc: sqlite3.DatabaseError) -> HTMLResponse:
+        local.__dict__.pop("store", None)
+        message = f"{store_path}: not a usable gnomon store ({exc})"
+        return HTMLResponse(render_error(500, message, LINKS, name), status_code=500)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        return html(pages.leaderboard(board()))
+
+    @app.get("/api/board.json")
+    def api_board() -> JSONResponse:
+        return JSONResponse(board_json(board()))
+
+    @app.get("/model/{slug}", response_class=HTMLResponse)
+    def model(slug: str) -> HTMLResponse:
+        return html(pages.model_page(store(), board(), slug))
+
+    @app.get("/bench/{bench}", response_class=HTMLResponse)
+    def bench(bench: str) -> HTMLResponse:
+        return html(pages.bench_page(store(), board(), bench))
+
+    @app.get("/compare", response_class=HTMLResponse)
+    def compare(a: str, b: str, bench: str | None = None, page: int = 1) -> HTMLResponse:
+        return html(pages.compare_page(store(), board(), a, b, bench or None, page))
+
+    @app.get("/run/{run_id}")
+    def run(run_id: str) -> Response:
+        benches = store().run_benches(run_id)
+        if not benches:
+            raise pages.NotFound(f"no run {run_id!r} in this store")
+        return RedirectResponse(LINKS.samples(run_id, benches[0]["bench"]))
+
+    @app.get("/run/{run_id}/{bench}", response_class=HTMLResponse)
+    def samples(
+        run_id: str, bench: str, filter: str = "all", q: str = "", page: int = 1
+    ) -> HTMLResponse:
+        return html(pages.samples_view(store(), board(), run_id, bench, filter, q, page))
+
+    @app.get("/static/plotly.min.js")
+    def plotly_asset() -> FileResponse:
+        return FileResponse(plotly_js(), media_type="text/javascript")
+
+    @app.get("/static/{name}")
+    def asset(name: str) -> FileResponse:
+        path = STATIC / name
+        if name not in {p.name for p in STATIC.iterdir()}:
+            raise pages.NotFound(f"no file {name!r}")
+        return FileResponse(path)
+
+    return app
+
+
+def serve(store_path: Path, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(store_path), host=host, port=port, log_level="warning")
