@@ -57,3 +57,22 @@ def chat_llama_dir(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     config["chat_template"] = CHAT_TEMPLATE
     config_path.write_text(json.dumps(config))
     return model
+
+
+@pytest.fixture(scope="session")
+def rank_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A synthetic leaderboard store (see tests/rank_stores.py); read-only for tests."""
+    from rank_stores import build_synthetic
+
+    return build_synthetic(tmp_path_factory.mktemp("rank") / "store.sqlite")
+
+
+@pytest.fixture(scope="session")
+def real_rank_store(
+    tmp_path_factory: pytest.TempPathFactory, llama_dir: Path, qwen2_dir: Path, data_root: Path
+) -> Path:
+    """Two tiny models run for real on MMLU, ARC-Easy and GSM8K (`--limit 12`); read-only."""
+    from rank_stores import build_real
+
+    return build_real(tmp_path_factory.mktemp("rankreal") / "store.sqlite", llama_dir, qwen2_dir,
+                      data_root)  # fmt: skip

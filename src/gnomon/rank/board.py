@@ -217,9 +217,12 @@ def load_board(store: Store) -> Board:
     dimensions += sorted({b.dimension for b in benches.values()} - set(dimensions))
     for model in models.values():
         _aggregate(model, benches, dimensions)
+    # models with every benchmark rank first: a partial mean is not comparable with full ones
     ranked = sorted(
         models.values(),
-        key=lambda m: (m.overall is None, -(m.overall.value if m.overall else 0), m.name),
+        key=lambda m: (
+            m.overall is None, not m.complete, -(m.overall.value if m.overall else 0), m.name
+        ),
     )
     return Board(ranked, benches, dimensions)
 
