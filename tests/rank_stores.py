@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gnomon_cli import gnomon, ok
+
 from gnomon.rank.synthetic import write_run
 from gnomon.store import Store
-from gnomon_cli import gnomon, ok
 
 BENCHES = [  # (id, kind, dimension)
     ("bench_a", "choice", "knowledge"),

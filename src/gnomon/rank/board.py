@@ -221,7 +221,10 @@ def load_board(store: Store) -> Board:
     ranked = sorted(
         models.values(),
         key=lambda m: (
-            m.overall is None, not m.complete, -(m.overall.value if m.overall else 0), m.name
+            m.overall is None,
+            not m.complete,
+            -(m.overall.value if m.overall else 0),
+            m.name,
         ),
     )
     return Board(ranked, benches, dimensions)
