@@ -75,6 +75,8 @@ def render(page: Page, links: Links, store_name: str, **extra: Any) -> str:
 
 
 def render_error(status: int, message: str, links: Links, store_name: str) -> str:
-    heading = {404: "Not found", 500: "The store could not be read"}.get(status, "Error")
+    heading = {400: "Bad request", 404: "Not found", 500: "The store could not be read"}.get(
+        status, "Error"
+    )
     page = Page("error.html", {"title": heading, "heading": heading, "message": message})
     return render(page, links, store_name)

@@ -12,6 +12,7 @@ from gnomon.store import Store
 Filter = Literal["all", "correct", "wrong"]
 FILTERS: tuple[Filter, ...] = ("all", "correct", "wrong")
 PER_PAGE = 50
+_SHOWN = ("output", "prediction_text", "prediction", "extracted", "target_text", "target")
 
 
 @dataclass
@@ -55,10 +56,10 @@ def sample_page(
         where += " AND s.correct = ?"
         params.append(1 if filter == "correct" else 0)
     if query:
-        # case-insensitive for ASCII, as SQLite's LIKE is; the prompt, output and answers
-        where += " AND (s.prompt LIKE ? ESCAPE '\\' OR s.payload LIKE ? ESCAPE '\\' "
-        where += "OR s.sample_id LIKE ? ESCAPE '\\')"
-        params += [_like(query)] * 3
+        # case-insensitive for ASCII, as SQLite's LIKE is; over what the page shows, not JSON keys
+        fields = ["s.prompt", "s.sample_id"] + [f"json_extract(s.payload, '$.{f}')" for f in _SHOWN]
+        where += " AND (" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")"
+        params += [_like(query)] * len(fields)
     if query or filter != "all":
         total = store.conn.execute(f"SELECT COUNT(*) {where}", params).fetchone()[0]
     else:

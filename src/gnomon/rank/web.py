@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -61,6 +62,13 @@ def create_app(store_path: Path) -> FastAPI:
         return HTMLResponse(
             render_error(exc.status_code, message, LINKS, name), status_code=exc.status_code
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_query(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return HTMLResponse(render_error(400, problems, LINKS, name), status_code=400)
 
     @app.exception_handler(UserError)
     async def store_error(request: Request, exc: UserError) -> HTMLResponse:
