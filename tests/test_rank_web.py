@@ -138,7 +138,7 @@ def test_static_export(rank_store: dict, tmp_path: Path) -> None:
         text = html.read_text()
         # every link is relative, so the site works from any folder or host
         assert not re.search(r'(href|src)="/', text), html
-        for link in re.findall(r'(?:href|src)="([^"#?]+)', text):
+        for link in re.findall(r'(?:href|src)="(?!data:)([^"#?]+)', text):
             assert (html.parent / link).exists(), f"{html}: broken link {link}"
     run = rank_store["runs"][("bravo", "bench_c")]
     assert {p.name for p in (out / "run" / run / "bench_c").iterdir()} >= {

@@ -345,6 +345,10 @@ def demo(
         dtype="float32",
     )
     _run_and_report(options, workdir / "out")
+    err.print(
+        f"the leaderboard of this store: gnomon rank --store {options.store_path}  "
+        f"(web app: gnomon rank serve --store {options.store_path})"
+    )
 
 
 @hub_app.command("list")

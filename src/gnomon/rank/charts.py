@@ -3,11 +3,18 @@ the library in the browser, so the static site and the server draw the same char
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
 _FONT = {"family": "system-ui, sans-serif", "size": 13}
 _COLOR = "#3b6fb6"
+
+
+def _text(labels: list[str]) -> list[str]:
+    """plotly.js reads a subset of HTML in labels (<b>, <a href>, <br>); a model's name is shown
+    as the text it is, so its markup is escaped into entities plotly prints literally."""
+    return [html.escape(label, quote=False) for label in labels]
 
 
 def _finite(x: float) -> float | None:
@@ -33,7 +40,7 @@ def bars_with_errors(
             {
                 "type": "bar",
                 "orientation": "h",
-                "y": labels,
+                "y": _text(labels),
                 "x": pct,
                 "marker": {"color": _COLOR},
                 "error_x": {
@@ -48,7 +55,7 @@ def bars_with_errors(
             }
         ],
         "layout": {
-            "title": {"text": title},
+            "title": {"text": html.escape(title, quote=False)},
             "font": _FONT,
             "height": height,
             "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
@@ -65,14 +72,14 @@ def radar(labels: list[str], values: list[float], title: str) -> dict[str, Any]:
             {
                 "type": "scatterpolar",
                 "r": [*pct, pct[0]],
-                "theta": [*labels, labels[0]],
+                "theta": _text([*labels, labels[0]]),
                 "fill": "toself",
                 "line": {"color": _COLOR},
                 "hovertemplate": "%{theta}: %{r:.1f}<extra></extra>",
             }
         ],
         "layout": {
-            "title": {"text": title},
+            "title": {"text": html.escape(title, quote=False)},
             "font": _FONT,
             "height": 360,
             "margin": {"l": 60, "r": 60, "t": 50, "b": 30},
