@@ -9,6 +9,7 @@ from typing import Any
 
 _FONT = {"family": "system-ui, sans-serif", "size": 13}
 _COLOR = "#3b6fb6"
+_MUTED = "#b8c2d1"
 
 
 def _text(labels: list[str]) -> list[str]:
@@ -22,8 +23,14 @@ def _finite(x: float) -> float | None:
 
 
 def bars_with_errors(
-    labels: list[str], values: list[float], lows: list[float], highs: list[float], title: str
+    labels: list[str],
+    values: list[float],
+    lows: list[float],
+    highs: list[float],
+    title: str,
+    muted: list[bool] | None = None,
 ) -> dict[str, Any]:
+    """`muted` greys the bars of scores that are not comparable (a model lacking benchmarks)."""
     """Horizontal bars (labels stay readable however long) with asymmetric 95% error bars."""
     pct = [_finite(v) and 100 * v for v in values]
     plus = [
@@ -42,7 +49,7 @@ def bars_with_errors(
                 "orientation": "h",
                 "y": _text(labels),
                 "x": pct,
-                "marker": {"color": _COLOR},
+                "marker": {"color": [_MUTED if m else _COLOR for m in muted] if muted else _COLOR},
                 "error_x": {
                     "type": "data",
                     "symmetric": False,

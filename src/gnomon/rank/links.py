@@ -48,6 +48,10 @@ class Links:
             f"{self._root}compare/{{a}}--{{b}}.html" if self.static_site else "/compare?a={a}&b={b}"
         )
 
+    def run(self, run_id: str) -> str | None:
+        """A run's sample browser; the static site has pages only for runs on the board."""
+        return None if self.static_site else f"/run/{quote(run_id)}"
+
     def samples(
         self, run_id: str, bench: str, filter: str = "all", page: int = 1, query: str = ""
     ) -> str | None:

@@ -35,7 +35,9 @@ def leaderboard(board: Board) -> Page:
             [m.overall.value for m in top],
             [m.overall.ci_low for m in top],
             [m.overall.ci_high for m in top],
-            "Overall score",
+            "Overall score"
+            + (" (grey: lacks some benchmarks)" if any(not m.complete for m in top) else ""),
+            muted=[not m.complete for m in top],
         )
     return Page("leaderboard.html", {"title": "Leaderboard", "board": board, "chart": chart})
 
