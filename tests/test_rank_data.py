@@ -223,3 +223,18 @@ def test_reports_of_real_runs_match_per_sample_summaries(real_rank_store: Path, 
     assert len(board.models) == 2
     assert set(board.benches) == {"mmlu", "arc_easy", "gsm8k"}
     assert board.dimensions == ["knowledge", "reasoning", "math"]
+
+
+def test_sample_verdicts_follow_the_reported_metric(rank_store: dict) -> None:
+    """ARC-like benchmarks report acc_norm; their sample pages judge by it, not by acc."""
+    store = Store(rank_store["path"], create=False)
+    run = rank_store["runs"][("alpha", "bench_a")]
+    norm = [v for v in _raw(store, run, "bench_a", "acc_norm")[0]]
+    acc = _raw(store, run, "bench_a", "acc")[0]
+    assert norm != acc  # the synthetic data makes them disagree on some samples
+    page = sample_page(store, run, "bench_a", "wrong", per_page=500, verdict="acc_norm")
+    assert page.counts["correct"] == sum(norm) and page.total == norm.count(0.0)
+    assert [r["index"] for r in page.rows] == [i for i, v in enumerate(norm) if v == 0.0]
+    assert not any(r["correct"] for r in page.rows)
+    assert all(r["metrics"]["acc_norm"] == 0.0 for r in page.rows)
+    assert all(r["prediction_norm"] is not None for r in page.rows)

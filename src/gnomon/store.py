@@ -55,12 +55,16 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_by_model ON results (model_key, bench, prompt_hash);
+-- A run's samples by index and verdict without reading each row: the sample pages count, filter
+-- and order by these (`INDEXED BY results_by_key`: the planner would pick the unique key index).
+CREATE INDEX IF NOT EXISTS results_by_key ON results (key, idx, correct);
 CREATE TABLE IF NOT EXISTS run_results (
     run_id TEXT NOT NULL,
     bench TEXT NOT NULL,
     key TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 );
+CREATE INDEX IF NOT EXISTS run_results_by_bench ON run_results (run_id, bench, key);
 CREATE TABLE IF NOT EXISTS run_failures (
     run_id TEXT NOT NULL,
     bench TEXT NOT NULL,
@@ -93,6 +97,7 @@ CREATE TABLE IF NOT EXISTS run_moments_done (run_id TEXT PRIMARY KEY);
 """
 _TABLES = {"meta", "runs", "results", "run_results", "run_failures", "run_benches"}
 _TABLES |= {"run_moments", "run_moments_done"}
+_INDEXES = {"results_by_model", "results_by_key", "run_results_by_bench", "run_moments_by_run"}
 
 # Per (bench, metric, cluster) count, sum and sum of squares of a run's sample metrics: every
 # score and interval is rebuilt from these (stats.summarize_moments) without loading samples.
@@ -157,8 +162,8 @@ class Store:
                 raise UserError(f"{path}: no gnomon store here yet")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            if not tables >= _TABLES:  # readers of a current store write nothing
-                self._create()
+            if not (tables >= _TABLES and self._indexes() >= _INDEXES):
+                self._create()  # readers of a current store write nothing
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise UserError(f"{path}: not a usable gnomon store ({exc})") from None
@@ -180,6 +185,10 @@ class Store:
                     f"gnomon understands ({SCHEMA_VERSION}); upgrade gnomon"
                 )
         return tables
+
+    def _indexes(self) -> set[str]:
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        return {r[0] for r in rows}
 
     def _create(self) -> None:
         with self.transaction():

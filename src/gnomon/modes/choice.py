@@ -35,6 +35,7 @@ class ChoiceMode(Mode):
         return {
             "prediction": pred,
             "prediction_text": sample.choices[pred],
+            "prediction_norm": pred_norm,  # the choice acc_norm picked
             "target": sample.target,
             "target_text": sample.choices[int(sample.target)],
             "correct": pred == sample.target,

@@ -168,13 +168,20 @@ def weighted_interval(parts: list[tuple[float, Score | Interval]]) -> Interval:
 
 def load_board(store: Store) -> Board:
     chosen = _choose(_candidates(store))
+    specs: dict[str, dict[str, Any]] = {}  # every model's run repeats its benchmark's spec text
+
+    def spec_of(row: dict[str, Any]) -> dict[str, Any]:
+        if row["spec"] not in specs:
+            specs[row["spec"]] = json.loads(row["spec"])
+        return specs[row["spec"]]
+
     # the newest spec of each benchmark names its title, dimension and headline metric
     latest_spec: dict[str, dict[str, Any]] = {}
     newest: dict[str, float] = {}
     for (_, bench), row in chosen.items():
         if row["created"] >= newest.get(bench, -1.0):
             newest[bench] = row["created"]
-            latest_spec[bench] = json.loads(row["spec"])
+            latest_spec[bench] = spec_of(row)
     benches = {
         bid: Bench(
             bid,
@@ -199,7 +206,7 @@ def load_board(store: Store) -> Board:
     for (key, bench), row in chosen.items():
         if row["created"] >= names.get(key, (-1.0, ""))[0]:
             names[key] = (row["created"], row["model"])
-        own_spec = json.loads(row["spec"])
+        own_spec = spec_of(row)
         metrics, _ = scores_from_moments(
             moments[(row["run_id"], bench)], own_spec.get("cluster_by")
         )

@@ -143,8 +143,8 @@ def disagreements(
                     "sample_id": sid,
                     "index": pa["idx"],
                     "prompt": pa["prompt"],
-                    "a": _answer(pa["payload"]),
-                    "b": _answer(pb["payload"]),
+                    "a": _answer(pa["payload"], bc.metric),
+                    "b": _answer(pb["payload"], bc.metric),
                     "a_value": pa["metrics"].get(bc.metric),
                     "b_value": pb["metrics"].get(bc.metric),
                     "target": _target(pa["payload"]),
@@ -174,7 +174,11 @@ def _samples_by_id(
     }
 
 
-def _answer(payload: dict[str, Any]) -> str:
+def _answer(payload: dict[str, Any], metric: str) -> str:
+    """The answer the compared metric judged: acc_norm picks its own choice."""
+    choices, norm = payload.get("choices"), payload.get("prediction_norm")
+    if metric == "acc_norm" and choices and norm is not None:
+        return str(choices[norm])
     for key in ("prediction_text", "prediction", "output"):
         if payload.get(key) is not None:
             return str(payload[key])

@@ -174,7 +174,12 @@ def samples_view(
     if filter not in FILTERS:
         raise NotFound(f"no filter {filter!r}: use one of {', '.join(FILTERS)}")
     chosen: Filter = filter  # type: ignore[assignment]
-    result = sample_page(store, run_id, bench, chosen, query, page)
+    spec = info["spec"]
+    headline = spec.get("headline") or spec["metrics"][0]
+    # the stored flag is acc for choice, exact_match for generation, the first completion for
+    # code; a benchmark reported by another metric (acc_norm) is judged by that metric here
+    verdict = None if headline in ("acc", "exact_match", "pass@1") else headline
+    result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
     model = next((m for m in board.models if m.key == run["model_key"]), None)
     return Page(
         "samples.html",

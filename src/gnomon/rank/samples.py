@@ -13,6 +13,7 @@ Filter = Literal["all", "correct", "wrong"]
 FILTERS: tuple[Filter, ...] = ("all", "correct", "wrong")
 PER_PAGE = 50
 _SHOWN = ("output", "prediction_text", "prediction", "extracted", "target_text", "target")
+_SHOWN += ("choices",)
 
 
 @dataclass
@@ -26,6 +27,7 @@ class SamplePage:
     total: int  # samples matching the filter and search
     counts: dict[str, int]  # all / correct / wrong, before search
     rows: list[dict[str, Any]]
+    verdict: str | None = None  # the metric correct/wrong follows, when not the stored flag
 
 
 def _like(text: str) -> str:
@@ -41,10 +43,20 @@ def sample_page(
     query: str = "",
     page: int = 1,
     per_page: int = PER_PAGE,
+    verdict: str | None = None,
 ) -> SamplePage:
-    base = "FROM run_results r JOIN results s ON s.key = r.key WHERE r.run_id = ? AND r.bench = ?"
+    """`verdict` names the metric whose value 1 makes a sample correct, where that is not the
+    stored `correct` flag (a choice benchmark reported by acc_norm: the flag follows acc)."""
+    # results_by_key holds idx and correct: counting, filtering and ordering read no row
+    base = (
+        "FROM run_results r JOIN results s INDEXED BY results_by_key ON s.key = r.key "
+        "WHERE r.run_id = ? AND r.bench = ?"
+    )
+    right, right_params = "s.correct", []
+    if verdict:
+        right, right_params = "IFNULL(json_extract(s.metrics, ?) = 1, 0)", [f'$."{verdict}"']
     counts_row = store.conn.execute(
-        f"SELECT COUNT(*), TOTAL(s.correct) {base}", (run_id, bench)
+        f"SELECT COUNT(*), TOTAL({right}) {base}", (*right_params, run_id, bench)
     ).fetchone()
     counts = {
         "all": counts_row[0],
@@ -53,24 +65,41 @@ def sample_page(
     }
     where, params = base, [run_id, bench]
     if filter != "all":
-        where += " AND s.correct = ?"
-        params.append(1 if filter == "correct" else 0)
+        where += f" AND {right} = ?"
+        params += [*right_params, 1 if filter == "correct" else 0]
+    found: list[int] | None = None
     if query:
         # case-insensitive for ASCII, as SQLite's LIKE is; over what the page shows, not JSON keys
         fields = ["s.prompt", "s.sample_id"] + [f"json_extract(s.payload, '$.{f}')" for f in _SHOWN]
         where += " AND (" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")"
         params += [_like(query)] * len(fields)
-    if query or filter != "all":
-        total = store.conn.execute(f"SELECT COUNT(*) {where}", params).fetchone()[0]
+        # one pass over the text: the matches in order give both the total and the page
+        found = [r[0] for r in store.conn.execute(f"SELECT s.rowid {where} ORDER BY s.idx", params)]
+        total = len(found)
     else:
-        total = counts["all"]
+        total = counts[filter]
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    rows = store.conn.execute(
-        f"SELECT s.sample_id, s.idx, s.cluster, s.correct, s.metrics, s.payload, s.prompt "
-        f"{where} ORDER BY s.idx LIMIT ? OFFSET ?",
-        (*params, per_page, (page - 1) * per_page),
+    offset = (page - 1) * per_page
+    if found is None:
+        # order and skip row ids, not whole rows: a deep page then sorts integers only
+        ids = [
+            r[0]
+            for r in store.conn.execute(
+                f"SELECT s.rowid {where} ORDER BY s.idx LIMIT ? OFFSET ?",
+                (*params, per_page, offset),
+            )
+        ]
+    else:
+        ids = found[offset : offset + per_page]
+    marks = ",".join("?" * len(ids))
+    fetched = store.conn.execute(
+        f"SELECT rowid, sample_id, idx, cluster, correct, metrics, payload, prompt FROM results "
+        f"WHERE rowid IN ({marks})",
+        ids,
     ).fetchall()
+    by_id = {r["rowid"]: r for r in fetched}
+    rows = [_sample(by_id[i], verdict) for i in ids]
     return SamplePage(
         run_id,
         bench,
@@ -80,12 +109,15 @@ def sample_page(
         pages,
         total,
         counts,
-        [_sample(r) for r in rows],
+        rows,
+        verdict,
     )
 
 
-def _sample(row: Any) -> dict[str, Any]:
+def _sample(row: Any, verdict: str | None = None) -> dict[str, Any]:
     payload = json.loads(row["payload"])
+    metrics = json.loads(row["metrics"])
+    correct = metrics.get(verdict) == 1 if verdict else bool(row["correct"])
     logprobs = payload.get("choice_logprobs")
     choices = None
     if logprobs is not None:
@@ -97,15 +129,18 @@ def _sample(row: Any) -> dict[str, Any]:
             for i, (label, lp) in enumerate(zip(labels, logprobs, strict=False))
         ]
     extracted = payload.get("extracted")
+    labels = payload.get("choices")
+    norm = payload.get("prediction_norm")
     return {
         "sample_id": row["sample_id"],
         "index": row["idx"],
         "cluster": row["cluster"],
-        "correct": bool(row["correct"]),
-        "metrics": json.loads(row["metrics"]),
+        "correct": correct,
+        "metrics": metrics,
         "prompt": row["prompt"],
         "output": payload.get("output"),
         "prediction": payload.get("prediction_text", payload.get("prediction")),
+        "prediction_norm": labels[norm] if labels and norm is not None else None,
         "extracted": extracted,
         "target": payload.get("target_text", payload.get("target")),
         "choices": choices,

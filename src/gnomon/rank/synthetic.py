@@ -105,6 +105,7 @@ def write_run(
                 "choice_logprobs": logprobs, "truncated": False,
             }  # fmt: skip
             norm = correct if rng.random() < 0.8 else not correct
+            payload["prediction_norm"] = target if norm else (target + 1) % 4
             metrics = {"acc": float(correct), "acc_norm": float(norm)}
         cluster = f"subject_{i % 7}" if kind == "clustered" else None
         prompt = f"Question {i} of {bench}: {text}\nAnswer:"
