@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
@@ -33,6 +33,9 @@ class BenchComparison:
     result: PairedResult
     differ: list[str]  # sample ids whose headline metric differs, in question order
     same_prompt: bool
+    # differing sample id -> the two results rows (rowid): a page of them is read by rowid, not
+    # found by sample id among every row of both runs
+    rowids: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,13 +49,14 @@ class Comparison:
 
 
 def _headline_values(store: Store, run_id: str, bench: str, metric: str) -> dict[str, Any]:
-    """sample_id -> (value, cluster) for one run's benchmark in question order, in one query."""
+    """sample_id -> (value, cluster, rowid) for one run's benchmark in question order, in one
+    query."""
     rows = store.conn.execute(
-        "SELECT s.sample_id, s.cluster, json_extract(s.metrics, ?) FROM run_results r "
+        "SELECT s.sample_id, s.cluster, json_extract(s.metrics, ?), s.rowid FROM run_results r "
         "JOIN results s ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx",
         (f'$."{metric}"', run_id, bench),
     )
-    return {sid: (value, cluster) for sid, cluster, value in rows if value is not None}
+    return {sid: (v, cluster, rowid) for sid, cluster, v, rowid in rows if v is not None}
 
 
 def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
@@ -68,6 +72,7 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
         xb = [float(vb[i][0]) for i in ids]
         clusters = [va[i][1] for i in ids] if bench.cluster_by else None
         result = paired_difference(xa, xb, clusters)
+        differ = [i for i, x, y in zip(ids, xa, xb, strict=True) if x != y]
         results.append(
             BenchComparison(
                 bid,
@@ -79,8 +84,9 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
                 sum(xa) / len(xa) if xa else math.nan,
                 sum(xb) / len(xb) if xb else math.nan,
                 result,
-                [i for i, x, y in zip(ids, xa, xb, strict=True) if x != y],
+                differ,
                 (ea.bench_version, ea.prompt_hash) == (eb.bench_version, eb.prompt_hash),
+                {i: (va[i][2], vb[i][2]) for i in differ},
             )  # fmt: skip
         )
     return Comparison(
@@ -131,8 +137,8 @@ def disagreements(
             continue
         ids = bc.differ[skip : skip + limit - len(rows)]
         skip = 0
-        a = _samples_by_id(store, bc.run_a, bc.bench, ids)
-        b = _samples_by_id(store, bc.run_b, bc.bench, ids)
+        a = _samples_at(store, [bc.rowids[sid][0] for sid in ids])
+        b = _samples_at(store, [bc.rowids[sid][1] for sid in ids])
         for sid in ids:
             pa, pb = a[sid], b[sid]
             rows.append(
@@ -153,15 +159,12 @@ def disagreements(
     return total, rows
 
 
-def _samples_by_id(
-    store: Store, run_id: str, bench: str, ids: list[str]
-) -> dict[str, dict[str, Any]]:
-    marks = ",".join("?" * len(ids))
+def _samples_at(store: Store, rowids: list[int]) -> dict[str, dict[str, Any]]:
+    """sample_id -> what the page shows of it, for these results rows of one run."""
+    marks = ",".join("?" * len(rowids))
     rows = store.conn.execute(
-        f"SELECT s.sample_id, s.idx, s.prompt, s.payload, s.metrics FROM run_results r "
-        f"JOIN results s ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? "
-        f"AND s.sample_id IN ({marks})",
-        (run_id, bench, *ids),
+        f"SELECT sample_id, idx, prompt, payload, metrics FROM results WHERE rowid IN ({marks})",
+        rowids,
     )
     return {
         r["sample_id"]: {
