@@ -207,3 +207,18 @@ def test_rank_serve_subprocess_serves_and_stops_on_sigint(rank_store: dict) -> N
         os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode in (0, 130) and "Traceback" not in err
+
+
+def test_pages_follow_a_store_that_is_being_written(tmp_path: Path) -> None:
+    """The server keeps its board between requests, yet a run written meanwhile by another
+    process (here: another connection) shows up on the next page load, progress and all."""
+    path = tmp_path / "store.sqlite"
+    writer = Store(path)
+    write_run(writer, model="first", ability=0.0, bench="b1", kind="choice",
+              dimension="knowledge", samples=20)  # fmt: skip
+    with running(create_app(path)) as base, httpx.Client(base_url=base) as client:
+        assert "first" in client.get("/").text and "second" not in client.get("/").text
+        write_run(writer, model="second", ability=1.0, bench="b1", kind="choice",
+                  dimension="knowledge", samples=10, planned=20, status="running")  # fmt: skip
+        home = client.get("/").text
+        assert "second" in home and "◔ 10/20" in home

@@ -98,11 +98,17 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
     ]
     rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
     newest = max((e for _, e in rows), key=lambda e: e.created)
-    example = store.conn.execute(
-        "SELECT s.sample_id, s.prompt FROM run_results r JOIN results s ON s.key = r.key "
-        "WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx LIMIT 1",
+    first = store.conn.execute(  # the first question, found in the index, then read alone
+        "SELECT s.rowid FROM run_results r JOIN results s INDEXED BY results_by_key "
+        "ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx LIMIT 1",
         (newest.run_id, bench_id),
     ).fetchone()
+    example = (
+        first
+        and store.conn.execute(
+            "SELECT sample_id, prompt FROM results WHERE rowid = ?", (first[0],)
+        ).fetchone()
+    )
     scored = [(m, e) for m, e in rows if e.score is not None]
     chart = None
     if scored:

@@ -55,9 +55,14 @@ def sample_page(
     right, right_params = "s.correct", []
     if verdict:
         right, right_params = "IFNULL(json_extract(s.metrics, ?) = 1, 0)", [f'$."{verdict}"']
-    counts_row = store.conn.execute(
-        f"SELECT COUNT(*), TOTAL({right}) {base}", (*right_params, run_id, bench)
-    ).fetchone()
+    kept = _kept_correct(store, run_id, bench, verdict) if verdict else None
+    if kept is not None:  # the count from the index, the correct ones from the kept moments
+        counts_row = (store.conn.execute(f"SELECT COUNT(*) {base}", (run_id, bench)).fetchone()[0],
+                      kept)  # fmt: skip
+    else:
+        counts_row = store.conn.execute(
+            f"SELECT COUNT(*), TOTAL({right}) {base}", (*right_params, run_id, bench)
+        ).fetchone()
     counts = {
         "all": counts_row[0],
         "correct": int(counts_row[1]),
@@ -112,6 +117,20 @@ def sample_page(
         rows,
         verdict,
     )
+
+
+def _kept_correct(store: Store, run_id: str, bench: str, metric: str) -> float | None:
+    """How many samples scored 1 on a 0/1 metric, from a finished run's kept moments."""
+    if not store.conn.execute(
+        "SELECT 1 FROM run_moments_done WHERE run_id = ?", (run_id,)
+    ).fetchone():
+        return None
+    row = store.conn.execute(
+        "SELECT TOTAL(total), TOTAL(nonbinary), COUNT(*) FROM run_moments "
+        "WHERE run_id = ? AND bench = ? AND metric = ?",
+        (run_id, bench, metric),
+    ).fetchone()
+    return row[0] if row[2] and not row[1] else None
 
 
 def _sample(row: Any, verdict: str | None = None) -> dict[str, Any]:

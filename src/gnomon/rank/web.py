@@ -3,9 +3,12 @@ afresh, so a run that is still writing shows up as it goes."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,9 +48,35 @@ def create_app(store_path: Path) -> FastAPI:
         return current
 
     def board() -> Board:
+        """Rebuilt only when the store changed since this thread last built it: data_version
+        moves with other connections' commits, total_changes with this one's own writes."""
         if not store_path.is_file():  # nothing run yet: the leaderboard says how to start
             return Board([], {}, [])
-        return load_board(store())
+        db = store()
+        version = (db.conn.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+        cached = getattr(local, "board", None)
+        if cached is None or cached[0] != version:
+            built = load_board(db)
+            version = (db.conn.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+            local.board = cached = (version, built)
+        return cached[1]
+
+    def reading(route: Callable[..., Response]) -> Callable[..., Response]:
+        """Runs in the worker thread: a store that failed is dropped there, so the next request
+        opens the file afresh (it may have been repaired or replaced)."""
+
+        @functools.wraps(route)
+        def guarded(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return route(*args, **kwargs)
+            except (UserError, sqlite3.DatabaseError):
+                current = local.__dict__.pop("store", None)
+                local.__dict__.pop("board", None)
+                if current is not None:
+                    current.close()
+                raise
+
+        return guarded
 
     def html(page: pages.Page) -> HTMLResponse:
         return HTMLResponse(render(page, LINKS, name))
@@ -72,36 +101,40 @@ def create_app(store_path: Path) -> FastAPI:
 
     @app.exception_handler(UserError)
     async def store_error(request: Request, exc: UserError) -> HTMLResponse:
-        local.__dict__.pop("store", None)
         return HTMLResponse(render_error(500, str(exc), LINKS, name), status_code=500)
 
     @app.exception_handler(sqlite3.DatabaseError)
     async def db_error(request: Request, exc: sqlite3.DatabaseError) -> HTMLResponse:
-        local.__dict__.pop("store", None)
         message = f"{store_path}: not a usable gnomon store ({exc})"
         return HTMLResponse(render_error(500, message, LINKS, name), status_code=500)
 
     @app.get("/", response_class=HTMLResponse)
+    @reading
     def index() -> HTMLResponse:
         return html(pages.leaderboard(board()))
 
     @app.get("/api/board.json")
+    @reading
     def api_board() -> JSONResponse:
         return JSONResponse(board_json(board()))
 
     @app.get("/model/{slug}", response_class=HTMLResponse)
+    @reading
     def model(slug: str) -> HTMLResponse:
         return html(pages.model_page(store(), board(), slug))
 
     @app.get("/bench/{bench}", response_class=HTMLResponse)
+    @reading
     def bench(bench: str) -> HTMLResponse:
         return html(pages.bench_page(store(), board(), bench))
 
     @app.get("/compare", response_class=HTMLResponse)
+    @reading
     def compare(a: str, b: str, bench: str | None = None, page: int = 1) -> HTMLResponse:
         return html(pages.compare_page(store(), board(), a, b, bench or None, page))
 
     @app.get("/run/{run_id}")
+    @reading
     def run(run_id: str) -> Response:
         benches = store().run_benches(run_id)
         if not benches:
@@ -109,6 +142,7 @@ def create_app(store_path: Path) -> FastAPI:
         return RedirectResponse(LINKS.samples(run_id, benches[0]["bench"]))
 
     @app.get("/run/{run_id}/{bench}", response_class=HTMLResponse)
+    @reading
     def samples(
         run_id: str, bench: str, filter: str = "all", q: str = "", page: int = 1
     ) -> HTMLResponse:
