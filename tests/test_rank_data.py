@@ -238,3 +238,27 @@ def test_sample_verdicts_follow_the_reported_metric(rank_store: dict) -> None:
     assert not any(r["correct"] for r in page.rows)
     assert all(r["metrics"]["acc_norm"] == 0.0 for r in page.rows)
     assert all(r["prediction_norm"] is not None for r in page.rows)
+
+
+def test_compare_reads_only_shared_questions_of_a_much_larger_run(tmp_path: Path) -> None:
+    """A 40-question run against a 400-question one: the large run is read through the
+    (bench, sample_id) index, and the result equals pairing the full rows by hand."""
+    store = Store(tmp_path / "s.sqlite")
+    big = write_run(store, model="big", ability=1.0, bench="b", kind="clustered",
+                    dimension="knowledge", samples=400)  # fmt: skip
+    small = write_run(store, model="small", ability=0.0, bench="b", kind="clustered",
+                      dimension="knowledge", samples=40, planned=400, status="running")  # fmt: skip
+    board = load_board(store)
+    models = {m.name: m for m in board.models}
+    for a, b in (("big", "small"), ("small", "big")):
+        cmp = compare(store, board, models[a], models[b])
+        (bc,) = cmp.benches
+        runs = {"big": big.run_id, "small": small.run_id}
+        va, clusters = _raw(store, runs[a], "b", "acc")
+        vb, _ = _raw(store, runs[b], "b", "acc")
+        n = min(len(va), len(vb))
+        expected = paired_difference(va[:n], vb[:n], clusters[:n])
+        assert bc.result.n == 40
+        assert bc.result.mean_diff == pytest.approx(expected.mean_diff)
+        assert bc.result.p_value == pytest.approx(expected.p_value)
+        assert bc.differ == [f"b-{i}" for i in range(n) if va[i] != vb[i]]  # question order

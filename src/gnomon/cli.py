@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,7 +20,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from gnomon.console import StoreOpt, default_store, err, out
 from gnomon.errors import UserError
+from gnomon.rank.commands import rank_app
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
     from gnomon.run import RunOptions, RunOutcome
@@ -35,37 +36,9 @@ app = typer.Typer(
 )
 hub_app = typer.Typer(help="Browse the benchmark hub.", no_args_is_help=True)
 runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
-rank_app = typer.Typer(
-    help="The leaderboard: in the terminal, as a web app (serve), or as a static site (export).",
-    invoke_without_command=True,
-)
 app.add_typer(hub_app, name="hub")
 app.add_typer(runs_app, name="runs")
 app.add_typer(rank_app, name="rank")
-
-# markup off: paths, names and model text are printed verbatim; styling goes through Text
-out = Console(markup=False, highlight=False)
-if not out.is_terminal:
-    out = Console(markup=False, highlight=False, width=200)  # piped tables keep whole cells
-err = Console(
-    stderr=True, markup=False, highlight=False, width=None if sys.stderr.isatty() else 200
-)
-
-
-def default_store() -> Path:
-    if os.environ.get("GNOMON_STORE"):
-        return Path(os.environ["GNOMON_STORE"])
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "gnomon" / "store.sqlite"
-
-
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store",
-        help="SQLite store file [default: $GNOMON_STORE or ~/.local/share/gnomon/store.sqlite]",
-    ),
-]
 
 
 def _quiet_libraries(needs_hub: bool = True) -> None:
@@ -481,108 +454,6 @@ def runs_show(
             for stream in ("stdout", "stderr"):
                 if run.get(stream):
                     out.print(f"  {stream}: {run[stream]!r}")
-
-
-def _rank_store(store: Path | None) -> Store | None:
-    """The store to rank, or None when there is none yet (which is not an error)."""
-    from gnomon.store import Store
-
-    path = store or default_store()
-    if not path.exists():
-        return None
-    return Store(path, create=False)
-
-
-@rank_app.callback()
-def rank(
-    ctx: typer.Context,
-    store: StoreOpt = None,
-    benchmarks: Annotated[
-        bool, typer.Option("--benchmarks", "-b", help="a column per benchmark too")
-    ] = False,
-) -> None:
-    """Print the leaderboard: models by overall score, with a column per capability dimension."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from gnomon.rank.board import load_board
-    from gnomon.rank.terminal import EMPTY, board_table
-
-    db = _rank_store(store)
-    board = load_board(db) if db else None
-    if board is None or not board.models:
-        out.print(EMPTY.format(store=store or default_store()))
-        return
-    out.print(board_table(board, benchmarks))
-
-
-@rank_app.command("compare")
-def rank_compare(
-    model_a: Annotated[str, typer.Argument(help="model name, name fragment or slug")],
-    model_b: Annotated[str, typer.Argument(help="model name, name fragment or slug")],
-    store: StoreOpt = None,
-) -> None:
-    """Paired difference of two models on the questions both answered, per benchmark."""
-    from gnomon.rank.board import load_board
-    from gnomon.rank.compare import compare
-    from gnomon.rank.terminal import EMPTY, comparison_table, find_model
-
-    db = _rank_store(store)
-    if db is None:
-        raise UserError(EMPTY.format(store=store or default_store()).splitlines()[0])
-    board = load_board(db)
-    a, b = find_model(board, model_a), find_model(board, model_b)
-    if a.key == b.key:
-        raise UserError(f"{model_a!r} and {model_b!r} are the same model")
-    out.print(comparison_table(compare(db, board, a, b)))
-
-
-@rank_app.command("serve")
-def rank_serve(
-    store: StoreOpt = None,
-    host: Annotated[str, typer.Option(help="bind address; loopback by default")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535)] = 8080,
-) -> None:
-    """The leaderboard, model, benchmark, comparison and sample pages as a web app."""
-    from gnomon.rank.board import load_board
-    from gnomon.rank.web import serve as serve_rank
-
-    path = store or default_store()
-    db = _rank_store(path)  # a corrupt or foreign file is refused before the server starts
-    if db is not None:
-        load_board(db)
-        db.close()
-    err.print(f"gnomon rank: http://{host}:{port}/ (store {path}); Ctrl-C stops")
-    serve_rank(path, host, port)
-
-
-@rank_app.command("export")
-def rank_export(
-    out_dir: Annotated[Path, typer.Argument(help="folder for the static site")],
-    store: StoreOpt = None,
-    compare_top: Annotated[
-        int, typer.Option(min=0, help="write comparisons for every pair among this many top models")
-    ] = 20,
-    samples: Annotated[
-        bool, typer.Option(help="write the sample browser pages of every run on the board")
-    ] = True,
-) -> None:
-    """Write the same pages as a static site: open DIR/index.html, or host DIR anywhere."""
-    from gnomon.rank.export import export_site
-
-    db = _rank_store(store)
-    if db is None:
-        raise UserError(EMPTY_STORE.format(store=store or default_store()))
-    summary = export_site(
-        db, out_dir, compare_top=compare_top, samples=samples, progress=lambda m: err.print(m)
-    )
-    out.print(
-        f"wrote {summary.pages} pages ({summary.models} models, {summary.benches} benchmarks, "
-        f"{summary.pairs} comparisons, {summary.sample_pages} sample pages) to {out_dir} "
-        f"in {summary.seconds:.1f} s; open {out_dir / 'index.html'}"
-    )
-
-
-EMPTY_STORE = "no store at {store}: nothing to export yet; run an evaluation with `gnomon run`"
 
 
 def _fail(message: str, code: int) -> NoReturn:

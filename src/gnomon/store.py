@@ -58,6 +58,9 @@ CREATE INDEX IF NOT EXISTS results_by_model ON results (model_key, bench, prompt
 -- A run's samples by index and verdict without reading each row: the sample pages count, filter
 -- and order by these (`INDEXED BY results_by_key`: the planner would pick the unique key index).
 CREATE INDEX IF NOT EXISTS results_by_key ON results (key, idx, correct);
+-- One question across runs: a comparison looks up the few questions a small run shares with a
+-- large one instead of reading the large run whole.
+CREATE INDEX IF NOT EXISTS results_by_sample ON results (bench, sample_id);
 CREATE TABLE IF NOT EXISTS run_results (
     run_id TEXT NOT NULL,
     bench TEXT NOT NULL,
@@ -97,7 +100,8 @@ CREATE TABLE IF NOT EXISTS run_moments_done (run_id TEXT PRIMARY KEY);
 """
 _TABLES = {"meta", "runs", "results", "run_results", "run_failures", "run_benches"}
 _TABLES |= {"run_moments", "run_moments_done"}
-_INDEXES = {"results_by_model", "results_by_key", "run_results_by_bench", "run_moments_by_run"}
+_INDEXES = {"results_by_model", "results_by_key", "results_by_sample", "run_results_by_bench"}
+_INDEXES |= {"run_moments_by_run"}
 
 # Per (bench, metric, cluster) count, sum and sum of squares of a run's sample metrics: every
 # score and interval is rebuilt from these (stats.summarize_moments) without loading samples.

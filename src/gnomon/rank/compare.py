@@ -59,15 +59,51 @@ def _headline_values(store: Store, run_id: str, bench: str, metric: str) -> dict
     return {sid: (v, cluster, rowid) for sid, cluster, v, rowid in rows if v is not None}
 
 
+def _headline_values_of(
+    store: Store, run_id: str, bench: str, metric: str, ids: list[str]
+) -> dict[str, Any]:
+    """The same, for these questions only, found through `results_by_sample`."""
+    out: dict[str, Any] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = store.conn.execute(
+            f"SELECT s.sample_id, s.cluster, json_extract(s.metrics, ?), s.rowid "
+            f"FROM results s INDEXED BY results_by_sample JOIN run_results r "
+            f"ON r.run_id = ? AND r.key = s.key WHERE s.bench = ? AND s.sample_id IN ({marks})",
+            (f'$."{metric}"', run_id, bench, *chunk),
+        )
+        out.update((sid, (v, c, rowid)) for sid, c, v, rowid in rows if v is not None)
+    return out
+
+
+def _paired_values(
+    store: Store, bench: str, metric: str, run_a: str, n_a: int, run_b: str, n_b: int
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Both runs' values and the shared questions in question order; when one run is much
+    larger, only the questions the smaller one answered are read from it."""
+    if n_a * 4 < n_b:
+        va = _headline_values(store, run_a, bench, metric)
+        vb = _headline_values_of(store, run_b, bench, metric, list(va))
+        return va, vb, [i for i in va if i in vb]
+    if n_b * 4 < n_a:
+        vb = _headline_values(store, run_b, bench, metric)
+        va = _headline_values_of(store, run_a, bench, metric, list(vb))
+        return va, vb, [i for i in vb if i in va]
+    va = _headline_values(store, run_a, bench, metric)
+    vb = _headline_values(store, run_b, bench, metric)
+    return va, vb, [i for i in va if i in vb]
+
+
 def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
     shared = [bid for bid in board.benches if bid in a.entries and bid in b.entries]
     results: list[BenchComparison] = []
     for bid in shared:
         bench = board.benches[bid]
         ea, eb = a.entries[bid], b.entries[bid]
-        va = _headline_values(store, ea.run_id, bid, bench.headline)
-        vb = _headline_values(store, eb.run_id, bid, bench.headline)
-        ids = [i for i in va if i in vb]
+        va, vb, ids = _paired_values(
+            store, bid, bench.headline, ea.run_id, ea.done, eb.run_id, eb.done
+        )
         xa = [float(va[i][0]) for i in ids]
         xb = [float(vb[i][0]) for i in ids]
         clusters = [va[i][1] for i in ids] if bench.cluster_by else None
