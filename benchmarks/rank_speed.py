@@ -65,11 +65,9 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +80,9 @@ from gnomon.rank.synthetic import build_store, write_run
 from gnomon.report import bench_reports
 from gnomon.stats import Score, summarize
 from gnomon.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from loopback import running  # noqa: E402  (the tests' loopback server: one way to serve the app)
 
 BUDGET_S = 1.0  # the issue: "well under a second"
 WELL_UNDER_S = 0.3  # what "well under" is taken to mean here
@@ -164,32 +165,6 @@ def store_size(path: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------- server
-@contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 (a free port) in a thread; yield its base URL (as
-    tests/loopback.py does)."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="error", lifespan="off",
-        timeout_graceful_shutdown=1,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @dataclass
 class PageSpec:
     name: str

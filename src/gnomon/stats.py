@@ -195,34 +195,17 @@ def summarize(
     x = _as_array(values)
     n = int(x.size)
     codes, n_clusters = (None, None) if clusters is None else _cluster_codes(clusters, n)
-    if n == 0:
-        return Score(_NAN, _NAN, _NAN, _NAN, 0, n_clusters, "none")
-    mean = float(x.mean())
-    clustered = n_clusters is not None and n_clusters >= 2
-    if np.all((x == 0.0) | (x == 1.0)):
-        if clustered:
-            se = _crse(x, codes, n_clusters)
-            # Korn-Graubard: the sample size the clustered variance implies, shrunk further by
-            # the t ratio for few clusters, and never above n (a design effect below 1 would
-            # make the interval narrower than independent sampling; we do not claim that).
-            n_eff = float(n)
-            if 0 < mean < 1 and se > 0:
-                q = (1 + confidence) / 2
-                df_ratio = (t_quantile(q, n - 1) / t_quantile(q, n_clusters - 1)) ** 2
-                n_eff = min(float(n), mean * (1 - mean) / se**2 * df_ratio)
-            lo, hi = wilson_interval(mean * n_eff, n_eff, confidence)
-            return Score(mean, se, lo, hi, n, n_clusters, "wilson-clustered")
-        se = math.sqrt(mean * (1.0 - mean) / n)
-        lo, hi = wilson_interval(mean * n, n, confidence)
-        return Score(mean, se, lo, hi, n, n_clusters, "wilson")
-    if clustered:
-        se, df, method = _crse(x, codes, n_clusters), n_clusters - 1, "t-clustered"
-    elif n >= 2:
-        se, df, method = float(x.std(ddof=1)) / math.sqrt(n), n - 1, "t"
-    else:
-        return Score(mean, _NAN, _NAN, _NAN, n, n_clusters, "t")
-    half = t_quantile(0.5 + confidence / 2.0, df) * se
-    return Score(mean, se, mean - half, mean + half, n, n_clusters, method)
+    binary = bool(np.all((x == 0.0) | (x == 1.0)))
+    if codes is None:
+        moments = [Moments(n, float(x.sum()), float(x @ x))]
+        return summarize_moments(moments, binary, False, confidence)
+    totals = np.bincount(codes, weights=x, minlength=n_clusters)
+    squares = np.bincount(codes, weights=x * x, minlength=n_clusters)
+    counts = np.bincount(codes, minlength=n_clusters)
+    groups = [
+        Moments(int(c), float(t), float(q)) for c, t, q in zip(counts, totals, squares, strict=True)
+    ]
+    return summarize_moments(groups, binary, True, confidence)
 
 
 @dataclass(frozen=True)
@@ -256,6 +239,9 @@ def summarize_moments(
         se = math.sqrt(g_count / (g_count - 1) * sum(r * r for r in resid)) / n
     if binary:
         if use_clusters:
+            # Korn-Graubard: the sample size the clustered variance implies, shrunk further by
+            # the t ratio for few clusters, and never above n (a design effect below 1 would
+            # make the interval narrower than independent sampling; we do not claim that).
             n_eff = float(n)
             if 0 < mean < 1 and se > 0:
                 q = (1 + confidence) / 2
