@@ -173,6 +173,10 @@ def test_terminal_commands(rank_store: dict, tmp_path: Path) -> None:
     assert not missing.exists()
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"\x00garbage" * 64)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = gnomon("rank", "serve", "--store", path, "--port", taken.getsockname()[1])
+    assert busy.returncode == 2 and "cannot listen on 127.0.0.1:" in busy.stderr
+    assert "Traceback" not in busy.stderr and busy.stderr.count("error:") == 1
     for args in (["rank"], ["rank", "serve", "--port", "0"], ["rank", "export", tmp_path / "x"]):
         proc = gnomon(*args, "--store", junk)
         assert proc.returncode == 2, proc

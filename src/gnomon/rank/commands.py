@@ -87,8 +87,20 @@ def rank_serve(
     if db is not None:
         load_board(db)
         db.close()
+    _check_port(host, port)
     err.print(f"gnomon rank: http://{host}:{port}/ (store {path}); Ctrl-C stops")
     serve_rank(path, host, port)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port already taken is a one-line error here, not a server log line after start-up."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @rank_app.command("export")
