@@ -120,9 +120,12 @@ def rank_export(
     db = _rank_store(store)
     if db is None:
         raise UserError(EMPTY_STORE.format(store=store or default_store()))
-    summary = export_site(
-        db, out_dir, compare_top=compare_top, samples=samples, progress=lambda m: err.print(m)
-    )
+    try:
+        summary = export_site(
+            db, out_dir, compare_top=compare_top, samples=samples, progress=lambda m: err.print(m)
+        )
+    except OSError as exc:
+        raise UserError(f"cannot write the site to {out_dir}: {exc.strerror or exc}") from None
     out.print(
         f"wrote {summary.pages} pages ({summary.models} models, {summary.benches} benchmarks, "
         f"{summary.pairs} comparisons, {summary.sample_pages} sample pages) to {out_dir} "
