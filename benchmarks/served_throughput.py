@@ -67,6 +67,7 @@ import httpx
 import torch
 
 from gnomon.engines.base import (
+    Engine,
     FailedResult,
     GenerateRequest,
     GenerateResult,
@@ -208,19 +209,22 @@ class TimedOpenAIEngine(OpenAIEngine):
         return result
 
 
+def _answers(
+    engine: Engine, requests: Sequence[ScoreRequest] | Sequence[GenerateRequest]
+) -> Iterator[list[tuple[int, Any]]]:
+    """The engine's verb for these requests: all scoring or all generation."""
+    if isinstance(requests[0], ScoreRequest):
+        return engine.score(cast(Sequence[ScoreRequest], requests))
+    return engine.generate(cast(Sequence[GenerateRequest], requests))
+
+
 def run_engine(
     engine: TimedOpenAIEngine, requests: Sequence[ScoreRequest] | Sequence[GenerateRequest]
 ) -> Run:
     engine.latencies = []
     results: dict[int, Any] = {}
     started = time.perf_counter()
-    if isinstance(requests[0], ScoreRequest):
-        batches: Iterator[list[tuple[int, Any]]] = engine.score(
-            cast(Sequence[ScoreRequest], requests)
-        )
-    else:
-        batches = engine.generate(cast(Sequence[GenerateRequest], requests))
-    for batch in batches:
+    for batch in _answers(engine, requests):
         results.update(batch)
     wall = time.perf_counter() - started
     return Run("engine", len(requests), engine.concurrency, wall, engine.latencies, results)
@@ -261,13 +265,7 @@ def run_in_process(
     latencies: list[float] = []
     results: dict[int, Any] = {}
     started = last = time.perf_counter()
-    if isinstance(requests[0], ScoreRequest):
-        batches: Iterator[list[tuple[int, Any]]] = engine.score(
-            cast(Sequence[ScoreRequest], requests)
-        )
-    else:
-        batches = engine.generate(cast(Sequence[GenerateRequest], requests))
-    for batch in batches:
+    for batch in _answers(engine, requests):
         now = time.perf_counter()
         latencies.extend([(now - last) / len(batch)] * len(batch))
         last = now

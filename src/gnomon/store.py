@@ -345,18 +345,18 @@ class Store:
         pending = list(dict.fromkeys(run_ids))
         for chunk in _chunks(pending, 500):
             marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT m.* FROM run_moments m JOIN run_moments_done d ON d.run_id = m.run_id "
-                f"WHERE m.run_id IN ({marks})",
-                chunk,
-            ).fetchall()
-            out.extend(dict(r) for r in rows)
             kept = {
                 r[0]
                 for r in self.conn.execute(
                     f"SELECT run_id FROM run_moments_done WHERE run_id IN ({marks})", chunk
                 )
             }
+            if kept:
+                rows = self.conn.execute(
+                    f"SELECT * FROM run_moments WHERE run_id IN ({','.join('?' * len(kept))})",
+                    list(kept),
+                )
+                out.extend(dict(r) for r in rows)
             for run_id in chunk:
                 if run_id not in kept:
                     out.extend(self._compute_moments(run_id))

@@ -22,7 +22,7 @@ from gnomon.stats import Score
 from gnomon.store import Store
 
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
-_Z95 = NormalDist().inv_cdf(0.975)
+Z95 = NormalDist().inv_cdf(0.975)
 
 
 @dataclass(frozen=True)
@@ -149,13 +149,14 @@ def _same(score: Score | Interval) -> Interval:
 def mean_interval(scores: list[Score]) -> Interval:
     """Mean of independent benchmark scores; the standard error adds in quadrature. A mean of
     one score keeps that score's own (e.g. Wilson) interval."""
-    if len(scores) == 1:
-        return _same(scores[0])
-    k = len(scores)
-    value = sum(s.value for s in scores) / k
-    var = sum(s.stderr**2 for s in scores) / k**2
-    se = math.sqrt(var) if not math.isnan(var) else math.nan
-    return Interval(value, se, value - _Z95 * se, value + _Z95 * se)
+    return weighted_interval([(1.0 / len(scores), s) for s in scores])
+
+
+def overall_weights(dimensions: list[str]) -> list[float]:
+    """The weight of each part, named by its dimension, in an overall figure: every dimension
+    counts the same, and so does every benchmark within one."""
+    per_dim = Counter(dimensions)
+    return [1.0 / (len(per_dim) * per_dim[d]) for d in dimensions]
 
 
 def weighted_interval(parts: list[tuple[float, Score | Interval]]) -> Interval:
@@ -163,7 +164,7 @@ def weighted_interval(parts: list[tuple[float, Score | Interval]]) -> Interval:
         return _same(parts[0][1])
     value = sum(w * s.value for w, s in parts)
     se = math.sqrt(sum((w * s.stderr) ** 2 for w, s in parts))
-    return Interval(value, se, value - _Z95 * se, value + _Z95 * se)
+    return Interval(value, se, value - Z95 * se, value + Z95 * se)
 
 
 def load_board(store: Store) -> Board:
@@ -279,7 +280,8 @@ def _aggregate(model: Model, benches: dict[str, Bench], dimensions: list[str]) -
         if have:
             model.dimensions[dim] = mean_interval(have)
             parts.extend((dim, s) for s in have)
-    if model.dimensions:
-        per_dim = Counter(dim for dim, _ in parts)
-        k = len(model.dimensions)
-        model.overall = weighted_interval([(1.0 / (k * per_dim[dim]), s) for dim, s in parts])
+    if parts:
+        weights = overall_weights([dim for dim, _ in parts])
+        model.overall = weighted_interval(
+            [(w, s) for w, (_, s) in zip(weights, parts, strict=True)]
+        )

@@ -17,6 +17,7 @@ rank_app = typer.Typer(
     help="The leaderboard: in the terminal, as a web app (serve), or as a static site (export).",
     invoke_without_command=True,
 )
+EMPTY_STORE = "no store at {store}: nothing to export yet; run an evaluation with `gnomon run`"
 
 
 def _rank_store(store: Path | None) -> Store | None:
@@ -131,6 +132,3 @@ def rank_export(
         f"{summary.pairs} comparisons, {summary.sample_pages} sample pages) to {out_dir} "
         f"in {summary.seconds:.1f} s; open {out_dir / 'index.html'}"
     )
-
-
-EMPTY_STORE = "no store at {store}: nothing to export yet; run an evaluation with `gnomon run`"

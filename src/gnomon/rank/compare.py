@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
-from gnomon.rank.board import Board, Model
+from gnomon.rank.board import Z95, Board, Model, overall_weights
 from gnomon.stats import PairedResult, paired_difference
 from gnomon.store import Store
-
-_Z95 = NormalDist().inv_cdf(0.975)
 
 
 @dataclass
@@ -141,10 +139,7 @@ def _overall(results: list[BenchComparison]) -> PairedResult | None:
     usable = [r for r in results if r.result.n and not math.isnan(r.result.stderr)]
     if not usable:
         return None
-    dims: dict[str, list[BenchComparison]] = {}
-    for r in usable:
-        dims.setdefault(r.dimension, []).append(r)
-    weights = [(1.0 / (len(dims) * len(group)), r) for group in dims.values() for r in group]
+    weights = list(zip(overall_weights([r.dimension for r in usable]), usable, strict=True))
     diff = sum(w * r.result.mean_diff for w, r in weights)
     se = math.sqrt(sum((w * r.result.stderr) ** 2 for w, r in weights))
     n = sum(r.result.n for r in usable)
@@ -153,7 +148,7 @@ def _overall(results: list[BenchComparison]) -> PairedResult | None:
         return PairedResult(diff, 0.0, diff, diff, n, p, "normal, benchmarks independent")
     p = 2.0 * (1.0 - NormalDist().cdf(abs(diff) / se))
     return PairedResult(
-        diff, se, diff - _Z95 * se, diff + _Z95 * se, n, p, "normal, benchmarks independent"
+        diff, se, diff - Z95 * se, diff + Z95 * se, n, p, "normal, benchmarks independent"
     )
 
 
