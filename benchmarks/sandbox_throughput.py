@@ -127,6 +127,7 @@ def program_for(problem: dict[str, str], completion: str) -> Program:
         solution=problem["prompt"] + completion,
         tests=problem["test"],
         call=f"check({problem['entry_point']})",
+        helpers=problem["prompt"],
     )
 
 

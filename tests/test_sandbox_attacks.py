@@ -716,13 +716,21 @@ def test_reading_other_processes_in_proc(sandbox: Sandbox) -> None:
             except OSError as exc:
                 print(pid, type(exc).__name__, flush=True)
         print('TEST PROCESS', os.path.exists('/proc/@TEST_PID@'), flush=True)
+        for what in ('environ', 'mem', 'fd/0', 'maps'):
+            try:
+                open(f'/proc/1/{what}', 'rb').read(64)
+                print('JUDGE', what, 'READ', flush=True)
+            except OSError as exc:
+                print('JUDGE', what, type(exc).__name__, flush=True)
         """,
         TEST_PID=os.getpid(),
     )
     verdict = sandbox.run(program)
     expect(verdict, "failed", TESTS_FAILED)
     pids = verdict.stdout.split("\n", 1)[0].split()[1:]
-    assert pids == ["1"]  # only itself: the harness is PID 1 of its own namespace
+    # itself and the judge (PID 1 of the namespace, another uid): nothing of the host
+    assert pids == ["1", "2"]
+    assert "READ" not in verdict.stdout and verdict.stdout.count("PermissionError") >= 4
     assert "TEST PROCESS False" in verdict.stdout or os.getpid() == 1
     assert "pytest" not in verdict.stdout
     assert Path(sys.argv[0]).name not in verdict.stdout
@@ -848,8 +856,9 @@ def test_killing_its_parent(
         """
     )
     verdict = sandbox.run(program)
-    expect(verdict, "failed", TESTS_FAILED)  # the harness survived and ran the tests
-    assert "PPID 0" in verdict.stdout  # its parent is outside its PID namespace
+    expect(verdict, "failed", TESTS_FAILED)  # the judge survived and ran the tests
+    assert "PPID 1" in verdict.stdout  # its parent is the judge, of another uid ...
+    assert verdict.stdout.count("DENIED PermissionError") == 2  # ... which it cannot signal
     assert_alive(sentinels)
 
 
@@ -889,25 +898,24 @@ def test_kill_everything(
     sandbox: Sandbox, sentinels: list[subprocess.Popen[bytes]], code: str, still_usable: None
 ) -> None:
     verdict = sandbox.run(hostile(code))
-    expect(verdict, "failed", TESTS_FAILED)
+    assert not verdict.passed, verdict
+    # it may kill itself (a crash), never the judge, which reports either way
+    assert verdict.status in ("failed", "crashed"), verdict
+    assert TESTS_FAILED in verdict.reason or "killed" in verdict.reason, verdict
     assert_alive(sentinels)
 
 
-def test_signal_to_itself_is_ignored_as_pid_1(sandbox: Sandbox) -> None:
-    # The harness is PID 1 of its namespace: signals it sends itself are dropped, so the
-    # program goes on and the tests still judge it.
+def test_signal_to_itself_is_a_crash(sandbox: Sandbox) -> None:
     program = hostile(
         """
         import os, signal
         os.kill(os.getpid(), signal.SIGSEGV)
-        os.kill(os.getpid(), signal.SIGKILL)
-        signal.raise_signal(signal.SIGTERM)
         print('still here', flush=True)
         """
     )
     verdict = sandbox.run(program)
-    expect(verdict, "failed", TESTS_FAILED)
-    assert "still here" in verdict.stdout
+    expect(verdict, "crashed", "segmentation fault")
+    assert "still here" not in verdict.stdout
 
 
 def test_daemon_is_not_left_behind(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -1007,7 +1015,7 @@ FORGERIES = {
     ),
     "SystemExit(0) from the candidate": (
         "",
-        "exit(0) was called before the tests finished",
+        "exit(0) was called by the solution before the tests finished",
     ),
     "finally os._exit(0) in the candidate": ("", "exited with status 0"),
     "try/finally os._exit(0) around the solution": ("", "exited with status 0"),
@@ -1051,7 +1059,7 @@ PATCHES = {  # name: (code, the statuses it may end in, reason substrings: one m
     "AssertionError redefined": (
         "import builtins\nclass Quiet(Exception):\n    pass\nbuiltins.AssertionError = Quiet\n",
         {"failed"},
-        ("AssertionError",),
+        (TESTS_FAILED,),  # the judge's builtins are its own
     ),
     "builtins.__import__ replaced": (
         "import builtins\nbuiltins.__import__ = lambda *args, **kwargs: None\n",
@@ -1142,12 +1150,6 @@ def test_patching_the_harness_into_a_pass(sandbox: Sandbox, name: str) -> None:
     assert sandbox.run(right).passed  # the patch alone does not break a right solution
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="GRADING LIMIT (not containment): a candidate returning an object whose __eq__ is "
-    "always True satisfies `assert candidate(x) == y`; the tests pass a wrong solution",
-)
 def test_always_equal_result(sandbox: Sandbox) -> None:
     solution = (
         "class Anything:\n    def __eq__(self, other):\n        return True\n"
@@ -1171,10 +1173,9 @@ def test_brute_force_writes_to_every_descriptor(sandbox: Sandbox) -> None:
         """
     )
     verdict = sandbox.run(program)
-    # Contained: without the nonce the junk is no report. Today it also spoils the harness's
-    # genuine report (appended to the junk), so the reason misleads: "exited with status 0".
-    expect(verdict, "failed")
-    assert TESTS_FAILED in verdict.reason or "exited with status 0" in verdict.reason
+    # Contained: the verdict pipe is not among its descriptors; the junk lands in its own
+    # reply pipe, which the judge reads as a garbled reply.
+    expect(verdict, "failed", "the solution's process sent")
 
 
 def test_brute_force_then_exit(sandbox: Sandbox) -> None:
@@ -1193,27 +1194,21 @@ def test_brute_force_then_exit(sandbox: Sandbox) -> None:
 
 
 def test_stealing_the_nonce_from_descriptors(sandbox: Sandbox) -> None:
-    """The nonce pipe is read and closed before the program starts (stdin is /dev/null), and
-    the verdict pipe is write-only and root's, so it cannot be reopened for reading either."""
+    """Stdin is /dev/null before the program starts and the verdict pipe is closed in its
+    process: the only pipes it holds are its own two to the judge."""
     program = hostile(
         """
         import os, stat
         nonce, pipes = b'', []
         for fd in range(0, 1024):
             try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    pipes.append(fd)
+                    continue
+                os.set_blocking(fd, False)
                 nonce = nonce or os.read(fd, 64)
             except OSError:
                 pass
-            try:
-                if stat.S_ISFIFO(os.fstat(fd).st_mode):
-                    pipes.append(fd)
-            except OSError:
-                pass
-        for fd in pipes:
-            try:
-                nonce = nonce or os.read(os.open(f'/proc/self/fd/{fd}', os.O_RDONLY), 64)
-            except OSError as exc:
-                print('REOPEN', fd, type(exc).__name__, flush=True)
         print('NONCE', nonce, 'PIPES', len(pipes), flush=True)
         for fd in range(3, 1024):
             try:
@@ -1224,13 +1219,12 @@ def test_stealing_the_nonce_from_descriptors(sandbox: Sandbox) -> None:
         """
     )
     verdict = sandbox.run(program)
-    expect(verdict, "failed", "exited with status 0")
-    assert "NONCE b'' PIPES 1\n" in verdict.stdout  # it found the verdict pipe, no nonce
-    assert "REOPEN" in verdict.stdout and "PermissionError" in verdict.stdout
+    expect(verdict, "failed", "the solution's process")
+    assert "NONCE b'' PIPES 2\n" in verdict.stdout  # its two pipes to the judge, no nonce
 
 
-# Weakness: the harness runs in the program's interpreter, so the program can walk up the stack
-# from its own frame (sys._getframe, or any traceback's tb_frame) into the harness's frames.
+# Once a weakness (the tests ran in the program's interpreter, so it could walk up the stack into
+# the harness's frames); now the frames it can reach hold no nonce, verdict pipe or tests.
 FRAME_ATTACKS = {
     "nonce and verdict pipe from main's frame": """
         import os, sys
@@ -1250,15 +1244,6 @@ FRAME_ATTACKS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="WEAKNESS: the harness keeps the nonce, the verdict descriptor and its bound write "
-    "in main()'s locals, and the compiled tests in _run()'s, in the same interpreter as the "
-    "program: walking sys._getframe().f_back to them, a wrong solution writes '<nonce> "
-    "passed' itself and leaves with os._exit(0), or swaps the tests for 'pass' (ctypes "
-    "PyFrame_LocalsToFast); both are judged 'passed'",
-)
 @pytest.mark.parametrize("name", list(FRAME_ATTACKS))
 def test_forging_a_pass_from_the_harness_frames(sandbox: Sandbox, name: str) -> None:
     verdict = sandbox.run(hostile(FRAME_ATTACKS[name]))
@@ -1430,7 +1415,7 @@ def test_run_folder_is_root_s_and_work_stays_off_the_host(
     expect(result[0], "failed", TESTS_FAILED)
     assert "LISTING ['sub', 'written.txt']" in result[0].stdout  # it did write, meanwhile ...
     assert in_work == []  # ... into its own tmpfs: the host's folder stays empty
-    assert in_base == ["solution.py", "stderr", "stdout", "tests.py", "work"]
+    assert in_base == ["helpers.py", "solution.py", "stderr", "stdout", "tests.py", "work"]
     assert (base_stat.st_uid, stat.S_IMODE(base_stat.st_mode)) == (0, 0o711)
     assert work_stat.st_uid in sandbox.uids
 

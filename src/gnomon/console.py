@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gnomon.sandbox.hidden import hide_from_sandboxes
+
 # markup off: paths, names and model text are printed verbatim; styling goes through Text
 out = Console(markup=False, highlight=False)
 if not out.is_terminal:
@@ -21,9 +23,12 @@ err = Console(
 
 def default_store() -> Path:
     if os.environ.get("GNOMON_STORE"):
-        return Path(os.environ["GNOMON_STORE"])
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "gnomon" / "store.sqlite"
+        path = Path(os.environ["GNOMON_STORE"])
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        path = base / "gnomon" / "store.sqlite"
+    hide_from_sandboxes(path)
+    return path
 
 
 StoreOpt = Annotated[

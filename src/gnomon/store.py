@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gnomon.errors import UserError
+from gnomon.sandbox.hidden import hide_from_sandboxes
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -151,6 +152,7 @@ class Store:
     def __init__(self, path: Path, *, create: bool = True) -> None:
         """`create=False` refuses a path that holds no store: readers must not make one."""
         self.path = path
+        hide_from_sandboxes(path)  # its tests and answers are no business of a program we run
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)

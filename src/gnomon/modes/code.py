@@ -119,10 +119,9 @@ class CodeMode(Mode):
                     verdicts[(s_index, a_index)] = ("failed", "the completion is empty")
                 else:
                     owners.append((s_index, a_index))
+                    prefix = program["solution_prefix"]  # the prompt: its helpers are trusted
                     programs.append(
-                        Program(
-                            program["solution_prefix"] + code, program["tests"], program["call"]
-                        )
+                        Program(prefix + code, program["tests"], program["call"], helpers=prefix)
                     )
         for index, verdict in self.sandbox.run_many(programs):
             verdicts[owners[index]] = verdict

@@ -1,11 +1,14 @@
 """Run untrusted programs and their tests in a sandbox, many at a time, and judge the outcome.
 
-The verdict is computed here, from the exit status and the harness's nonce-tagged report; the
-program's own output is only kept (bounded) to show why it failed.
+Each program runs in two processes (see harness.py): the solution's, and a judge that runs the
+tests and alone holds the verdict pipe. The verdict is computed here, from the judge's
+nonce-tagged report and its exit status; the program's own output is only kept (bounded) to show
+why it failed.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import marshal
 import os
@@ -22,9 +25,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from gnomon.sandbox.hidden import hidden_mounts
 from gnomon.sandbox.isolation import CGROUP_V1, UID_BASE, UID_SPAN, Isolation, probe
 
-HARNESS = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
+_HERE = Path(__file__).parent
+# plain.py's codec first: the harness runs as one `python -I -c` source, with no gnomon to import
+HARNESS = "\n".join(
+    (_HERE / name).read_text(encoding="utf-8") for name in ("plain.py", "harness.py")
+)
 PRIVATE_DIRS = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"]
 
 
@@ -42,11 +50,18 @@ class Limits:
 
 @dataclass(frozen=True)
 class Program:
-    """A solution, the tests to run after it in the same namespace, and the call that runs them."""
+    """A solution, the tests that judge it, and the call that runs them.
+
+    The tests run in the judge's process, not the solution's: a function they use is the
+    solution's when neither they, `helpers` nor Python's builtins define it, and every name in
+    `call` (HumanEval's entry point) is the solution's. `helpers` is trusted code the tests may
+    use, such as the helper functions a HumanEval prompt defines: the judge runs its own copy, so
+    a solution that redefines them changes only its own."""
 
     solution: str
     tests: str
     call: str = ""
+    helpers: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,8 +95,10 @@ class Sandbox:
         self.limits = limits or Limits()
         self.isolation: Isolation = probe()
         self.workers = max(1, workers or os.cpu_count() or 1)
-        base = UID_BASE + secrets.randbelow(UID_SPAN // 64) * 64
-        self.uids = [base + slot for slot in range(self.workers)]
+        block = 64 * -(-2 * self.workers // 64)  # two uids a slot: the solution's, the judge's
+        base = UID_BASE + secrets.randbelow(UID_SPAN // block) * block
+        self.uids = [base + 2 * slot for slot in range(self.workers)]
+        self.judge_uids = [uid + 1 for uid in self.uids]
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(self.workers):
             self._slots.put(slot)
@@ -111,21 +128,23 @@ class Sandbox:
         """The run's folder is root's: the program's files, output and working folder live in
         it, and only `work/` belongs to the program, so it cannot swap the output files for
         links or pipes that gnomon would then read."""
-        uid = self.uids[slot] if self.isolation.drop_uid else None
+        uids = (self.uids[slot], self.judge_uids[slot]) if self.isolation.drop_uid else None
         base = Path(tempfile.mkdtemp(prefix="gnomon-sandbox-"))
         cgroups = self._make_cgroups(base.name)
         try:
             os.chmod(base, 0o711)
-            for name, text in (("solution.py", program.solution), ("tests.py", program.tests)):
-                (base / name).write_text(text, encoding="utf-8")
-                os.chmod(base / name, 0o600)  # read by the harness before it drops to the uid
+            files = {"solution": program.solution, "tests": program.tests}
+            for name, text in {**files, "helpers": program.helpers}.items():
+                (base / f"{name}.py").write_text(text, encoding="utf-8")
+                os.chmod(base / f"{name}.py", 0o600)  # read by the harness before it drops uid
             (base / "work").mkdir(mode=0o700)
-            if uid is not None:
-                os.chown(base / "work", uid, uid)
-            return self._execute(program, base, uid, cgroups)
+            if uids is not None:
+                os.chown(base / "work", uids[0], uids[0])
+            return self._execute(program, base, uids, cgroups)
         finally:
-            if uid is not None and not self.isolation.namespaces:
-                _kill_uid(uid)  # with a PID namespace nothing outlives the program anyway
+            if uids is not None and not self.isolation.namespaces:
+                for uid in uids:  # with a PID namespace nothing outlives the program anyway
+                    _kill_uid(uid)
             _remove_tree(base)
             _remove_cgroups(cgroups)
 
@@ -139,14 +158,14 @@ class Sandbox:
                 if Path(controller).relative_to(CGROUP_V1).parts[0] == "memory":
                     _write(group, "memory.limit_in_bytes", self.limits.memory_bytes)
                 else:
-                    _write(group, "pids.max", self.limits.processes)
+                    _write(group, "pids.max", self.limits.processes + 1)  # + the judge
             except (OSError, ValueError, IndexError):
                 continue
             made.append(group)
         return made
 
     def _execute(
-        self, program: Program, base: Path, uid: int | None, cgroups: list[str]
+        self, program: Program, base: Path, uids: tuple[int, int] | None, cgroups: list[str]
     ) -> Verdict:
         limits, iso = self.limits, self.isolation
         workdir = base / "work"
@@ -156,13 +175,21 @@ class Sandbox:
             "workdir": str(workdir),
             "solution_path": str(base / "solution.py"),
             "tests_path": str(base / "tests.py"),
+            "helpers_path": str(base / "helpers.py"),
             "call": program.call,
-            "uid": uid,
+            "entry_names": sorted(_loaded_names(program.call)),
+            "uid": uids[0] if uids else None,
+            "judge_uid": uids[1] if uids else None,
             "verdict_fd": verdict_w,
             "namespaces": iso.namespaces,
             "cgroups": cgroups,
             "disk_bytes": limits.disk_bytes,
             "private_dirs": PRIVATE_DIRS if iso.namespaces else [],
+            "hide": hidden_mounts([base, Path(iso.python)]) if iso.namespaces else [],
+            "recursion_limit": 3000,
+            "message_bytes": max(1 << 20, limits.memory_bytes // 8),
+            "signal_reasons": {int(sig): text for sig, text in _SIGNAL_REASONS.items()},
+            "sigxcpu": int(signal.SIGXCPU),
             "rlimits": {
                 "RLIMIT_CPU": limits.cpu_seconds,
                 "RLIMIT_AS": limits.memory_bytes,
@@ -211,14 +238,14 @@ class Sandbox:
             report = ""
         finally:
             os.close(verdict_r)
-        if not report and _oom_killed(cgroups):
+        status, reason = _judge(report, nonce, code, cpu, timed_out, limits)
+        if status in ("failed", "crashed") and "killed" in reason + report and _oom_killed(cgroups):
             return Verdict("failed", "memory limit exceeded (killed)", "", "", seconds)
         stdout = _head(out_path, limits.output_bytes)
         stderr = _head(err_path, limits.output_bytes)
         stderr = "".join(
             line for line in stderr.splitlines(True) if not line.startswith("unshare:")
         )
-        status, reason = _judge(report, nonce, code, cpu, timed_out, limits)
         return Verdict(status, reason, stdout, stderr, seconds)
 
 
@@ -265,11 +292,11 @@ def _judge(
     if secrets.compare_digest(tag, nonce):
         if outcome == "passed" and code == 0:
             return "passed", "all tests passed"
-        if outcome.startswith("failed: "):
-            reason = outcome.removeprefix("failed: ")
+        status, sep, reason = outcome.partition(": ")
+        if sep and status in ("failed", "timeout", "crashed"):
             if "MemoryError" in reason:
-                reason = f"memory limit exceeded ({reason})"
-            return "failed", reason
+                return "failed", f"memory limit exceeded ({reason})"
+            return status, reason
     if cpu >= limits.cpu_seconds * 0.95:
         return "timeout", f"CPU time limit of {limits.cpu_seconds}s exceeded"
     if code < 0 or code > 128:
@@ -280,6 +307,19 @@ def _judge(
             return "crashed", f"killed by signal {number}"
         return "crashed", _SIGNAL_REASONS.get(sig, f"killed by {sig.name}")
     return "failed", f"exited with status {code} before the tests finished"
+
+
+def _loaded_names(call: str) -> set[str]:
+    """The names a call line reads (`check(candidate)`): the entry point is among them."""
+    try:
+        tree = ast.parse(call)
+    except (SyntaxError, ValueError):
+        return set()
+    return {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
 
 
 def _kill_group(pid: int) -> None:
