@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from gnomon_cli import summary
-from test_served_run import server  # noqa: F401  (the fixture: `gnomon serve` on the tiny model)
-from test_served_run import KEY
+from test_served_run import (
+    KEY,
+    server,  # noqa: F401  (the fixture: `gnomon serve` on the tiny model)
+)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
