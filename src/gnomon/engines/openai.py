@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from gnomon.engines.answers import NoLogprobs, cut, parse_retry_after, read_score, split_thinking
 from gnomon.engines.base import (
     Engine,
     FailedResult,
@@ -56,7 +55,6 @@ RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 SATURATED_STATUS = frozenset({429, 503})  # with Retry-After: "busy, come back then"
 NO_LOGPROBS_VERDICT = 3  # answers in a row without prompt logprobs before the run stops
 MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 R = TypeVar("R")
 
@@ -89,51 +87,6 @@ class _Retry(Exception):
 
 class _Saturated(_Retry):
     """429/503 with `Retry-After`: the server is busy, not broken."""
-
-
-class _NoLogprobs(_Retry):
-    """One answer without prompt log-probabilities: a fault until the endpoint keeps saying so."""
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds from now: a number of seconds or an HTTP date; None if absent or
-    unreadable (then the backoff applies)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def split_thinking(text: str, reasoning: str | None = None) -> tuple[str, str | None]:
-    """(answer, reasoning): `<think>` blocks move to the reasoning. An unclosed `<think>` (the
-    model ran out of tokens while thinking) leaves no answer at all."""
-    parts = [reasoning] if reasoning else []
-    parts += [m.strip() for m in _THINK.findall(text)]
-    answer = _THINK.sub("", text)
-    if "<think>" in answer:
-        answer, _, rest = answer.partition("<think>")
-        parts.append(rest.strip())
-    elif "</think>" in answer:  # templates that open the block in the prompt
-        before, _, answer = answer.rpartition("</think>")
-        parts.append(before.strip())
-    joined = "\n".join(p for p in parts if p)
-    return answer.strip() if joined else answer, joined or None
-
-
-def _cut(text: str, until: Sequence[str]) -> str:
-    """Cut at the earliest occurrence of any stop string."""
-    at = min((text.index(s) for s in until if s and s in text), default=len(text))
-    return text[:at]
 
 
 def _api_root(base_url: str) -> str:
@@ -450,15 +403,15 @@ class OpenAIEngine(Engine):
 
         def parse(data: dict[str, Any]) -> ScoreResult:
             try:
-                result = _read_score(data, prompt, split)
-            except _NoLogprobs:
+                result = read_score(data, prompt, split)
+            except NoLogprobs as exc:
                 self._no_logprobs += 1
                 if self._no_logprobs >= NO_LOGPROBS_VERDICT:
                     raise UserError(
                         "the endpoint does not return prompt logprobs (echo with logprobs); "
                         "run choice benchmarks by generation: add --choice-by generation"
                     ) from None
-                raise
+                raise _Retry(f"{exc} from /completions") from None
             self._no_logprobs = 0
             return result
 
@@ -523,7 +476,7 @@ class OpenAIEngine(Engine):
             if not isinstance(text, str):
                 raise TypeError("text is not a string")
             answer, thought = split_thinking(text, reasoning)
-            answer = _cut(answer, until)
+            answer = cut(answer, until)
             if thought is None:
                 return GenerateResult(answer)
             return ChatResult(answer, reasoning=thought)
@@ -534,42 +487,6 @@ class OpenAIEngine(Engine):
             return await self._post(client, path, body, tokens, parse)
 
         return job
-
-
-def _read_score(data: dict[str, Any], prompt: str, split: int) -> ScoreResult:
-    """Sum the log-probabilities of tokens with `split <= text_offset < len(prompt)` (the end
-    excludes a token generated when the server needed max_tokens >= 1). An empty context is
-    conditioned on what the server puts first (BOS for most tokenizers), as lm-evaluation-harness
-    does. The echoed text must be this prompt: the offsets are positions in it, and an answer
-    that echoes another prompt belongs to another request."""
-    choice = data["choices"][0]
-    logprobs = choice.get("logprobs")
-    if not logprobs or not logprobs.get("token_logprobs") or not logprobs.get("text_offset"):
-        raise _NoLogprobs("an answer without prompt logprobs from /completions")
-    echoed = choice.get("text")
-    if not isinstance(echoed, str) or not echoed.startswith(prompt):
-        raise Mismatch("the echoed text is not this request's prompt")
-    end = len(prompt)
-    tokens = logprobs["tokens"]
-    values = logprobs["token_logprobs"]
-    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-    offsets = logprobs["text_offset"]
-    total, greedy, count = 0.0, True, 0
-    rows = zip(tokens, values, tops, offsets, strict=True)
-    for i, (token, value, top, offset) in enumerate(rows):
-        if offset < split or offset >= end:
-            continue
-        if value is None and i == 0:  # the first prompt token (BOS) has none: an empty context
-            continue
-        if value is None:
-            raise ValueError("a continuation token has no logprob")
-        total += float(value)
-        count += 1
-        if not top or max(top.items(), key=lambda kv: kv[1])[0] != token:
-            greedy = False
-    if not count:
-        raise ValueError("no continuation tokens in the echoed prompt")
-    return ScoreResult(total, greedy)
 
 
 def _message(response: httpx.Response) -> str:
