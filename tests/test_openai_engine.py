@@ -56,16 +56,39 @@ FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
 class FaultProxy:
     """An ASGI app forwarding to `target`, except where `plan(n, body)` names a fault for the
     n-th POST: "429", "429-after", "400", "401", "500", "502", "503", "malformed", "close" (a
-    response cut off mid-body) or "slow" (no answer within the client's timeout)."""
+    response cut off mid-body), "slow" (no answer within the client's timeout), "busy" (503 with
+    `Retry-After: 0`), "badgzip" (`Content-Encoding: gzip` on a body that is not gzip), "trickle"
+    (one byte every `trickle_s` seconds, for up to 20 s), "nolp" (the real answer with
+    `token_logprobs: null`), "replay" (the previous POST's response again, byte for byte) or
+    "swap" (the previous response with a fresh `id`, and the previous request's `X-Request-Id`).
+    With `echo_ids` the proxy echoes each request's `X-Request-Id`, as some servers do."""
 
     def __init__(
-        self, target: str, plan: Callable[[int, dict], str | None], slow_s: float = 1.5
+        self,
+        target: str,
+        plan: Callable[[int, dict], str | None],
+        slow_s: float = 1.5,
+        trickle_s: float = 0.3,
+        echo_ids: bool = False,
     ) -> None:
         self.target, self.plan, self.slow_s = target, plan, slow_s
+        self.trickle_s, self.echo_ids = trickle_s, echo_ids
         self.seen: list[tuple[str, str]] = []
         self.posts: list[dict] = []
+        self.last: tuple[bytes, str] | None = None  # the previous POST's body and request id
+        self.in_flight = self.most_in_flight = 0
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+        import asyncio
+
         import httpx
 
         body, more = b"", True
@@ -74,6 +97,7 @@ class FaultProxy:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         method, path = scope["method"], scope["path"]
+        request_id = dict(scope["headers"]).get(b"x-request-id", b"").decode()
         self.seen.append((method, path))
         fault = None
         if method == "POST":
@@ -81,20 +105,38 @@ class FaultProxy:
             self.posts.append(payload)
             fault = self.plan(len(self.posts) - 1, payload)
         error = b'{"error": {"message": "injected", "type": "server_error"}}'
+        echo = [(b"x-request-id", request_id.encode())] if self.echo_ids and request_id else []
         if fault in ("400", "401", "429", "500", "502", "503"):
-            return await _respond(send, int(fault), error)
+            return await _respond(send, int(fault), error, echo)
         if fault == "429-after":
             return await _respond(send, 429, error, [(b"retry-after", b"1")])
+        if fault == "busy":
+            return await _respond(send, 503, error, [(b"retry-after", b"0")])
         if fault == "malformed":
             return await _respond(send, 200, b'{"choices": [{"text": "trunc')
+        if fault == "badgzip":
+            return await _respond(send, 200, b'{"choices": []}', [(b"content-encoding", b"gzip")])
+        if fault in ("replay", "swap") and self.last is not None:
+            previous, previous_id = self.last
+            if fault == "replay":
+                return await _respond(send, 200, previous, echo)
+            data = json.loads(previous)
+            data["id"] = f"cmpl-fresh-{len(self.posts)}"
+            forged = [(b"x-request-id", previous_id.encode())] if previous_id else []
+            return await _respond(send, 200, json.dumps(data).encode(), forged)
         if fault == "close":
             headers = [(b"content-type", b"application/json"), (b"content-length", b"1000")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b'{"choi', "more_body": True})
             raise RuntimeError("injected: connection dropped mid-body")
+        if fault == "trickle":
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"1000")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            for _ in range(int(20 / self.trickle_s)):
+                await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                await asyncio.sleep(self.trickle_s)
+            raise RuntimeError("injected: trickled for 20 s")
         if fault == "slow":
-            import asyncio
-
             await asyncio.sleep(self.slow_s)
         headers = {k.decode(): v.decode() for k, v in scope["headers"] if k == b"authorization"}
         headers["content-type"] = "application/json"
@@ -102,7 +144,14 @@ class FaultProxy:
             response = await client.request(
                 method, self.target + path, content=body, headers=headers
             )
-        await _respond(send, response.status_code, response.content)
+        content = response.content
+        if fault == "nolp":
+            data = json.loads(content)
+            data["choices"][0]["logprobs"]["token_logprobs"] = None
+            content = json.dumps(data).encode()
+        if method == "POST" and response.status_code == 200:
+            self.last = (content, request_id)
+        await _respond(send, response.status_code, content, echo)
 
 
 async def _respond(
@@ -114,8 +163,10 @@ async def _respond(
 
 
 @contextmanager
-def proxied(url: str, plan: Callable[[int, dict], str | None]) -> Iterator[tuple[str, FaultProxy]]:
-    proxy = FaultProxy(url, plan)
+def proxied(
+    url: str, plan: Callable[[int, dict], str | None], **options: Any
+) -> Iterator[tuple[str, FaultProxy]]:
+    proxy = FaultProxy(url, plan, **options)
     with running(proxy) as proxy_url:
         yield proxy_url, proxy
 

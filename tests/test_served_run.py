@@ -182,3 +182,62 @@ def test_a_restarted_served_run_sends_only_what_is_missing(
     with sqlite3.connect(store) as conn:
         (count,) = conn.execute("SELECT COUNT(*) FROM results").fetchone()
     assert count == 7
+
+
+def test_model_id_names_the_served_model_across_urls(
+    server: str, data_root: Path, tmp_path: Path
+) -> None:
+    """The same checkpoint behind another port (here a proxy) reuses what `--model-id` stored."""
+    from test_openai_engine import proxied
+
+    env = {**ENV, "OPENAI_API_KEY": KEY}
+    base = ["run", "--model", "openai:tiny", "--bench", "arc_easy", "--data", data_root,
+            "--limit", "3", "--store", tmp_path / "s.sqlite"]  # fmt: skip
+    named = ["--model-id", "tiny-llama-seed1"]
+    assert summary(ok(gnomon(*base, "--base-url", server, *named, env=env)).stdout) == (3, 0, 3)
+    with proxied(server.removesuffix("/v1"), lambda n, body: None) as (url, proxy):
+        moved = ok(gnomon(*base, "--base-url", f"{url}/v1", *named, env=env))
+        assert summary(moved.stdout) == (3, 3, 0) and not proxy.posts
+        unnamed = ok(gnomon(*base, "--base-url", f"{url}/v1", env=env))
+        assert summary(unnamed.stdout) == (3, 0, 3)  # without it, a new URL is a new model
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        keys = {k for (k,) in conn.execute("SELECT DISTINCT model_key FROM runs")}
+    assert "openai:id:tiny-llama-seed1" in keys
+
+
+def test_max_retries_and_timeout_flags(server: str, data_root: Path, tmp_path: Path) -> None:
+    """`--timeout` bounds a whole request (the proxy answers after 1.5 s); `--max-retries 1`
+    makes each sample two attempts, then a failed sample."""
+    from test_openai_engine import proxied
+
+    env = {**ENV, "OPENAI_API_KEY": KEY}
+    with proxied(server.removesuffix("/v1"), lambda n, body: "slow") as (url, proxy):
+        proc = ok(gnomon("run", "--model", "openai:tiny", "--base-url", f"{url}/v1",
+                         "--bench", "arc_easy", "--data", data_root, "--limit", "2",
+                         "--store", tmp_path / "s.sqlite", "--timeout", "0.5",
+                         "--max-retries", "1", env=env))  # fmt: skip
+    assert "2 samples could not be answered" in proc.stdout
+    assert "within 0.5 s" in proc.stdout
+    assert len(proxy.posts) == 2 * 2 * 4  # 2 questions of 4 choices, 2 attempts each
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--timeout", "0"), ("--timeout", "nan"), ("--timeout", "inf"), ("--max-retries", "-1"),
+     ("--max-retries", "x"), ("--model-id", ""), ("--model-id", "a\nb")],
+)  # fmt: skip
+def test_bad_client_flags_are_one_line_errors(
+    flags: tuple[str, str], data_root: Path, tmp_path: Path
+) -> None:
+    proc = gnomon("run", "--model", "openai:tiny", "--base-url", "http://127.0.0.1:9/v1",
+                  "--bench", "arc_easy", "--data", data_root, "--store", tmp_path / "s",
+                  *flags)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+
+
+def test_model_id_is_for_served_models_only(llama_dir: Path, data_root: Path, tmp_path: Path):
+    proc = gnomon("run", "--model", f"hf:{llama_dir}", "--model-id", "x", "--bench", "arc_easy",
+                  "--data", data_root, "--store", tmp_path / "s")  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --model-id")

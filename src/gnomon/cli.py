@@ -118,6 +118,22 @@ def run(
     concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight")] = 8,
     rpm: Annotated[float | None, typer.Option(min=0.001, help="openai: requests/minute")] = None,
     tpm: Annotated[float | None, typer.Option(min=0.001, help="openai: tokens/minute")] = None,
+    max_retries: Annotated[
+        int, typer.Option(min=0, help="openai: retries of a failed request before it is a failure")
+    ] = 6,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="openai: seconds for one request, sent to fully answered (not queued)"
+        ),
+    ] = 60.0,
+    model_id: Annotated[
+        str | None,
+        typer.Option(
+            help="openai: the served model's identity in the store (e.g. the checkpoint it "
+            "serves); results are reused wherever it is served [NAME@URL]"
+        ),
+    ] = None,
     choice_by: Annotated[
         str,
         typer.Option(
@@ -137,6 +153,8 @@ def run(
     from gnomon.hub import resolve_many
     from gnomon.run import RunOptions
 
+    api = ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm,
+                      max_retries=max_retries, timeout=timeout, model_id=model_id)  # fmt: skip
     options = RunOptions(
         model=parse_model(model, revision),
         specs=resolve_many(bench),
@@ -149,7 +167,7 @@ def run(
         dtype=dtype,
         samples=samples,
         temperature=temperature,
-        api=ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm),
+        api=api,
         choice_by_generation=_choice_by_generation(choice_by, chat_api),
         chat=chat,
         system_prompt=system_prompt,

@@ -133,6 +133,8 @@ def execute(
     started = time.monotonic()
     served = options.model.engine == "openai"
     dtype = "served" if served else resolved_dtype(options.device, options.dtype)
+    if not served and options.api and options.api.model_id is not None:
+        raise UserError("--model-id names a served model; local models are named by their files")
     model_id = model_key(options.model, dtype, options.api)
     chat = None
     if options.chat:
@@ -180,6 +182,7 @@ def execute(
         "batch_size": options.batch_size,
         "base_url": options.api.base_url if options.api else None,
         "chat_api": options.api.chat if options.api else None,
+        "served_model_id": options.api.model_id if options.api else None,
         "choice_scored_by": "generation" if options.choice_by_generation else "loglikelihood",
         "chat_template": bool(chat),
         "system_prompt": options.system_prompt,

@@ -42,6 +42,21 @@ class ApiSettings:
     concurrency: int = 8
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
+    max_retries: int = 6  # per request, after the first attempt
+    timeout: float = 60.0  # seconds for one HTTP request, sent to fully read
+    model_id: str | None = None  # the served model's identity in the store, instead of NAME@URL
+
+    def __post_init__(self) -> None:
+        import math
+
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise UserError(f"--timeout {self.timeout}: give a number of seconds above 0")
+        if self.max_retries < 0:
+            raise UserError(f"--max-retries {self.max_retries}: give 0 or more")
+        if self.model_id is not None and (
+            not self.model_id.strip() or not self.model_id.isprintable()
+        ):
+            raise UserError(f"--model-id {self.model_id!r}: give a non-empty printable name")
 
     def api_key(self) -> str | None:
         import os
@@ -96,6 +111,8 @@ def fingerprint(path: Path) -> str:
 
 def model_key(ref: ModelRef, dtype: str, api: ApiSettings | None = None) -> str:
     if ref.engine == "openai":
+        if api and api.model_id is not None:  # the user vouches: same model wherever it is served
+            return f"openai:id:{api.model_id.strip()}"
         base = (api.base_url if api else None) or "https://api.openai.com/v1"
         return f"openai:{ref.name}@{base.rstrip('/')}"
     if ref.local:
@@ -118,6 +135,8 @@ def load_engine(
             concurrency=api.concurrency,
             requests_per_minute=api.requests_per_minute,
             tokens_per_minute=api.tokens_per_minute,
+            max_retries=api.max_retries,
+            timeout=api.timeout,
         )
     from gnomon.engines.hf import HFEngine
 

@@ -5,11 +5,20 @@ requests become tasks, at most `concurrency` are in flight (a semaphore), and fi
 yielded in batches as they arrive so the runner stores them before the rest are done.
 
 Remote servers fail in ways a local model does not. Transient faults (429, 500, 502, 503, 504,
-dropped connections, timeouts, malformed bodies) are retried with exponential backoff and full
-jitter, honouring `Retry-After`. A request that still fails after `max_retries` is yielded as a
-`FailedResult` instead of a score or a text: the runner must record it as a failed sample, never
-as a wrong answer, and never abort the run for it. Faults a retry cannot fix (a rejected key, an
-unknown model, an endpoint without prompt log-probabilities) raise `UserError` at once.
+dropped connections, bodies that cannot be read or decoded, malformed bodies, a response that
+answers another request, no complete answer within `timeout` seconds) are retried with
+exponential backoff and full jitter. A request that still fails after `max_retries` retries is
+yielded as a `FailedResult` instead of a score or a text: the runner must record it as a failed
+sample, never as a wrong answer, and never abort the run for it. Faults a retry cannot fix (a
+rejected key, an unknown model) raise `UserError` at once; an endpoint without prompt
+log-probabilities does so once it has said so `NO_LOGPROBS_VERDICT` times in a row.
+
+`timeout` is a deadline for one HTTP request, from sending it to having its whole body; the time
+a request waits for the client's own concurrency slot or rate limits is not part of it. A 429 or
+503 *with* `Retry-After` means "saturated, come back": the request keeps its slot (so a busy
+server sees no more than `concurrency` requests, polling included), waits as told plus a little
+jitter, and tries again without spending a retry, for up to `saturation_patience` seconds (10
+deadlines by default); after that such answers spend retries like any other fault.
 
 The API key is sent only in the `Authorization` header: it is never logged, never part of
 `describe()` and never in an error message.
@@ -19,9 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
+import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from gnomon.engines.answers import NoLogprobs, cut, parse_retry_after, read_score, split_thinking
 from gnomon.engines.base import (
     Engine,
     FailedResult,
@@ -38,12 +47,14 @@ from gnomon.engines.base import (
     ScoreRequest,
     ScoreResult,
 )
+from gnomon.engines.identity import Mismatch, ResponseLedger
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+SATURATED_STATUS = frozenset({429, 503})  # with Retry-After: "busy, come back then"
+NO_LOGPROBS_VERDICT = 3  # answers in a row without prompt logprobs before the run stops
 MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 R = TypeVar("R")
 
@@ -74,45 +85,8 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds from now: a number of seconds or an HTTP date; None if absent or
-    unreadable (then the backoff applies)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def split_thinking(text: str, reasoning: str | None = None) -> tuple[str, str | None]:
-    """(answer, reasoning): `<think>` blocks move to the reasoning. An unclosed `<think>` (the
-    model ran out of tokens while thinking) leaves no answer at all."""
-    parts = [reasoning] if reasoning else []
-    parts += [m.strip() for m in _THINK.findall(text)]
-    answer = _THINK.sub("", text)
-    if "<think>" in answer:
-        answer, _, rest = answer.partition("<think>")
-        parts.append(rest.strip())
-    elif "</think>" in answer:  # templates that open the block in the prompt
-        before, _, answer = answer.rpartition("</think>")
-        parts.append(before.strip())
-    joined = "\n".join(p for p in parts if p)
-    return answer.strip() if joined else answer, joined or None
-
-
-def _cut(text: str, until: Sequence[str]) -> str:
-    """Cut at the earliest occurrence of any stop string."""
-    at = min((text.index(s) for s in until if s and s in text), default=len(text))
-    return text[:at]
+class _Saturated(_Retry):
+    """429/503 with `Retry-After`: the server is busy, not broken."""
 
 
 def _api_root(base_url: str) -> str:
@@ -147,10 +121,15 @@ class OpenAIEngine(Engine):
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         retry_after_max: float = 300.0,
+        saturation_patience: float | None = None,
         count_tokens: Callable[[str], int] | None = None,
     ) -> None:
         if mode not in ("completions", "chat"):
             raise UserError(f"mode {mode!r}: choose completions or chat")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise UserError(f"--timeout {timeout}: give a number of seconds above 0")
+        if max_retries < 0:
+            raise UserError(f"--max-retries {max_retries}: give 0 or more")
         self.model = model
         self.base_url = _api_root(base_url)
         self.mode = mode
@@ -160,12 +139,17 @@ class OpenAIEngine(Engine):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
+        self.saturation_patience = (
+            10 * timeout if saturation_patience is None else saturation_patience
+        )
         self.count_tokens = count_tokens or (lambda text: len(text) // 4)
         self.tokens_computed = 0
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._request_bucket = TokenBucket(requests_per_minute) if requests_per_minute else None
         self._token_bucket = TokenBucket(tokens_per_minute) if tokens_per_minute else None
         self._score_max_tokens = 0  # 1 once the server refuses max_tokens=0
+        self._no_logprobs = 0  # answers in a row without prompt logprobs
+        self._ledger = ResponseLedger()
         self._semaphore = asyncio.Semaphore(self.concurrency)  # replaced per event loop
         self._check_model()
 
@@ -284,33 +268,83 @@ class OpenAIEngine(Engine):
         tokens: int,
         parse: Callable[[dict[str, Any]], R],
     ) -> R:
-        """POST with rate limits and retries; `parse` turns the JSON body into a result, and a
-        body it cannot read (KeyError, TypeError, ...) counts as malformed, so it is retried."""
-        reason, retry_after = "", None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self._delay(attempt, retry_after))
+        """POST with rate limits, a deadline per attempt and retries; `parse` turns the JSON body
+        into a result, and a body it cannot read (KeyError, TypeError, ...) counts as malformed,
+        so it is retried. Only answers that belong to this request are parsed (see identity)."""
+
+        def checked(data: dict[str, Any]) -> R:
+            result = parse(data)
+            self._ledger.claim(data, body)
+            return result
+
+        reason, retry_after, failures = "", None, 0
+        patience_ends: float | None = None
+        while True:
+            if failures:
+                await asyncio.sleep(self._delay(failures, retry_after))
             retry_after = None
-            if self._request_bucket:
-                await self._request_bucket.acquire(1)
-            if self._token_bucket:
-                await self._token_bucket.acquire(tokens)
-            try:
-                async with self._semaphore:
-                    response = await client.post(f"{self.base_url}{path}", json=body)
-                return await self._read(client, response, path, parse)
-            except _Retry as exc:
-                reason, retry_after = exc.reason, exc.retry_after
-            except httpx.TransportError as exc:  # refused, reset, closed, timed out
-                reason = f"{type(exc).__name__} from {path}"
-        raise RequestFailed(f"{reason} (after {self.max_retries + 1} attempts)")
+            await self._pace(tokens)
+            async with self._semaphore:  # waiting here is not part of any deadline
+                while True:
+                    try:
+                        return await self._attempt(client, path, body, checked)
+                    except _Saturated as exc:
+                        now = time.monotonic()
+                        if patience_ends is None:
+                            patience_ends = now + self.saturation_patience
+                        if now >= patience_ends:
+                            reason = f"{exc.reason}, busy for {self.saturation_patience:g} s"
+                            break
+                        await asyncio.sleep(self._delay(0, exc.retry_after))  # keeps the slot
+                        await self._pace(tokens)
+                    except _Retry as exc:
+                        reason, retry_after = exc.reason, exc.retry_after
+                        break
+            failures += 1
+            if failures > self.max_retries:
+                raise RequestFailed(f"{reason} (after {self.max_retries + 1} attempts)")
+
+    async def _pace(self, tokens: int) -> None:
+        if self._request_bucket:
+            await self._request_bucket.acquire(1)
+        if self._token_bucket:
+            await self._token_bucket.acquire(tokens)
+
+    async def _attempt(
+        self,
+        client: httpx.AsyncClient,
+        path: str,
+        body: dict[str, Any],
+        parse: Callable[[dict[str, Any]], R],
+    ) -> R:
+        """One request: sent, its whole body read within `timeout`, checked and parsed. Every
+        way of failing to get a readable answer (refused, reset, timed out, a body that does
+        not decode) is a `_Retry`."""
+        request_id = self._ledger.new_request_id()
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await client.post(
+                    f"{self.base_url}{path}", json=body, headers={"X-Request-Id": request_id}
+                )
+        except TimeoutError:
+            raise _Retry(f"no complete answer from {path} within {self.timeout:g} s") from None
+        except httpx.HTTPError as exc:  # refused, reset, closed, timed out, undecodable body
+            raise _Retry(f"{type(exc).__name__} from {path}") from None
+        try:
+            self._ledger.check_header(response.headers, request_id)
+            return await self._read(client, response, path, parse)
+        except Mismatch as exc:
+            raise _Retry(f"{exc} ({path})") from None
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """The server's `Retry-After` if given (capped), else full jitter: uniform over
-        [0, min(max, base * 2**(attempt-1))], so concurrent retries spread out."""
+        """The server's `Retry-After` if given (capped, at least 50 ms, plus up to 10% jitter so
+        that requests told the same time do not return in lockstep), else full jitter: uniform
+        over [0, min(max, base * 2**(attempt-1))], so concurrent retries spread out."""
         if retry_after is not None:
-            return min(retry_after, self.retry_after_max)
-        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+            wait = max(0.05, min(retry_after, self.retry_after_max))
+            return wait + random.uniform(0, 0.1 * wait)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempt - 1))
+        return random.uniform(0, ceiling)
 
     async def _read(
         self,
@@ -322,9 +356,9 @@ class OpenAIEngine(Engine):
         status = response.status_code
         self._check_auth(response)
         if status in RETRY_STATUS:
-            raise _Retry(
-                f"HTTP {status} from {path}", parse_retry_after(response.headers.get("retry-after"))
-            )
+            after = parse_retry_after(response.headers.get("retry-after"))
+            fault = _Saturated if status in SATURATED_STATUS and after is not None else _Retry
+            raise fault(f"HTTP {status} from {path}", after)
         if status == 404:
             available = None
             with contextlib.suppress(httpx.HTTPError):
@@ -337,11 +371,12 @@ class OpenAIEngine(Engine):
         try:
             data = response.json()
             result = parse(data)
+            usage = data.get("usage") or {}
+            total = usage.get("total_tokens")
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise _Retry(f"malformed response from {path}: {type(exc).__name__}") from None
-        usage = data.get("usage") or {}
-        if isinstance(usage.get("total_tokens"), int):
-            self.tokens_computed += usage["total_tokens"]
+        if isinstance(total, int):
+            self.tokens_computed += total
         return result
 
     # ----------------------------------------------------------------- score
@@ -367,7 +402,18 @@ class OpenAIEngine(Engine):
         split = len(context.rstrip()) if context.strip() else 0
 
         def parse(data: dict[str, Any]) -> ScoreResult:
-            return _read_score(data, split, len(prompt))
+            try:
+                result = read_score(data, prompt, split)
+            except NoLogprobs as exc:
+                self._no_logprobs += 1
+                if self._no_logprobs >= NO_LOGPROBS_VERDICT:
+                    raise UserError(
+                        "the endpoint does not return prompt logprobs (echo with logprobs); "
+                        "run choice benchmarks by generation: add --choice-by generation"
+                    ) from None
+                raise _Retry(f"{exc} from /completions") from None
+            self._no_logprobs = 0
+            return result
 
         async def job(client: httpx.AsyncClient) -> ScoreResult:
             while True:
@@ -430,7 +476,7 @@ class OpenAIEngine(Engine):
             if not isinstance(text, str):
                 raise TypeError("text is not a string")
             answer, thought = split_thinking(text, reasoning)
-            answer = _cut(answer, until)
+            answer = cut(answer, until)
             if thought is None:
                 return GenerateResult(answer)
             return ChatResult(answer, reasoning=thought)
@@ -441,38 +487,6 @@ class OpenAIEngine(Engine):
             return await self._post(client, path, body, tokens, parse)
 
         return job
-
-
-def _read_score(data: dict[str, Any], split: int, end: int) -> ScoreResult:
-    """Sum the log-probabilities of tokens with `split <= text_offset < end` (`end` excludes a
-    token generated when the server needed max_tokens >= 1). An empty context is conditioned on
-    what the server puts first (BOS for most tokenizers), as lm-evaluation-harness does."""
-    logprobs = data["choices"][0].get("logprobs")
-    if not logprobs or not logprobs.get("token_logprobs") or not logprobs.get("text_offset"):
-        raise UserError(
-            "the endpoint does not return prompt logprobs (echo with logprobs); "
-            "run choice benchmarks by generation: add --choice-by generation"
-        )
-    tokens = logprobs["tokens"]
-    values = logprobs["token_logprobs"]
-    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-    offsets = logprobs["text_offset"]
-    total, greedy, count = 0.0, True, 0
-    rows = zip(tokens, values, tops, offsets, strict=True)
-    for i, (token, value, top, offset) in enumerate(rows):
-        if offset < split or offset >= end:
-            continue
-        if value is None and i == 0:  # the first prompt token (BOS) has none: an empty context
-            continue
-        if value is None:
-            raise ValueError("a continuation token has no logprob")
-        total += float(value)
-        count += 1
-        if not top or max(top.items(), key=lambda kv: kv[1])[0] != token:
-            greedy = False
-    if not count:
-        raise ValueError("no continuation tokens in the echoed prompt")
-    return ScoreResult(total, greedy)
 
 
 def _message(response: httpx.Response) -> str:
