@@ -71,9 +71,7 @@ def parse_model(model: str, revision: str | None = None) -> ModelRef:
     if not name:
         raise UserError("--model names no model")
     path = Path(name).expanduser()
-    looks_local = (
-        name.startswith(("/", "./", "../", "~")) or path.exists() or named_like_gguf(name)
-    )
+    looks_local = name.startswith(("/", "./", "../", "~")) or path.exists() or named_like_gguf(name)
     if looks_local:
         return _local_model(engine, name, path)
     if name.count("/") > 1 or " " in name:

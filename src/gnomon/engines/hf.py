@@ -106,9 +106,10 @@ class HFEngine(Engine):
         except Exception as exc:  # loaders raise many types (OSError, safetensors, json, ...)
             text = str(exc).strip()
             first = text.splitlines()[0] if text else ""
-            raise UserError(
-                f"cannot load model {name_or_path!r}: {type(exc).__name__}: {first[:300]}"
-            ) from None
+            kind = type(exc).__name__
+            if kind.islower():  # struct.error, zlib.error: the bare name reads as a prefix
+                kind = f"{type(exc).__module__}.{kind}"
+            raise UserError(f"cannot load model {name_or_path!r}: {kind}: {first[:300]}") from None
         self.model.to(self.device).eval()
         self.max_length = max_length or self._resolve_max_length()
         self._base = getattr(self.model, self.model.base_model_prefix)
