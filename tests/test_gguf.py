@@ -153,6 +153,18 @@ def test_a_freshly_written_file_is_not_remembered(tmp_path: Path) -> None:
     assert not content_hash.cache_file().exists()
 
 
+def test_the_chat_template_comes_from_the_gguf(chat_llama_dir: Path, tmp_path: Path) -> None:
+    from gnomon.engines.hf import chat_format
+    from gnomon.tiny_gguf import write_llama_gguf
+
+    model = write_llama_gguf(chat_llama_dir, tmp_path / "chat.gguf")
+    messages = [{"role": "user", "content": "Question: 2 + 2?"}]
+    ours, theirs = chat_format(str(model), None, None), chat_format(str(chat_llama_dir), None, None)
+    want = "<|user|>Question: 2 + 2?\n<|assistant|>"
+    assert ours.apply(messages) == theirs.apply(messages) == want
+    assert ours.fingerprint == theirs.fingerprint
+
+
 # ----------------------------------------------------------------------------- the real CLI
 def _choice_logprobs(out: Path) -> dict[str, list[float]]:
     lines = (out / "samples.jsonl").read_text().splitlines()

@@ -88,6 +88,8 @@ def write_llama_gguf(model_dir: Path, out_file: Path, *, name: str = "gnomon-tin
             add(vocab[tok_config[key]])
     writer.add_add_bos_token(bool(tok_config.get("bos_token")))
     writer.add_add_eos_token(False)
+    if tok_config.get("chat_template"):
+        writer.add_chat_template(tok_config["chat_template"])
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers)
     for hf_name, tensor in weights.items():
