@@ -65,8 +65,8 @@ def test_directory_without_config_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no config.json"):
         parse_model(str(tmp_path / "empty"))
-    (tmp_path / "file.bin").write_bytes(b"x")
-    with pytest.raises(UserError, match="not found"):
+    (tmp_path / "file.bin").write_bytes(b"x")  # a file must be a GGUF
+    with pytest.raises(UserError, match="not a model directory, and not a GGUF file"):
         parse_model(str(tmp_path / "file.bin"))
 
 

@@ -81,7 +81,7 @@ def _print_reports(reports: list, title: str) -> None:
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option("--model", "-m", help="hf:HUB_ID or hf:LOCAL_DIR")],
+    model: Annotated[str, typer.Option("--model", "-m", help="hf:HUB_ID, hf:DIR, hf:FILE.gguf")],
     bench: Annotated[str, typer.Option("--bench", "-b", help="comma-separated ids or spec files")],
     data: Annotated[
         Path | None, typer.Option(help="read rows from DIR/<split>.jsonl (or DIR/<bench>/)")
@@ -265,7 +265,7 @@ def score_code(
 
 @app.command()
 def serve(
-    model: Annotated[str, typer.Option("--model", "-m", help="hf:HUB_ID or hf:LOCAL_DIR")],
+    model: Annotated[str, typer.Option("--model", "-m", help="hf:HUB_ID, hf:DIR, hf:FILE.gguf")],
     host: Annotated[str, typer.Option(help="bind address; loopback by default")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     name: Annotated[

@@ -7,10 +7,12 @@ never loads the model at all.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from gnomon.engines.base import Engine
+from gnomon.engines.gguf_file import check_gguf, find_gguf, gguf_identity, named_like_gguf
 from gnomon.errors import UserError
 
 ENGINES = ("hf", "openai")
@@ -21,7 +23,7 @@ _TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "token
 @dataclass(frozen=True)
 class ModelRef:
     engine: str
-    name: str  # a hub id or a local directory
+    name: str  # a hub id, a local directory or a local GGUF file
     revision: str | None
     local: bool
 
@@ -84,16 +86,35 @@ def parse_model(model: str, revision: str | None = None) -> ModelRef:
     if not name:
         raise UserError("--model names no model")
     path = Path(name).expanduser()
-    looks_local = name.startswith(("/", "./", "../", "~")) or path.exists()
+    looks_local = name.startswith(("/", "./", "../", "~")) or path.exists() or named_like_gguf(name)
     if looks_local:
-        if not path.is_dir():
-            raise UserError(f"model directory not found: {name}")
-        if not (path / "config.json").is_file():
-            raise UserError(f"{name}: not a transformers model directory (no config.json)")
-        return ModelRef(engine, str(path.resolve()), None, True)
+        return _local_model(engine, name, path)
     if name.count("/") > 1 or " " in name:
         raise UserError(f"--model {model!r} is neither a local directory nor a hub id (org/name)")
     return ModelRef(engine, name, revision, False)
+
+
+def _local_model(engine: str, name: str, path: Path) -> ModelRef:
+    """A model directory, a GGUF file, or a folder whose only model is one GGUF file.
+
+    A GGUF keeps the path it was named by (symlinks unresolved): transformers reads the
+    tokenizer files beside it, and in a hub cache snapshot those sit beside the link, not the blob.
+    """
+    if path.is_file():
+        check_gguf(path, name)
+        return ModelRef(engine, os.path.abspath(path), None, True)
+    if not path.is_dir():
+        what = "GGUF file" if named_like_gguf(name) else "model directory"
+        raise UserError(f"{what} not found: {name}")
+    if (path / "config.json").is_file():
+        return ModelRef(engine, str(path.resolve()), None, True)
+    single = find_gguf(path, name)
+    if single is None:
+        raise UserError(
+            f"{name}: not a transformers model directory (no config.json and no .gguf file)"
+        )
+    check_gguf(single, str(single))
+    return ModelRef(engine, os.path.abspath(single), None, True)
 
 
 def fingerprint(path: Path) -> str:
@@ -116,7 +137,10 @@ def model_key(ref: ModelRef, dtype: str, api: ApiSettings | None = None) -> str:
         base = (api.base_url if api else None) or "https://api.openai.com/v1"
         return f"openai:{ref.name}@{base.rstrip('/')}"
     if ref.local:
-        return f"{ref.engine}:local:{fingerprint(Path(ref.name))}|{dtype}"
+        path = Path(ref.name)
+        if path.is_file():  # a GGUF: named by its bytes
+            return f"{ref.engine}:gguf:{gguf_identity(path)}|{dtype}"
+        return f"{ref.engine}:local:{fingerprint(path)}|{dtype}"
     return f"{ref.engine}:{ref.name}@{ref.revision or 'main'}|{dtype}"
 
 

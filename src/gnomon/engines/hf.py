@@ -57,6 +57,14 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
+def pretrained_source(name_or_path: str) -> tuple[str, dict[str, str]]:
+    """`from_pretrained` arguments: a GGUF file loads as its folder plus `gguf_file`."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return str(path.parent), {"gguf_file": path.name}
+    return name_or_path, {}
+
+
 @dataclass(frozen=True)
 class _Tail:
     """A continuation longer than one token, waiting for its second pass."""
@@ -90,16 +98,18 @@ class HFEngine(Engine):
         self.tokens_computed = 0
         self.name = name_or_path
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+            source, extra = pretrained_source(name_or_path)
+            self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, **extra)
             self.model = AutoModelForCausalLM.from_pretrained(
-                name_or_path, revision=revision, dtype=self.dtype
+                source, revision=revision, dtype=self.dtype, **extra
             )
         except Exception as exc:  # loaders raise many types (OSError, safetensors, json, ...)
             text = str(exc).strip()
             first = text.splitlines()[0] if text else ""
-            raise UserError(
-                f"cannot load model {name_or_path!r}: {type(exc).__name__}: {first[:300]}"
-            ) from None
+            kind = type(exc).__name__
+            if kind.islower():  # struct.error, zlib.error: the bare name reads as a prefix
+                kind = f"{type(exc).__module__}.{kind}"
+            raise UserError(f"cannot load model {name_or_path!r}: {kind}: {first[:300]}") from None
         self.model.to(self.device).eval()
         self.max_length = max_length or self._resolve_max_length()
         self._base = getattr(self.model, self.model.base_model_prefix)
@@ -417,7 +427,8 @@ def chat_format(name_or_path: str, revision: str | None, system: str | None) -> 
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+        source, extra = pretrained_source(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, **extra)
     except Exception as exc:  # loaders raise many types
         raise UserError(f"cannot load the tokenizer of {name_or_path!r}: {exc}") from None
     template = getattr(tokenizer, "chat_template", None)
