@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from gnomon import text
 from gnomon.engines.base import (
     Engine,
     GenerateRequest,
@@ -427,5 +428,5 @@ def chat_format(name_or_path: str, revision: str | None, system: str | None) -> 
     def apply(messages: list[dict[str, str]]) -> str:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    digest = hashlib.sha256(json.dumps([template, system]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode(json.dumps([template, system]))).hexdigest()[:16]
     return ChatFormat(apply, system, digest)

@@ -4,7 +4,6 @@ sample pages per filter, comparisons for every pair among the top models."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from gnomon import text
 from gnomon.errors import UserError
 from gnomon.rank import pages
 from gnomon.rank.board import load_board
@@ -67,7 +67,7 @@ def export_site(
     for asset in STATIC.iterdir():
         shutil.copyfile(asset, out / "static" / asset.name)
     shutil.copyfile(plotly_js(), out / "static" / "plotly.min.js")
-    (out / "board.json").write_text(json.dumps(board_json(board), indent=1), encoding="utf-8")
+    (out / "board.json").write_text(text.dumps(board_json(board), indent=1), encoding="utf-8")
 
     entries = {(e.run_id, e.bench) for m in board.models for e in m.entries.values()}
     root = Links(static_site=True, sample_pages=frozenset(entries) if samples else frozenset())

@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gnomon import text
 from gnomon.errors import UserError
 from gnomon.rank import pages
 from gnomon.rank.board import Board, load_board
@@ -115,8 +116,8 @@ def create_app(store_path: Path) -> FastAPI:
 
     @app.get("/api/board.json")
     @reading
-    def api_board() -> JSONResponse:
-        return JSONResponse(board_json(board()))
+    def api_board() -> Response:
+        return Response(text.dumps(board_json(board())), media_type="application/json")
 
     @app.get("/model/{slug}", response_class=HTMLResponse)
     @reading
