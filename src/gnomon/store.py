@@ -224,7 +224,7 @@ class Store:
             self.conn.execute(
                 "INSERT INTO runs (run_id, created, status, model, model_key, config, "
                 "gnomon_version) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (run_id, time.time(), model, model_key, text.dumps(config), version),
+                (run_id, time.time(), model, model_key, _json(config), version),
             )
 
     def add_bench(
@@ -242,7 +242,7 @@ class Store:
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO run_benches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, bench, version, prompt_hash, shots, len(keys), text.dumps(spec)),
+                (run_id, bench, version, prompt_hash, shots, len(keys), _json(spec)),
             )
             reused = 0
             for chunk in _chunks(keys, 500):
@@ -265,8 +265,8 @@ class Store:
                     "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         r.key, r.model_key, r.bench, r.bench_version, r.prompt_hash, r.sample_id,
-                        r.index, r.cluster, int(r.correct), text.dumps(r.metrics),
-                        text.dumps(r.payload), r.prompt, run_id, now,
+                        r.index, r.cluster, int(r.correct), _json(r.metrics),
+                        _json(r.payload), r.prompt, run_id, now,
                     ),
                 )  # fmt: skip
                 self.conn.execute(
@@ -301,7 +301,7 @@ class Store:
             if name not in allowed:
                 raise ValueError(name)
             sets.append(f"{name} = ?")
-            values.append(text.dumps(value) if name == "engine" else value)
+            values.append(_json(value) if name == "engine" else value)
         with self.transaction():
             self.conn.execute(
                 f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*values, run_id)
@@ -425,6 +425,12 @@ def _create_private(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _json(obj: Any) -> str:
+    """JSON columns keep lone surrogates raw (the connection's `to_store` escapes them), so even
+    a high and a low surrogate side by side come back as two, not as one character."""
+    return json.dumps(obj, ensure_ascii=False)
 
 
 def _stored(params: Any) -> Any:

@@ -48,13 +48,14 @@ def _differing(keys: list[str]) -> dict[str, str]:
         head -= 1
     while tail > 0 and sample[len(sample) - tail] not in _SEPARATORS:
         tail -= 1
-    out = {}
-    for key, text in texts.items():
-        part = text[head : len(text) - tail] or "—"
-        if len(part) > _LONGEST_PART:
-            part = f"{part[:24]}…{part[-12:]}"
-        out[key] = part
-    return out
+    return {key: _short(text[head : len(text) - tail]) for key, text in texts.items()}
+
+
+def _short(part: str) -> str:
+    """A part fit for a table cell; a cut one may repeat, which `display_names` numbers."""
+    if len(part) > _LONGEST_PART:
+        return f"{part[:24]}…{part[-12:]}"
+    return part or "—"
 
 
 def display_names(names: Mapping[str, str]) -> dict[str, str]:
@@ -64,8 +65,14 @@ def display_names(names: Mapping[str, str]) -> dict[str, str]:
     for key, name in out.items():
         groups[name].append(key)
     for name, keys in groups.items():
-        if len(keys) > 1:
-            for key, part in _differing(keys).items():
+        if len(keys) < 2:
+            continue
+        kinds: dict[str, list[str]] = defaultdict(list)  # openai:, hf:, ... compared apart
+        for key in keys:
+            kinds[key.split(":", 1)[0] if ":" in key else ""].append(key)
+        for kind in kinds.values():
+            parts = _differing(kind) if len(kind) > 1 else {kind[0]: _short(_readable(kind[0]))}
+            for key, part in parts.items():
                 out[key] = f"{name} [{part}]"
     # a suffixed name may meet another model's own name, or a cut part may repeat: number those
     if len(set(out.values())) == len(out):
