@@ -40,6 +40,7 @@ from gnomon.engines.base import (
 )
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
+from gnomon.text import dumps as json_text
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
@@ -297,7 +298,9 @@ class OpenAIEngine(Engine):
                 await self._token_bucket.acquire(tokens)
             try:
                 async with self._semaphore:
-                    response = await client.post(f"{self.base_url}{path}", json=body)
+                    response = await client.post(
+                        f"{self.base_url}{path}", content=_body(body), headers=_JSON
+                    )
                 return await self._read(client, response, path, parse)
             except _Retry as exc:
                 reason, retry_after = exc.reason, exc.retry_after
@@ -481,3 +484,12 @@ def _message(response: httpx.Response) -> str:
         return str(response.json()["error"]["message"])[:300]
     except (ValueError, KeyError, TypeError):
         return response.text[:300]
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _body(body: dict[str, Any]) -> bytes:
+    """A prompt may hold lone surrogates: sent as JSON escapes, which the server reads back as
+    the same text (httpx's own `json=` would fail to encode them)."""
+    return json_text(body, separators=(",", ":")).encode("utf-8")
