@@ -5,19 +5,39 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from gnomon.sandbox.hidden import hide_from_sandboxes
+from gnomon.text import shown
+
+
+class _Shown:
+    """The current sys.stdout or sys.stderr (looked up on every write, so redirection still
+    works), with text passed through `text.shown`: a lone surrogate in a model name, a path or
+    a model's output prints as U+FFFD instead of raising UnicodeEncodeError mid-table."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def write(self, data: str) -> int:
+        return getattr(sys, self._name).write(shown(data))
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(getattr(sys, self._name), attr)
+
 
 # markup off: paths, names and model text are printed verbatim; styling goes through Text
-out = Console(markup=False, highlight=False)
-if not out.is_terminal:
-    out = Console(markup=False, highlight=False, width=200)  # piped tables keep whole cells
+out = Console(file=_Shown("stdout"), markup=False, highlight=False)
+if not out.is_terminal:  # piped tables keep whole cells
+    out = Console(file=_Shown("stdout"), markup=False, highlight=False, width=200)
 err = Console(
-    stderr=True, markup=False, highlight=False, width=None if sys.stderr.isatty() else 200
+    file=_Shown("stderr"),
+    markup=False,
+    highlight=False,
+    width=None if sys.stderr.isatty() else 200,
 )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from gnomon import text
 from gnomon.data import Row
 from gnomon.errors import UserError
 from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
@@ -48,7 +49,7 @@ class Sample:
         if self.program is not None:
             parts.append(self.program)
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gnomon import text
 from gnomon.stats import Moments, Score, summarize_moments
 from gnomon.store import Store
 
@@ -138,7 +138,7 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
         "engine": run["engine"],
         "benchmarks": {r.bench: r.as_dict() for r in reports},
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "results.json").write_text(text.dumps(results, indent=2) + "\n", encoding="utf-8")
     tmp = out_dir / "samples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:
         for sample in store.samples(run_id):
@@ -164,5 +164,5 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
             ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle.write(text.dumps(line) + "\n")
     tmp.replace(out_dir / "samples.jsonl")

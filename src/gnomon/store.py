@@ -8,8 +8,10 @@ most the batch in flight and never leaves a half-written row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gnomon import text
 from gnomon.errors import UserError
 from gnomon.sandbox.hidden import hide_from_sandboxes
 
@@ -129,7 +132,7 @@ def result_key(
         sort_keys=True,
         ensure_ascii=False,
     )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(text.encode(blob)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -155,10 +158,13 @@ class Store:
         hide_from_sandboxes(path)  # its tests and answers are no business of a program we run
         try:
             if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(path)
             elif not path.is_file():
                 raise UserError(f"no store at {path}")
-            self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.conn = sqlite3.connect(
+                path, timeout=30, isolation_level=None, factory=_TextConnection
+            )
+            self.conn.text_factory = _read_text
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot open store {path}: {exc}") from None
         try:
@@ -220,7 +226,7 @@ class Store:
             self.conn.execute(
                 "INSERT INTO runs (run_id, created, status, model, model_key, config, "
                 "gnomon_version) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (run_id, time.time(), model, model_key, json.dumps(config), version),
+                (run_id, time.time(), model, model_key, _json(config), version),
             )
 
     def add_bench(
@@ -238,7 +244,7 @@ class Store:
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO run_benches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, bench, version, prompt_hash, shots, len(keys), json.dumps(spec)),
+                (run_id, bench, version, prompt_hash, shots, len(keys), _json(spec)),
             )
             reused = 0
             for chunk in _chunks(keys, 500):
@@ -261,8 +267,8 @@ class Store:
                     "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         r.key, r.model_key, r.bench, r.bench_version, r.prompt_hash, r.sample_id,
-                        r.index, r.cluster, int(r.correct), json.dumps(r.metrics),
-                        json.dumps(r.payload, ensure_ascii=False), r.prompt, run_id, now,
+                        r.index, r.cluster, int(r.correct), _json(r.metrics),
+                        _json(r.payload), r.prompt, run_id, now,
                     ),
                 )  # fmt: skip
                 self.conn.execute(
@@ -297,7 +303,7 @@ class Store:
             if name not in allowed:
                 raise ValueError(name)
             sets.append(f"{name} = ?")
-            values.append(json.dumps(value) if name == "engine" else value)
+            values.append(_json(value) if name == "engine" else value)
         with self.transaction():
             self.conn.execute(
                 f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*values, run_id)
@@ -411,6 +417,44 @@ class Store:
                 "prompt_hash": row["prompt_hash"],
                 **json.loads(row["payload"]),
             }
+
+
+def _create_private(path: Path) -> None:
+    """A new store holds expected answers: owner-only from the first byte (its folder too, when
+    gnomon makes it). SQLite gives the -wal and -shm files the database file's mode. An existing
+    file keeps the mode its owner chose."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _json(obj: Any) -> str:
+    """JSON columns keep lone surrogates raw (the connection's `to_store` escapes them), so even
+    a high and a low surrogate side by side come back as two, not as one character."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _stored(params: Any) -> Any:
+    if isinstance(params, dict):
+        return {k: text.to_store(v) if isinstance(v, str) else v for k, v in params.items()}
+    return tuple(text.to_store(v) if isinstance(v, str) else v for v in params)
+
+
+def _read_text(data: bytes) -> str:
+    return text.from_store(data.decode("utf-8", "replace"))
+
+
+class _TextConnection(sqlite3.Connection):
+    """Every str goes into SQLite through `text.to_store` and comes out through
+    `text.from_store` (the text_factory): any str, lone surrogates included, is stored and read
+    back exactly, whichever module runs the query."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _stored(parameters))
+
+    def executemany(self, sql: str, seq: Iterable[Any], /) -> sqlite3.Cursor:
+        return super().executemany(sql, (_stored(p) for p in seq))
 
 
 class _Transaction:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gnomon import text
 from gnomon.engines.base import Engine
 from gnomon.engines.gguf_file import check_gguf, find_gguf, gguf_identity, named_like_gguf
 from gnomon.errors import UserError
@@ -123,10 +124,10 @@ def fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     for item in sorted(path.iterdir()):
         if item.name in _TEXT_FILES:
-            digest.update(item.name.encode() + item.read_bytes())
+            digest.update(text.encode(item.name) + item.read_bytes())
         elif item.suffix in _WEIGHT_SUFFIXES:
             stat = item.stat()
-            digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            digest.update(text.encode(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns}"))
     return digest.hexdigest()[:16]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from gnomon import text
 from gnomon.engines.base import (
     Engine,
     GenerateRequest,
@@ -30,6 +31,7 @@ from gnomon.engines.base import (
 from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
 from gnomon.errors import UserError
 from gnomon.prompts import ChatFormat
+from gnomon.text import shown
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_MAX_LENGTH = 2048
@@ -144,7 +146,10 @@ class HFEngine(Engine):
         return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
 
     def encode(self, text: str) -> list[int]:
-        """The tokenizer's own default special tokens, as lm-evaluation-harness uses them."""
+        """The tokenizer's own default special tokens, as lm-evaluation-harness uses them. A lone
+        surrogate (kept exactly in the store) reaches the tokenizer as U+FFFD: it takes only
+        valid Unicode."""
+        text = shown(text)
         bos = self.tokenizer.bos_token
         if bos and text.startswith(bos):
             return self.tokenizer.encode(text, add_special_tokens=False)
@@ -157,7 +162,7 @@ class HFEngine(Engine):
         return self._encode_requests([ScoreRequest(context, continuation)])[0]
 
     def _encode_empty_context(self, continuation: str) -> tuple[list[int], list[int]]:
-        cont = self.tokenizer.encode(continuation, add_special_tokens=False)
+        cont = self.tokenizer.encode(shown(continuation), add_special_tokens=False)
         if cont and cont[0] == self.prefix_token_id:
             return cont[:1], cont[1:]
         return [self.prefix_token_id], cont
@@ -228,7 +233,8 @@ class HFEngine(Engine):
         plain = [t for t in unique if not (bos and t.startswith(bos))]
         out = {t: self.encode(t) for t in unique if bos and t.startswith(bos)}
         if plain:
-            out.update(zip(plain, self.tokenizer(plain)["input_ids"], strict=True))
+            ids = self.tokenizer([shown(t) for t in plain])["input_ids"]
+            out.update(zip(plain, ids, strict=True))
         return out
 
     def _encode_requests(
@@ -438,5 +444,5 @@ def chat_format(name_or_path: str, revision: str | None, system: str | None) -> 
     def apply(messages: list[dict[str, str]]) -> str:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    digest = hashlib.sha256(json.dumps([template, system]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode(json.dumps([template, system]))).hexdigest()[:16]
     return ChatFormat(apply, system, digest)

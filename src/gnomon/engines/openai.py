@@ -50,6 +50,7 @@ from gnomon.engines.base import (
 from gnomon.engines.identity import Mismatch, ResponseLedger
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
+from gnomon.text import dumps as json_text
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 SATURATED_STATUS = frozenset({429, 503})  # with Retry-After: "busy, come back then"
@@ -324,7 +325,9 @@ class OpenAIEngine(Engine):
         try:
             async with asyncio.timeout(self.timeout):
                 response = await client.post(
-                    f"{self.base_url}{path}", json=body, headers={"X-Request-Id": request_id}
+                    f"{self.base_url}{path}",
+                    content=_body(body),
+                    headers={**_JSON, "X-Request-Id": request_id},
                 )
         except TimeoutError:
             raise _Retry(f"no complete answer from {path} within {self.timeout:g} s") from None
@@ -495,3 +498,12 @@ def _message(response: httpx.Response) -> str:
         return str(response.json()["error"]["message"])[:300]
     except (ValueError, KeyError, TypeError):
         return response.text[:300]
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _body(body: dict[str, Any]) -> bytes:
+    """A prompt may hold lone surrogates: sent as JSON escapes, which the server reads back as
+    the same text (httpx's own `json=` would fail to encode them)."""
+    return json_text(body, separators=(",", ":")).encode("utf-8")

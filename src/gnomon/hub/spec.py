@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gnomon import text
 from gnomon.errors import UserError
 
 Dimension = Literal[
@@ -191,7 +192,7 @@ class BenchmarkSpec(_Strict):
         }
         if variant:
             payload["variant"] = variant
-        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        blob = text.encode(json.dumps(payload, sort_keys=True, ensure_ascii=False))
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -7,16 +7,15 @@ thousands of runs costs one query per 500 runs, not a pass over every sample.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, get_args
 
 from gnomon.hub.spec import Dimension
+from gnomon.rank.names import display_names, slugs
 from gnomon.report import scores_from_moments
 from gnomon.stats import Score
 from gnomon.store import Store
@@ -104,12 +103,6 @@ class Board:
 
     def model(self, slug: str) -> Model | None:
         return next((m for m in self.models if m.slug == slug), None)
-
-
-def model_slug(name: str, key: str) -> str:
-    """Readable and unique: the display name made URL-safe plus a short hash of the identity."""
-    base = re.sub(r"[^a-z0-9._]+", "-", name.lower()).strip("-.")[-48:].strip("-.") or "model"
-    return f"{base}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
 def headline_of(spec: dict[str, Any]) -> str:
@@ -239,13 +232,11 @@ def load_board(store: Store) -> Board:
 
 
 def _name_models(models: dict[str, Model], names: dict[str, tuple[float, str]]) -> None:
-    counts = Counter(name for _, name in names.values())
+    shown = display_names({key: names[key][1] for key in models})
+    slug_of = slugs(shown)
     for key, model in models.items():
-        name = names[key][1]
-        if counts[name] > 1:  # same name, different identity (dtype, revision, weights)
-            name = f"{name} [{key.rsplit('|', 1)[-1] if '|' in key else key[-8:]}]"
-        model.name = name
-        model.slug = model_slug(name, key)
+        model.name = shown[key]
+        model.slug = slug_of[key]
 
 
 def _mark_odd_prompts(models: dict[str, Model], benches: dict[str, Bench]) -> None:

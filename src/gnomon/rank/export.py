@@ -4,7 +4,6 @@ sample pages per filter, comparisons for every pair among the top models."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -12,10 +11,11 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from gnomon import text
 from gnomon.errors import UserError
 from gnomon.rank import pages
 from gnomon.rank.board import load_board
-from gnomon.rank.links import Links
+from gnomon.rank.links import Links, name_of
 from gnomon.rank.render import STATIC, render
 from gnomon.rank.samples import FILTERS, PER_PAGE
 from gnomon.rank.serialize import board_json
@@ -67,7 +67,7 @@ def export_site(
     for asset in STATIC.iterdir():
         shutil.copyfile(asset, out / "static" / asset.name)
     shutil.copyfile(plotly_js(), out / "static" / "plotly.min.js")
-    (out / "board.json").write_text(json.dumps(board_json(board), indent=1), encoding="utf-8")
+    (out / "board.json").write_text(text.dumps(board_json(board), indent=1), encoding="utf-8")
 
     entries = {(e.run_id, e.bench) for m in board.models for e in m.entries.values()}
     root = Links(static_site=True, sample_pages=frozenset(entries) if samples else frozenset())
@@ -78,7 +78,7 @@ def export_site(
 
     def write(rel: str, page: pages.Page, **extra: object) -> None:
         nonlocal written
-        path = out / rel
+        path = out / rel  # every segment comes from name_of or a model slug: never `..` or `/`
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(page, root.at(rel.count("/")), name, **extra), encoding="utf-8")
         written += 1
@@ -88,7 +88,7 @@ def export_site(
     for model in board.models:
         write(f"model/{model.slug}.html", pages.model_page(store, board, model.slug))
     for bench in board.benches:
-        write(f"bench/{bench}.html", pages.bench_page(store, board, bench))
+        write(f"bench/{name_of(bench)}.html", pages.bench_page(store, board, bench))
     progress(f"{len(board.models)} model and {len(board.benches)} benchmark pages")
     for a, b in pairs:
         write(f"compare/{a}--{b}.html", pages.compare_page(store, board, a, b))
@@ -103,7 +103,7 @@ def export_site(
                     page = first if number == 1 else pages.samples_view(
                         store, board, run_id, bench, filter, "", number
                     )  # fmt: skip
-                    write(f"run/{run_id}/{bench}/{filter}-{number}.html", page)
+                    write(f"run/{name_of(run_id)}/{name_of(bench)}/{filter}-{number}.html", page)
                     sample_pages += 1
         progress(f"{sample_pages} sample pages ({PER_PAGE} samples each)")
     return ExportSummary(

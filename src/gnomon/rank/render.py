@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from gnomon import __version__
 from gnomon.rank.links import Links
 from gnomon.rank.pages import Page
+from gnomon.text import shown
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -71,7 +72,8 @@ def render(page: Page, links: Links, store_name: str, **extra: Any) -> str:
         **page.context,
         **extra,
     }
-    return environment().get_template(page.template).render(context)
+    # a lone surrogate (kept exactly in the store) cannot be sent as UTF-8: shown as U+FFFD
+    return shown(environment().get_template(page.template).render(context))
 
 
 def render_error(status: int, message: str, links: Links, store_name: str) -> str:

@@ -15,6 +15,7 @@ from gnomon import __version__
 from gnomon.hub import resolve
 from gnomon.rank.board import DIMENSIONS
 from gnomon.store import ResultRow, Store
+from gnomon.text import encode
 
 # Text a model might write that would run if a page forgot to escape it.
 HOSTILE = (
@@ -64,8 +65,9 @@ def write_run(
     rng = random.Random(f"{seed}:{model}:{bench}")
     model_key = f"hf:{model}@main|{dtype}"
     spec = _spec(kind, bench, dimension, bench.replace("_", " ").title())
-    prompt_hash = hashlib.sha256(f"{bench}:prompt".encode()).hexdigest()[:16]
-    run_id = f"syn-{hashlib.sha256(f'{seed}:{model}:{bench}:{status}'.encode()).hexdigest()[:12]}"
+    prompt_hash = hashlib.sha256(encode(f"{bench}:prompt")).hexdigest()[:16]
+    run_key = encode(f"{seed}:{model}:{bench}:{status}")
+    run_id = f"syn-{hashlib.sha256(run_key).hexdigest()[:12]}"
     config = {
         "model": model, "benches": [bench], "shots": None, "limit": limit, "dtype": dtype,
         "device": "cpu", "chat_template": False, "batch_size": 8,
@@ -76,7 +78,7 @@ def write_run(
             "UPDATE runs SET created = created + ? WHERE run_id = ?", (created_offset, run_id)
         )
     keys = [
-        hashlib.sha256(f"{model_key}:{bench}:{prompt_hash}:{i}".encode()).hexdigest()
+        hashlib.sha256(encode(f"{model_key}:{bench}:{prompt_hash}:{i}")).hexdigest()
         for i in range(planned or samples)
     ]
     store.add_bench(run_id, bench, 1, prompt_hash, 5, keys, spec)

@@ -12,13 +12,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gnomon import text
 from gnomon.errors import UserError
 from gnomon.rank import pages
 from gnomon.rank.board import Board, load_board
-from gnomon.rank.links import Links
+from gnomon.rank.links import Links, ident_of
 from gnomon.rank.render import STATIC, render, render_error
 from gnomon.rank.serialize import board_json
 from gnomon.store import Store
@@ -115,37 +116,57 @@ def create_app(store_path: Path) -> FastAPI:
 
     @app.get("/api/board.json")
     @reading
-    def api_board() -> JSONResponse:
-        return JSONResponse(board_json(board()))
+    def api_board() -> Response:
+        return Response(text.dumps(board_json(board())), media_type="application/json")
 
     @app.get("/model/{slug}", response_class=HTMLResponse)
     @reading
     def model(slug: str) -> HTMLResponse:
         return html(pages.model_page(store(), board(), slug))
 
-    @app.get("/bench/{bench}", response_class=HTMLResponse)
+    def run_id_of(name: str) -> str:
+        """Run and benchmark ids travel as `links.name_of` names: any id, `/` or a lone
+        surrogate included, has one that fits in a path segment."""
+        ids = (r[0] for r in store().conn.execute("SELECT run_id FROM runs"))
+        found = ident_of(name, ids)
+        if found is None:
+            raise pages.NotFound(f"no run {name!r} in this store")
+        return found
+
+    def bench_of(name: str, run_id: str | None = None) -> str:
+        known = [b["bench"] for b in store().run_benches(run_id)] if run_id else board().benches
+        found = ident_of(name, known)
+        if found is None:
+            raise pages.NotFound(f"no benchmark {name!r} in this store")
+        return found
+
+    @app.get("/bench/{name}", response_class=HTMLResponse)
     @reading
-    def bench(bench: str) -> HTMLResponse:
-        return html(pages.bench_page(store(), board(), bench))
+    def bench(name: str) -> HTMLResponse:
+        return html(pages.bench_page(store(), board(), bench_of(name)))
 
     @app.get("/compare", response_class=HTMLResponse)
     @reading
     def compare(a: str, b: str, bench: str | None = None, page: int = 1) -> HTMLResponse:
-        return html(pages.compare_page(store(), board(), a, b, bench or None, page))
+        chosen = bench_of(bench) if bench else None
+        return html(pages.compare_page(store(), board(), a, b, chosen, page))
 
-    @app.get("/run/{run_id}")
+    @app.get("/run/{name}")
     @reading
-    def run(run_id: str) -> Response:
+    def run(name: str) -> Response:
+        run_id = run_id_of(name)
         benches = store().run_benches(run_id)
         if not benches:
             raise pages.NotFound(f"no run {run_id!r} in this store")
         return RedirectResponse(LINKS.samples(run_id, benches[0]["bench"]))
 
-    @app.get("/run/{run_id}/{bench}", response_class=HTMLResponse)
+    @app.get("/run/{name}/{bench_name}", response_class=HTMLResponse)
     @reading
     def samples(
-        run_id: str, bench: str, filter: str = "all", q: str = "", page: int = 1
+        name: str, bench_name: str, filter: str = "all", q: str = "", page: int = 1
     ) -> HTMLResponse:
+        run_id = run_id_of(name)
+        bench = bench_of(bench_name, run_id)
         return html(pages.samples_view(store(), board(), run_id, bench, filter, q, page))
 
     @app.get("/static/plotly.min.js")
