@@ -1155,7 +1155,7 @@ def test_always_equal_result(sandbox: Sandbox) -> None:
         "class Anything:\n    def __eq__(self, other):\n        return True\n"
         "def double(x):\n    return Anything()\n"
     )
-    expect(sandbox.run(Program(solution, TESTS, CALL)), "failed", TESTS_FAILED)
+    expect(sandbox.run(Program(solution, TESTS, CALL)), "failed", "not plain data")
 
 
 # ---------------------------------------------------------------------------- the verdict pipe
@@ -1687,51 +1687,121 @@ KEYCTL_SYSCALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}  # add_key, keyc
 @pytest.mark.skipif(
     platform.machine() not in KEYCTL_SYSCALLS, reason="keyctl syscall numbers not known here"
 )
-def test_kernel_keyring_outlives_the_program(workdirs: list[Path]) -> None:
+@pytest.mark.parametrize("ring", ["user", "persistent"])
+def test_kernel_keyrings_are_denied(workdirs: list[Path], ring: str) -> None:
+    """Keyrings belong to the uid, not the process, and the persistent one lives for days: a key
+    one program stores would reach the next program of its slot, and the host. keyctl, add_key
+    and request_key are denied in the sandbox (seccomp), whatever the ring."""
     sandbox = Sandbox(LIMITS, workers=1)  # one slot: both programs run as its uid, in turn
     add_key, keyctl = KEYCTL_SYSCALLS[platform.machine()]
     token = secrets.token_hex(16)
+    find_ring = (
+        "ring = -4  # KEY_SPEC_USER_KEYRING\n"
+        if ring == "user"
+        else "ring = libc.syscall(@KEYCTL@, ctypes.c_long(22), ctypes.c_long(-1), "
+        "ctypes.c_long(-2))  # KEYCTL_GET_PERSISTENT, into the process keyring\n"
+        "print('RING', ring, ctypes.get_errno(), flush=True)\n"
+    )
     writer = hostile(
-        """
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        data = b'@TOKEN@'
-        key = libc.syscall(@ADD_KEY@, b'user', b'@MARKER@', data, ctypes.c_long(len(data)),
-                           ctypes.c_long(-4))  # KEY_SPEC_USER_KEYRING
-        print('ADDED', key > 0, ctypes.get_errno(), flush=True)
-        """,
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        + find_ring
+        + """data = b'@TOKEN@'
+key = libc.syscall(@ADD_KEY@, b'user', b'@MARKER@', data, ctypes.c_long(len(data)),
+                   ctypes.c_long(ring))
+print('ADDED', key > 0, ctypes.get_errno(), flush=True)
+""",
         TOKEN=token,
         ADD_KEY=add_key,
-        MARKER=MARKER,
-    )
-    reader = hostile(
-        """
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        key = libc.syscall(@KEYCTL@, ctypes.c_long(10), ctypes.c_long(-4), b'user',
-                           b'@MARKER@', ctypes.c_long(0))  # KEYCTL_SEARCH in @u
-        buffer = ctypes.create_string_buffer(64)
-        size = libc.syscall(@KEYCTL@, ctypes.c_long(11), ctypes.c_long(key), buffer,
-                            ctypes.c_long(64)) if key > 0 else -1  # KEYCTL_READ
-        print('FOUND', buffer.raw[:max(size, 0)], flush=True)
-        """,
         KEYCTL=keyctl,
         MARKER=MARKER,
     )
-    uid = sandbox.uids[0]
-    try:
-        first = sandbox.run(writer)
-        second = sandbox.run(reader)
-    finally:  # KEYCTL_CLEAR the slot uid's user keyring, as that uid
-        clear = f"import ctypes; ctypes.CDLL(None).syscall({keyctl}, 7, ctypes.c_long(-4))"
-        subprocess.run(
-            [probe().python, "-I", "-c", clear], user=uid, group=uid, extra_groups=[], check=True
-        )
+    reader = hostile(
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        + find_ring
+        + """key = libc.syscall(@KEYCTL@, ctypes.c_long(10), ctypes.c_long(ring), b'user',
+                   b'@MARKER@', ctypes.c_long(0))  # KEYCTL_SEARCH
+buffer = ctypes.create_string_buffer(64)
+size = libc.syscall(@KEYCTL@, ctypes.c_long(11), ctypes.c_long(key), buffer,
+                    ctypes.c_long(64)) if key > 0 else -1  # KEYCTL_READ
+print('FOUND', buffer.raw[:max(size, 0)], flush=True)
+""",
+        KEYCTL=keyctl,
+        MARKER=MARKER,
+    )
+    first = sandbox.run(writer)
+    second = sandbox.run(reader)
     expect(first, "failed", TESTS_FAILED)
-    assert "ADDED True 0" in first.stdout  # it did store one
+    assert "ADDED False 1\n" in first.stdout  # EPERM: no key was stored
     expect(second, "failed", TESTS_FAILED)
     assert "FOUND" in second.stdout  # it did look
-    assert token not in second.stdout, "a key outlived its program and reached the next one"
+    assert token not in second.stdout
+
+
+def test_kernel_log_and_devices_are_hidden(sandbox: Sandbox) -> None:
+    program = hostile(
+        """
+        import os
+        print('DEV', sorted(os.listdir('/dev')), flush=True)
+        for path in ('/dev/kmsg', '/dev/mem', '/dev/sda', '/dev/vda'):
+            try:
+                with open(path, 'rb') as handle:
+                    print('READ', path, len(handle.read(64)), flush=True)
+            except OSError as exc:
+                print('NO', path, type(exc).__name__, flush=True)
+        for path in ('/sys/class/net', '/sys/kernel', '/sys/fs/cgroup'):
+            try:
+                print('SYS', path, os.listdir(path), flush=True)
+            except OSError as exc:
+                print('NO', path, type(exc).__name__, flush=True)
+        print('SYSROOT', os.listdir('/sys'), flush=True)
+        print('URANDOM', len(os.urandom(8)), open('/dev/null', 'rb').read(), flush=True)
+        """
+    )
+    verdict = sandbox.run(program)
+    expect(verdict, "failed", TESTS_FAILED)
+    assert "READ" not in verdict.stdout and "SYS " not in verdict.stdout, verdict.stdout
+    assert "SYSROOT []" in verdict.stdout
+    assert "URANDOM 8 b''" in verdict.stdout  # what programs do need still works
+    listed = verdict.stdout.split("DEV ", 1)[1].split("\n", 1)[0]
+    allowed = {"fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom", "zero"}
+    assert set(eval(listed)) <= allowed, listed  # noqa: S307 (our own program's print)
+
+
+def test_stores_are_hidden_from_programs(sandbox: Sandbox, host_dir: Path) -> None:
+    """A store written before gnomon made stores owner-only (0644), in a folder the program
+    could otherwise read: registered stores are covered in the sandbox's mount namespace."""
+    from gnomon.store import Store
+
+    folder = host_dir / f"store-{secrets.token_hex(4)}"
+    folder.mkdir(mode=0o755)
+    path = folder / "legacy.sqlite"
+    store = Store(path)
+    store.begin_run("r1", "secret-model", "k", {"answer": MARKER}, "0")
+    store.close()
+    for item in folder.iterdir():
+        item.chmod(0o644)
+    assert MARKER.encode() in path.read_bytes()  # the secret is in the file, readable by all
+    program = hostile(
+        """
+        import os
+        for path in ('@FOLDER@', '@PATH@'):
+            try:
+                print('LIST', os.listdir(path), flush=True)
+            except OSError as exc:
+                print('NO', type(exc).__name__, flush=True)
+            try:
+                print('DATA', b'@MARKER@' in open(path, 'rb').read(), flush=True)
+            except OSError as exc:
+                print('NO', type(exc).__name__, flush=True)
+        """,
+        FOLDER=folder,
+        PATH=path,
+        MARKER=MARKER,
+    )
+    verdict = sandbox.run(program)
+    expect(verdict, "failed", TESTS_FAILED)
+    assert "DATA True" not in verdict.stdout and "legacy.sqlite" not in verdict.stdout
+    assert verdict.stdout.count("NO ") >= 2, verdict.stdout
 
 
 def test_answers_looked_up_in_the_tests(sandbox: Sandbox) -> None:
