@@ -1,5 +1,12 @@
 """`gnomon serve`: a local model behind an OpenAI-compatible HTTP API, so a model on one machine
 can be evaluated from another and OpenAI-compatible clients can be tested against a real server.
 
-Importing this package is cheap; FastAPI, torch and uvicorn load with `gnomon.serve.app`.
+Importing this package is cheap (the CLI reads the defaults below for its help); FastAPI, torch
+and uvicorn load with `gnomon.serve.app`.
 """
+
+# Requests that may wait behind the running one: room for a couple of clients at gnomon's
+# default concurrency (8); beyond it a request is refused at once with 503 and Retry-After.
+DEFAULT_MAX_QUEUE = 16
+# Seconds a request may wait to start before it is answered 503 with Retry-After.
+DEFAULT_QUEUE_TIMEOUT = 120.0

@@ -4,33 +4,46 @@ Endpoints: `GET /v1/models`, `POST /v1/completions`, `POST /v1/chat/completions`
 OpenAI's body (`{"error": {"message", "type", "code"}}`) and status codes, because clients (the
 openai package, lm-evaluation-harness's `local-completions`) branch on them.
 
-Model work is serialised by one lock: a loaded model is one device's worth of compute, and
-`torch.manual_seed` for seeded sampling is process-global, so concurrent requests would only
-contend and make seeds meaningless.
+Model work runs one request at a time on one thread behind a bounded queue (`scheduler.py`): a
+loaded model is one device's worth of compute, and `torch.manual_seed` for seeded sampling is
+process-global. A full queue, or a request that waited `queue_timeout` seconds without starting,
+is answered 503 with `Retry-After`; a client that disconnects has its work withdrawn (queued) or
+stopped at the next decoding step (running). Responses say how long they queued (`X-Queue-Time`)
+and computed (`X-Compute-Time`), in seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from transformers import StoppingCriteria, StoppingCriteriaList
 
+from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT
 from gnomon.serve.logprobs import display_tokens, forward_logprobs, token_texts
+from gnomon.serve.scheduler import Cancelled, Rejected, Scheduler, await_job
 
 if TYPE_CHECKING:
     from gnomon.engines.hf import HFEngine
 
 MAX_TOP_LOGPROBS = 5
+# nginx's "client closed request": logged for requests whose client left; nobody receives it
+CLIENT_GONE = 499
+log = logging.getLogger("uvicorn.error")  # uvicorn configures it, so lines show with its own
 
 
 class APIError(Exception):
@@ -43,6 +56,7 @@ class APIError(Exception):
         type_: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = (
@@ -52,6 +66,7 @@ class APIError(Exception):
             code,
             param,
         )
+        self.headers = headers
 
 
 def _error_body(message: str, type_: str, code: str | None = None, param: str | None = None):
@@ -100,31 +115,44 @@ class Choice:
     logprobs: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt checked against the window before it takes a place in the queue."""
+
+    text: str
+    ids: list[int]
+    max_tokens: int
+
+
+class _Cancel(StoppingCriteria):
+    """Ends `generate` at the next step once the request's cancel flag is set."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> Any:
+        rows = input_ids.shape[0]
+        return torch.full((rows,), self.cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _check(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Cancelled("the request was cancelled")
+
+
 class Server:
     """The model side: tokenise, check the window, generate, read log-probabilities."""
 
     def __init__(self, engine: HFEngine) -> None:
         self.engine = engine
         self.tokenizer = engine.tokenizer
-        self.lock = threading.Lock()
         eos_id = self.tokenizer.eos_token_id
         self.eos_ids = {eos_id} if eos_id is not None else set()
         self.eos_text = (
             self.tokenizer.decode([eos_id], skip_special_tokens=False) if eos_id is not None else ""
         )
 
-    def complete(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int | None,
-        temperature: float,
-        top_p: float,
-        stop: list[str],
-        seed: int | None,
-        echo: bool,
-        logprobs: int | None,
-    ) -> Choice:
+    def prepare(self, prompt: str, max_tokens: int | None) -> Prompt:
         ids = self.engine.encode(prompt)
         window = self.engine.max_length
         if not ids:
@@ -139,12 +167,29 @@ class Server:
                 code="context_length_exceeded",
                 param="prompt",
             )
-        with self.lock:
-            new = self._generate(ids, max_tokens, temperature, top_p, stop, seed)
-            text, finish, kept = self._finish(new, max_tokens, stop)
-            lp = None
-            if logprobs is not None:
-                lp = self._logprobs(ids, new[:kept], logprobs, echo, len(prompt))
+        return Prompt(prompt, ids, max_tokens)
+
+    def complete(
+        self,
+        prompt: Prompt,
+        *,
+        temperature: float,
+        top_p: float,
+        stop: list[str],
+        seed: int | None,
+        echo: bool,
+        logprobs: int | None,
+        cancel: threading.Event,
+    ) -> Choice:
+        """On the scheduler's thread; raises `Cancelled` as soon as `cancel` is seen."""
+        ids, max_tokens = prompt.ids, prompt.max_tokens
+        _check(cancel)
+        new = self._generate(ids, max_tokens, temperature, top_p, stop, seed, cancel)
+        _check(cancel)  # a generation cut short by cancellation is not a result
+        text, finish, kept = self._finish(new, max_tokens, stop)
+        lp = None
+        if logprobs is not None:
+            lp = self._logprobs(ids, new[:kept], logprobs, echo, len(prompt.text))
         return Choice(text, finish, len(ids), len(new), lp)
 
     def _generate(
@@ -155,6 +200,7 @@ class Server:
         top_p: float,
         stop: list[str],
         seed: int | None,
+        cancel: threading.Event,
     ) -> list[int]:
         """The same `model.generate` call `HFEngine.generate` makes for a batch of one, so greedy
         text over HTTP is the text a local run produces."""
@@ -175,6 +221,7 @@ class Server:
                 top_k=None,
                 **sampling,
                 stop_strings=stops or None,
+                stopping_criteria=StoppingCriteriaList([_Cancel(cancel)]),
                 tokenizer=self.tokenizer,
                 pad_token_id=engine.pad_id,
             )
@@ -271,10 +318,57 @@ def _common(body: _Body, model_name: str) -> tuple[int | None, list[str]]:
     return body.max_tokens, [s for s in stop if s]
 
 
-def create_app(engine: HFEngine, model_name: str, api_key: str | None = None) -> FastAPI:
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects. The body has been read, so the server's next
+    message is the disconnect (uvicorn keeps reading the socket while we wait)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        await asyncio.sleep(0.05)  # a server that repeats empty body messages must not spin
+
+
+def create_app(
+    engine: HFEngine,
+    model_name: str,
+    api_key: str | None = None,
+    *,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    queue_timeout: float = DEFAULT_QUEUE_TIMEOUT,
+) -> FastAPI:
     """The FastAPI app serving `engine` as `model_name`; with `api_key`, every request must
-    carry `Authorization: Bearer <api_key>`."""
+    carry `Authorization: Bearer <api_key>`. At most `max_queue` requests wait behind the running
+    one, each for at most `queue_timeout` seconds. `app.state.scheduler` is what a server
+    stops on shutdown."""
     server = Server(engine)
+    scheduler = Scheduler(max_queue)
+
+    async def run(request: Request, response: Response, work: Callable[[threading.Event], Any]):
+        """`work` on the model thread, with its request's queue limits, client and headers."""
+        try:
+            job = scheduler.submit(work)
+        except Rejected as exc:
+            log.warning("503 %s: %s", exc.code, exc.message)
+            raise _unavailable(exc) from None
+        try:
+            result = await await_job(scheduler, job, _client_gone(request), queue_timeout)
+        except Rejected as exc:
+            log.warning("503 %s: %s", exc.code, exc.message)
+            raise _unavailable(exc, job.queue_seconds) from None
+        except Cancelled:
+            where = "computing" if job.started is not None else "queued"
+            log.info(
+                "client went away while %s (%.1f s queued, %.1f s computing): work stopped",
+                where,
+                job.queue_seconds,
+                job.compute_seconds,
+            )
+            raise APIError(CLIENT_GONE, "the client closed the request", "server_error") from None
+        response.headers.update(_timing(job.queue_seconds, job.compute_seconds))
+        if job.queue_seconds >= 1:
+            log.info(
+                "a request waited %.1f s in the queue, then computed %.1f s",
+                job.queue_seconds,
+                job.compute_seconds,
+            )
+        return result
 
     def authorise(request: Request) -> None:
         if api_key is None:
@@ -289,7 +383,9 @@ def create_app(engine: HFEngine, model_name: str, api_key: str | None = None) ->
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError) -> JSONResponse:
         return JSONResponse(
-            _error_body(exc.message, exc.type, exc.code, exc.param), status_code=exc.status
+            _error_body(exc.message, exc.type, exc.code, exc.param),
+            status_code=exc.status,
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -309,8 +405,10 @@ def create_app(engine: HFEngine, model_name: str, api_key: str | None = None) ->
         )
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        """Liveness, and the queue: running and queued now; started, finished, cancelled and
+        rejected (503) requests since start-up."""
+        return {"status": "ok", **scheduler.load(), **asdict(scheduler.counts)}
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -320,56 +418,71 @@ def create_app(engine: HFEngine, model_name: str, api_key: str | None = None) ->
         }
 
     @app.post("/v1/completions")
-    def completions(body: CompletionBody) -> dict[str, Any]:
+    async def completions(body: CompletionBody, request: Request, response: Response):
         max_tokens, stop = _common(body, model_name)
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-        if not prompts:
+        texts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if not texts:
             raise APIError(400, "prompt is an empty list", param="prompt")
-        choices, prompt_tokens, completion_tokens = [], 0, 0
-        for index, prompt in enumerate(prompts):
-            choice = server.complete(
-                prompt,
-                max_tokens=16 if max_tokens is None else max_tokens,
-                temperature=body.temperature,
-                top_p=body.top_p,
-                stop=stop,
-                seed=body.seed,
-                echo=body.echo,
-                logprobs=body.logprobs,
-            )
-            prompt_tokens += choice.prompt_tokens
-            completion_tokens += choice.completion_tokens
-            choices.append(
-                {
-                    "index": index,
-                    "text": (prompt if body.echo else "") + choice.text,
-                    "logprobs": choice.logprobs,
-                    "finish_reason": choice.finish_reason,
-                }
-            )
+        limit = 16 if max_tokens is None else max_tokens
+        prompts = await run_in_threadpool(lambda: [server.prepare(t, limit) for t in texts])
+
+        def work(cancel: threading.Event) -> list[Choice]:
+            return [
+                server.complete(
+                    prompt,
+                    temperature=body.temperature,
+                    top_p=body.top_p,
+                    stop=stop,
+                    seed=body.seed,
+                    echo=body.echo,
+                    logprobs=body.logprobs,
+                    cancel=cancel,
+                )
+                for prompt in prompts
+            ]
+
+        out: list[Choice] = await run(request, response, work)
+        choices = [
+            {
+                "index": index,
+                "text": (prompt.text if body.echo else "") + choice.text,
+                "logprobs": choice.logprobs,
+                "finish_reason": choice.finish_reason,
+            }
+            for index, (prompt, choice) in enumerate(zip(prompts, out, strict=True))
+        ]
         return {
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",
             "created": int(time.time()),
             "model": model_name,
             "choices": choices,
-            "usage": _usage(prompt_tokens, completion_tokens),
+            "usage": _usage(
+                sum(c.prompt_tokens for c in out), sum(c.completion_tokens for c in out)
+            ),
         }
 
     @app.post("/v1/chat/completions")
-    def chat_completions(body: ChatBody) -> dict[str, Any]:
+    async def chat_completions(body: ChatBody, request: Request, response: Response):
         max_tokens, stop = _common(body, model_name)
-        prompt = server.chat_prompt([m.model_dump(exclude_none=True) for m in body.messages])
-        choice = server.complete(
-            prompt,
-            max_tokens=max_tokens,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            stop=stop,
-            seed=body.seed,
-            echo=False,
-            logprobs=None,
+        messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        prompt = await run_in_threadpool(
+            lambda: server.prepare(server.chat_prompt(messages), max_tokens)
         )
+
+        def work(cancel: threading.Event) -> Choice:
+            return server.complete(
+                prompt,
+                temperature=body.temperature,
+                top_p=body.top_p,
+                stop=stop,
+                seed=body.seed,
+                echo=False,
+                logprobs=None,
+                cancel=cancel,
+            )
+
+        choice: Choice = await run(request, response, work)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
@@ -385,6 +498,7 @@ def create_app(engine: HFEngine, model_name: str, api_key: str | None = None) ->
             "usage": _usage(choice.prompt_tokens, choice.completion_tokens),
         }
 
+    app.state.scheduler = scheduler
     return app
 
 
@@ -396,15 +510,13 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def serve(
-    engine: HFEngine,
-    model_name: str,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    api_key: str | None = None,
-) -> None:
-    """Serve until interrupted. Loopback by default: the API has no rate limits, and without a
-    key anyone who can reach the port can use the model."""
-    import uvicorn
+def _timing(queued: float, computed: float) -> dict[str, str]:
+    return {"X-Queue-Time": f"{queued:.3f}", "X-Compute-Time": f"{computed:.3f}"}
 
-    uvicorn.run(create_app(engine, model_name, api_key), host=host, port=port, log_level="info")
+
+def _unavailable(exc: Rejected, queued: float = 0.0) -> APIError:
+    """503 with OpenAI's error body; `Retry-After` when the server expects to have room."""
+    headers = _timing(queued, 0.0)
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return APIError(503, exc.message, "server_error", code=exc.code, headers=headers)
