@@ -229,7 +229,12 @@ async def await_job(
                 {result, watcher}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
             )
             if result in done:
-                return result.result()
+                try:
+                    return result.result()
+                except Cancelled:  # not by this request, so by `stop`: the server is going
+                    raise Rejected(
+                        "the server is shutting down", "server_shutting_down", None
+                    ) from None
             if watcher in done:
                 scheduler.withdraw(job)
                 raise Cancelled("the client went away")
