@@ -21,6 +21,9 @@ import pytest
 from gnomon_cli import ENV, GNOMON
 from loopback import running
 
+from gnomon.engines.hf import HFEngine
+from gnomon.serve.app import create_app
+
 NAME = "endless"
 WINDOW = 32768
 LONG = 30000  # tokens: about 20-40 s of greedy decoding on a CPU core
@@ -46,9 +49,7 @@ def endless_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(endless_dir: Path):
-    from gnomon.engines.hf import HFEngine
-
+def engine(endless_dir: Path) -> HFEngine:
     return HFEngine(str(endless_dir), device="cpu", dtype="float32", batch_size=1)
 
 
@@ -97,8 +98,6 @@ def _served_promptly(url: str) -> None:
 
 
 def test_running_generation_stops_when_its_client_leaves(engine, pool) -> None:
-    from gnomon.serve.app import create_app
-
     with running(create_app(engine, NAME)) as url:
         gone = pool.submit(_post(url, LONG, timeout=1.5))
         _timed_out(gone)
@@ -109,8 +108,6 @@ def test_running_generation_stops_when_its_client_leaves(engine, pool) -> None:
 
 
 def test_queued_request_whose_client_left_never_starts(engine, pool) -> None:
-    from gnomon.serve.app import create_app
-
     with running(create_app(engine, NAME)) as url:
         first = pool.submit(_post(url, LONG, timeout=3.0))
         _until(lambda: _health(url).get("running", 1) == 1)
@@ -135,8 +132,6 @@ def _unavailable(response: httpx.Response, code: str) -> int:
 
 
 def test_full_queue_and_late_start_are_503_with_retry_after(engine, pool) -> None:
-    from gnomon.serve.app import create_app
-
     app = create_app(engine, NAME, max_queue=1, queue_timeout=1.0)
     with running(app) as url:
         _served_promptly(url)  # one finished request: Retry-After has a compute time to go by
