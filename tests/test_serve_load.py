@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gnomon_cli import ENV, GNOMON
+from gnomon_cli import ENV, GNOMON, gnomon
 from loopback import running
 
 from gnomon.engines.hf import HFEngine
@@ -208,3 +208,14 @@ def _up(url: str) -> bool:
         return httpx.get(f"{url}/v1/models", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_taken_port_is_one_line_before_loading(endless_dir: Path) -> None:
+    with closing(socket.socket()) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = gnomon("serve", "--model", f"hf:{endless_dir}", "--port", port, "--device", "cpu")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in proc.stderr and "serving" not in proc.stderr

@@ -23,7 +23,7 @@ from rich.text import Text
 from gnomon.console import StoreOpt, default_store, err, out
 from gnomon.errors import UserError
 from gnomon.rank.commands import rank_app
-from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT
+from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT, check_port
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
     from gnomon.run import RunOptions, RunOutcome
@@ -285,6 +285,7 @@ def serve(
     from gnomon.serve.runner import serve as serve_app
 
     ref = parse_model(model, revision)
+    check_port(host, port)
     _quiet_libraries(needs_hub=not ref.local)
     engine = load_engine(ref, device=device, dtype=dtype, batch_size=1)
     assert isinstance(engine, HFEngine)

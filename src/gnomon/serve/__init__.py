@@ -10,3 +10,17 @@ and uvicorn load with `gnomon.serve.app`.
 DEFAULT_MAX_QUEUE = 16
 # Seconds a request may wait to start before it is answered 503 with Retry-After.
 DEFAULT_QUEUE_TIMEOUT = 120.0
+
+
+def check_port(host: str, port: int) -> None:
+    """A port already taken is a one-line error before the model loads, not a server log line
+    (and exit 3) after it."""
+    import socket
+
+    from gnomon.errors import UserError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
