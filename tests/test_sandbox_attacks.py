@@ -1763,7 +1763,18 @@ def test_kernel_log_and_devices_are_hidden(sandbox: Sandbox) -> None:
     assert "SYSROOT []" in verdict.stdout
     assert "URANDOM 8 b''" in verdict.stdout  # what programs do need still works
     listed = verdict.stdout.split("DEV ", 1)[1].split("\n", 1)[0]
-    allowed = {"fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom", "zero"}
+    allowed = {
+        "fd",
+        "full",
+        "null",
+        "random",
+        "shm",
+        "stderr",
+        "stdin",
+        "stdout",
+        "urandom",
+        "zero",
+    }
     assert set(eval(listed)) <= allowed, listed  # noqa: S307 (our own program's print)
 
 

@@ -241,3 +241,12 @@ def test_errors(llama) -> None:
     too_much = {"model": NAME, "prompt": fits, "max_tokens": engine.max_length}
     _error(client.post("/v1/completions", json=too_much), 400)
     _error(client.get("/v1/nothing"), 404)
+
+
+def test_request_id_is_echoed(llama) -> None:
+    """The API client checks that an answer is its own by the id it sent."""
+    _, client = llama
+    body = {"model": "tiny", "prompt": "a b", "max_tokens": 2, "temperature": 0}
+    response = client.post("/v1/completions", json=body, headers={"X-Request-Id": "abc-123"})
+    assert response.status_code == 200 and response.headers["X-Request-Id"] == "abc-123"
+    assert "X-Request-Id" not in client.post("/v1/completions", json=body).headers

@@ -23,6 +23,7 @@ from rich.text import Text
 from gnomon.console import StoreOpt, default_store, err, out
 from gnomon.errors import UserError
 from gnomon.rank.commands import rank_app
+from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT, check_port
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
     from gnomon.run import RunOptions, RunOutcome
@@ -278,18 +279,45 @@ def serve(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
     revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
+    max_queue: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="requests that may wait behind the running one; beyond, 503 with Retry-After",
+        ),
+    ] = DEFAULT_MAX_QUEUE,
+    queue_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="seconds a request may wait to start before it gets 503 with Retry-After"
+        ),
+    ] = DEFAULT_QUEUE_TIMEOUT,
 ) -> None:
-    """Serve a model with an OpenAI-compatible API (/v1/completions, /v1/chat/completions)."""
+    """Serve a model with an OpenAI-compatible API (/v1/completions, /v1/chat/completions).
+
+    One request computes at a time; a client that disconnects has its work stopped, and
+    SIGTERM or Ctrl-C cancels running and queued work and exits within seconds.
+    """
     from gnomon.engines import load_engine, parse_model
     from gnomon.engines.hf import HFEngine
-    from gnomon.serve.app import serve as serve_app
+    from gnomon.serve.runner import serve as serve_app
 
     ref = parse_model(model, revision)
+    check_port(host, port)
     _quiet_libraries(needs_hub=not ref.local)
     engine = load_engine(ref, device=device, dtype=dtype, batch_size=1)
     assert isinstance(engine, HFEngine)
     err.print(f"serving {ref.display} as {name or model!r} on http://{host}:{port}/v1")
-    serve_app(engine, name or model, host=host, port=port, api_key=api_key)
+    stopped = serve_app(
+        engine,
+        name or model,
+        host=host,
+        port=port,
+        api_key=api_key,
+        max_queue=max_queue,
+        queue_timeout=queue_timeout,
+    )
+    err.print(stopped.describe())
 
 
 @app.command()
