@@ -34,12 +34,18 @@ class Isolation:
         lines = [
             "each program: its own process and empty working folder, resource limits (CPU, "
             "memory, processes, file size, open files), wall-clock timeout, scrubbed environment",
+            "verdict: the tests run in a separate judge process that calls the solution over a "
+            "pipe with plain data only, and alone holds the verdict pipe",
+            "kernel keyrings, ptrace and cross-process memory calls: denied (seccomp)"
+            if os.uname().machine in ("x86_64", "aarch64")
+            else "NOT isolated here: kernel keyrings (no seccomp filter for this processor)",
         ]
         if self.namespaces:
             lines.append(
                 "network: none (own network namespace); processes: own PID namespace, so nothing "
                 "outlives the program and other processes are invisible; /tmp, /var/tmp, /dev/shm "
-                "private"
+                "private; /dev holds null, zero, full, random and urandom only; /sys is empty; "
+                "gnomon's stores are covered"
             )
         else:
             lines.append(
@@ -56,13 +62,15 @@ class Isolation:
             )
         if self.drop_uid:
             lines.append(
-                "filesystem: runs as an unprivileged uid; writes only in its own size-limited "
-                "folder"
+                "filesystem: runs as an unprivileged uid (the judge as another); writes only in "
+                "its own size-limited folder"
             )
         else:
             lines.append(
                 "NOT isolated here: the program runs as your user and can read your files and "
-                "write where you can (gnomon is not root, so it cannot drop privileges)"
+                "write where you can, and the judge runs as the same user (not traceable, but "
+                "it could be killed: no verdict, so never a pass; gnomon is not root, so it "
+                "cannot drop privileges)"
             )
         return lines
 
