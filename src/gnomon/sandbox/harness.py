@@ -417,14 +417,17 @@ class Judge:
         except ChildProcessError:
             return f"failed: the solution's process ended {when}"
         code = os.waitstatus_to_exitcode(status)
-        cpu_limit = CONFIG["rlimits"]["RLIMIT_CPU"]
-        if code == -CONFIG["sigxcpu"] or usage.ru_utime + usage.ru_stime >= cpu_limit * 0.95:
+        cpu_limit, cpu = CONFIG["rlimits"]["RLIMIT_CPU"], usage.ru_utime + usage.ru_stime
+        # the kernel kills at the limit exactly; rusage, sampled, can read a few % lower
+        if code == -CONFIG["sigxcpu"] or cpu >= cpu_limit * 0.9:
             return f"timeout: CPU time limit of {cpu_limit}s exceeded"
         if code >= 0:
             return f"failed: the solution's process exited with status {code} {when}"
         number = -code
         reasons = CONFIG["signal_reasons"]
-        return f"crashed: {reasons.get(number, f'killed by signal {number}')}"
+        return (
+            f"crashed: {reasons.get(number, f'killed by signal {number}')} after {cpu:.2f}s of CPU"
+        )
 
 
 def _exception(name, args):

@@ -297,7 +297,7 @@ def _judge(
             if "MemoryError" in reason:
                 return "failed", f"memory limit exceeded ({reason})"
             return status, reason
-    if cpu >= limits.cpu_seconds * 0.95:
+    if cpu >= limits.cpu_seconds * 0.9:  # the kernel kills at the limit; rusage reads lower
         return "timeout", f"CPU time limit of {limits.cpu_seconds}s exceeded"
     if code < 0 or code > 128:
         number = -code if code < 0 else code - 128
