@@ -247,6 +247,10 @@ def _say(channel, *message):
 
 
 def _serve(channel, namespace):
+    def reply(*message):
+        _flush()  # what it printed before it answered is kept, even if the judge ends next
+        channel.send(message)
+
     while True:
         try:
             name, args, kwargs = channel.receive()
@@ -254,27 +258,26 @@ def _serve(channel, namespace):
             os._exit(0)  # the judge has gone
         function = namespace.get(name) if type(name) is str else None
         if function is None:
-            channel.send(("raise", "NameError", (f"name {name!r} is not defined",)))
+            reply("raise", "NameError", (f"name {name!r} is not defined",))
             continue
         try:
             result = function(*args, **kwargs)
         except (SystemExit, KeyboardInterrupt) as exc:
-            channel.send(("exit", _safe_repr(getattr(exc, "code", None))))
+            reply("exit", _safe_repr(getattr(exc, "code", None)))
             continue
         except BaseException as exc:
             try:  # the arguments, so that the judge's copy reads as the original did
-                channel.send(("raise", _type_name(exc), tuple(exc.args)))
-            except BaseException:
-                channel.send(("raise", _type_name(exc), (_message(exc),)))
+                reply("raise", _type_name(exc), tuple(exc.args))
+            except NotPlain:
+                reply("raise", _type_name(exc), (_message(exc),))
             continue
-        _flush()  # its output is kept: what it printed before it answered is in the report
         changed = [
             (i, arg) for i, arg in enumerate(args) if type(arg) in (list, dict, set, bytearray)
         ]
         try:
-            channel.send(("return", result, changed))
+            reply("return", result, changed)
         except NotPlain as exc:
-            channel.send(("foreign", str(exc)))
+            reply("foreign", str(exc))
 
 
 def _type_name(exc):
