@@ -62,8 +62,6 @@ class ApiSettings:
             raise UserError(f"--model-id {self.model_id!r}: give a non-empty printable name")
 
     def api_key(self) -> str | None:
-        import os
-
         if self.api_key_file is not None:
             try:
                 return self.api_key_file.read_text(encoding="utf-8").strip() or None
