@@ -28,18 +28,58 @@ class ScoreResult:
 
 
 @dataclass(frozen=True)
+class Message:
+    """One turn of a conversation, in the OpenAI chat format's terms.
+
+    `tool_calls` (an assistant turn's calls) and `tool_call_id` (a tool turn answering one) let a
+    conversation carry a tool exchange; `content` may be empty on an assistant turn that only
+    calls tools."""
+
+    role: str  # system, user, assistant or tool
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for: `arguments` is the JSON text exactly as the model wrote it
+    (it may not parse; a benchmark decides what that means)."""
+
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class GenerateRequest:
+    """Text to continue (`context`), or a conversation to answer (`messages`, which then wins).
+
+    `tools` is the OpenAI `tools` list as canonical JSON text, so a request stays hashable and its
+    stored key names the exact tool definitions sent."""
+
     context: str
     until: tuple[str, ...]
     max_tokens: int
     temperature: float = 0.0  # 0: greedy; above: sampling (top-p 0.95), seeded by `seed`
     seed: int = 0
+    messages: tuple[Message, ...] | None = None
+    tools: str | None = None
 
 
 @dataclass(frozen=True)
 class GenerateResult:
+    """`reasoning` is a reasoning model's thinking, kept apart from the answer `text` that is
+    scored; the counts are the engine's own, where it reports them."""
+
     text: str
     truncated: bool = False
+    reasoning: str | None = None
+    finish_reason: str | None = None  # stop, length, tool_calls, ...
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
