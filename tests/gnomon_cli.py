@@ -11,7 +11,10 @@ from pathlib import Path
 GNOMON = Path(sys.executable).parent / "gnomon"
 # One torch thread: the models are tiny, and two threads on two busy cores spin rather than work.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-SUMMARY = re.compile(r"(\d+) samples: (\d+) reused from the store, (\d+) computed")
+SUMMARY = re.compile(
+    r"(\d+) samples: (\d+) reused from the store, (\d+) re-scored from stored answers, "
+    r"(\d+) computed"
+)
 
 
 def gnomon(
@@ -36,5 +39,12 @@ def summary(stdout: str) -> tuple[int, int, int]:
     """(planned, reused, computed) from the line a run prints at the end."""
     match = SUMMARY.search(stdout)
     assert match, stdout
-    planned, reused, computed = map(int, match.groups())
+    planned, reused, _, computed = map(int, match.groups())
     return planned, reused, computed
+
+
+def rescored(stdout: str) -> int:
+    """How many samples a run scored from answers already in the store."""
+    match = SUMMARY.search(stdout)
+    assert match, stdout
+    return int(match.group(3))

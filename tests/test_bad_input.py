@@ -167,7 +167,10 @@ def assert_store_unchanged(store: Path) -> Iterator[None]:
 # ------------------------------------------------------------------ user spec file (the good case)
 def test_user_spec_file_runs(quiz_run: dict[str, Any]) -> None:
     assert "Traceback" not in quiz_run["proc"].stderr
-    assert "4 samples: 0 reused from the store, 4 computed" in quiz_run["proc"].stdout
+    assert (
+        "4 samples: 0 reused from the store, 0 re-scored from stored answers, 4 computed"
+        in quiz_run["proc"].stdout
+    )
     results = json.loads((quiz_run["out"] / "results.json").read_text(encoding="utf-8"))
     report = results["benchmarks"]["my_quiz"]
     assert (report["n"], report["shots"], report["complete"]) == (4, 1, True)

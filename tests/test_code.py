@@ -108,7 +108,8 @@ def test_score_code_bad_completions_are_recorded_failures(tmp_path: Path) -> Non
     [
         ('{"task_id": "HumanEval/0", "completion": "x"}\nnot json\n', ":2: not valid JSON"),
         ('{"task_id": "HumanEval/9999", "completion": "x"}\n', "HumanEval/9999"),
-        ('{"task_id": "HumanEval/0"}\n', "`completion` must be a string"),
+        ('{"task_id": "HumanEval/0"}\n', "`output` (the answer's text) must be a string"),
+        ('{"task_id": "HumanEval/0", "completion": 3}\n', "`completion` (the answer's text) must"),
     ],
 )
 def test_score_code_bad_files(tmp_path: Path, content: str, needle: str) -> None:

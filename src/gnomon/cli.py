@@ -219,6 +219,7 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
     _print_reports(reports, f"{model}  (run {outcome.run_id})")
     out.print(
         f"{outcome.planned} samples: {outcome.reused} reused from the store, "
+        f"{outcome.rescored} re-scored from stored answers, "
         f"{outcome.computed} computed in {outcome.seconds:.1f}s"
         + (f", {outcome.tokens} tokens through the model" if outcome.tokens else "")
     )
@@ -236,7 +237,39 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
         out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
 
 
-@app.command("score-code")
+@app.command("score")
+def score(
+    answers: Annotated[
+        Path, typer.Argument(help='JSONL of {"sample_id", "output"}; several per sample for pass@k')
+    ],
+    bench: Annotated[str, typer.Option("--bench", "-b", help="a benchmark id or spec file")],
+    data: Annotated[Path | None, typer.Option(help="read the benchmark's rows from DIR")] = None,
+    choice_by: Annotated[
+        str,
+        typer.Option(help="choice benchmarks: generation reads the answer's letter"),
+    ] = "loglikelihood",
+    store: StoreOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="write results.json, samples.jsonl")
+    ] = None,
+) -> None:
+    """Score answers made by another tool with the benchmark's own scorer, and store them."""
+    _quiet_libraries(needs_hub=False)
+    from gnomon.hub import resolve
+    from gnomon.score_file import score_file
+    from gnomon.store import Store
+
+    spec = resolve(bench)
+    by_generation = _choice_by_generation(choice_by, False)
+    db = Store(store or default_store())
+    try:
+        outcome = score_file(spec, answers, db, data, err.print, choice_by_generation=by_generation)
+        _report(db, outcome, f"file:{answers}", out_dir)
+    finally:
+        db.close()
+
+
+@app.command("score-code", hidden=True)
 def score_code(
     completions: Annotated[Path, typer.Argument(help='JSONL of {"task_id", "completion"}')],
     bench: Annotated[str, typer.Option("--bench", "-b", help="a code benchmark id or spec file")],
@@ -246,22 +279,8 @@ def score_code(
         Path | None, typer.Option("--out", help="write results.json, samples.jsonl")
     ] = None,
 ) -> None:
-    """Judge completions made elsewhere in the sandbox, and store and print pass@k."""
-    _quiet_libraries(needs_hub=False)
-    from gnomon.hub import resolve
-    from gnomon.score_code import score_file
-    from gnomon.store import Store
-
-    spec = resolve(bench)
-    db = Store(store or default_store())
-    try:
-        with _progress() as progress:
-            outcome = score_file(
-                spec, completions, db, data, _progress_factory(progress), err.print
-            )
-        _report(db, outcome, f"file:{completions}", out_dir)
-    finally:
-        db.close()
+    """The former name of `gnomon score`, for code benchmarks."""
+    score(completions, bench, data, "loglikelihood", store, out_dir)
 
 
 @app.command()

@@ -1,9 +1,12 @@
-"""The store: one SQLite file holding every sample result, keyed by content.
+"""The store: one SQLite file holding every answer a model gave and every score made of them.
 
-A result's key hashes the model, the benchmark version, the prompt hash, the sample (id and rendered
-content) and the settings that change answers. Cache, resume and "what has this model done" are
-the same lookup. Results are committed a batch at a time in WAL mode, so a killed process loses at
-most the batch in flight and never leaves a half-written row.
+Answers and scores are kept apart. An answer (table `answers`) is what an engine returned for one
+exact request, keyed by the model and the request's content (`gnomon.requests.request_key`); a
+score (table `results`) is a scorer's verdict on one sample's answers, keyed by those answers and
+the scorer's configuration hash. Resume reuses answers; changing how a benchmark is scored makes
+new scores from the stored answers, and the old scores stay under their own scorer hash. Writes
+are committed a batch at a time in WAL mode, so a killed process loses at most the batch in flight
+and never leaves a half-written row.
 """
 
 from __future__ import annotations
@@ -22,100 +25,15 @@ from typing import Any
 from gnomon import text
 from gnomon.errors import UserError
 from gnomon.sandbox.hidden import hide_from_sandboxes
-
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    finished REAL,
-    status TEXT NOT NULL,
-    model TEXT NOT NULL,
-    model_key TEXT NOT NULL,
-    config TEXT NOT NULL,
-    engine TEXT,
-    gnomon_version TEXT NOT NULL,
-    planned INTEGER NOT NULL DEFAULT 0,
-    reused INTEGER NOT NULL DEFAULT 0,
-    computed INTEGER NOT NULL DEFAULT 0,
-    tokens INTEGER NOT NULL DEFAULT 0,
-    seconds REAL NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY,
-    model_key TEXT NOT NULL,
-    bench TEXT NOT NULL,
-    bench_version INTEGER NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    cluster TEXT,
-    correct INTEGER NOT NULL,
-    metrics TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS results_by_model ON results (model_key, bench, prompt_hash);
--- A run's samples by index and verdict without reading each row: the sample pages count, filter
--- and order by these (`INDEXED BY results_by_key`: the planner would pick the unique key index).
-CREATE INDEX IF NOT EXISTS results_by_key ON results (key, idx, correct);
--- One question across runs: a comparison looks up the few questions a small run shares with a
--- large one instead of reading the large run whole.
-CREATE INDEX IF NOT EXISTS results_by_sample ON results (bench, sample_id);
-CREATE TABLE IF NOT EXISTS run_results (
-    run_id TEXT NOT NULL,
-    bench TEXT NOT NULL,
-    key TEXT NOT NULL,
-    PRIMARY KEY (run_id, key)
-);
-CREATE INDEX IF NOT EXISTS run_results_by_bench ON run_results (run_id, bench, key);
-CREATE TABLE IF NOT EXISTS run_failures (
-    run_id TEXT NOT NULL,
-    bench TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    PRIMARY KEY (run_id, bench, sample_id)
-);
-CREATE TABLE IF NOT EXISTS run_benches (
-    run_id TEXT NOT NULL,
-    bench TEXT NOT NULL,
-    bench_version INTEGER NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    shots INTEGER NOT NULL,
-    planned INTEGER NOT NULL,
-    spec TEXT NOT NULL,
-    PRIMARY KEY (run_id, bench)
-);
-CREATE TABLE IF NOT EXISTS run_moments (
-    run_id TEXT NOT NULL,
-    bench TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    cluster TEXT,
-    n INTEGER NOT NULL,
-    total REAL NOT NULL,
-    total_sq REAL NOT NULL,
-    nonbinary INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS run_moments_by_run ON run_moments (run_id, bench);
-CREATE TABLE IF NOT EXISTS run_moments_done (run_id TEXT PRIMARY KEY);
-"""
-_TABLES = {"meta", "runs", "results", "run_results", "run_failures", "run_benches"}
-_TABLES |= {"run_moments", "run_moments_done"}
-_INDEXES = {"results_by_model", "results_by_key", "results_by_sample", "run_results_by_bench"}
-_INDEXES |= {"run_moments_by_run"}
-
-# Per (bench, metric, cluster) count, sum and sum of squares of a run's sample metrics: every
-# score and interval is rebuilt from these (stats.summarize_moments) without loading samples.
-_MOMENTS_SQL = """
-SELECT r.bench AS bench, j.key AS metric, s.cluster AS cluster, COUNT(*) AS n,
-       TOTAL(j.value) AS total, TOTAL(j.value * j.value) AS total_sq,
-       TOTAL(j.value NOT IN (0, 1)) AS nonbinary
-FROM run_results r JOIN results s ON s.key = r.key, json_each(s.metrics) j
-WHERE r.run_id = ? GROUP BY r.bench, j.key, s.cluster
-"""
+from gnomon.store_schema import (
+    _ADDED_COLUMNS,
+    _INDEXES,
+    _MOMENTS_SQL,
+    _SCHEMA,
+    _TABLES,
+    LEGACY_SCORER,
+    SCHEMA_VERSION,
+)
 
 
 def result_key(
@@ -149,6 +67,16 @@ class ResultRow:
     metrics: dict[str, float]
     payload: dict[str, Any]
     prompt: str
+    scorer_hash: str = LEGACY_SCORER
+    answer_keys: list[str] | None = None  # the answers scored, model's and judge's
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    key: str  # gnomon.requests.request_key: the model and the exact request
+    model_key: str
+    kind: str  # score or generate
+    answer: str  # JSON (gnomon.requests.answer_json)
 
 
 class Store:
@@ -174,6 +102,8 @@ class Store:
                 raise UserError(f"{path}: no gnomon store here yet")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+            if "results" in tables and self._version() < SCHEMA_VERSION:
+                self._migrate()
             if not (tables >= _TABLES and self._indexes() >= _INDEXES):
                 self._create()  # readers of a current store write nothing
         except sqlite3.DatabaseError as exc:
@@ -197,6 +127,27 @@ class Store:
                     f"gnomon understands ({SCHEMA_VERSION}); upgrade gnomon"
                 )
         return tables
+
+    def _version(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return int(row[0]) if row else SCHEMA_VERSION
+
+    def _migrate(self) -> None:
+        """A schema-1 store gains the new columns and tables in one transaction: its rows stay
+        byte for byte, and read as scores of the legacy scorer (their keys are the sample keys
+        `gnomon.pipeline.lookup` adopts answers from)."""
+        with self.transaction():
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column.split()[0] not in have:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),)
+            )
 
     def _indexes(self) -> set[str]:
         rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
@@ -238,14 +189,28 @@ class Store:
         shots: int,
         keys: Sequence[str],
         spec: dict[str, Any],
+        *,
+        planned: int | None = None,
+        scorer_hash: str | None = None,
+        headline: str | None = None,
+        headline_note: str | None = None,
+        judge: str | None = None,
     ) -> int:
-        """Record the plan for one benchmark and link the results that already exist; returns
-        how many were reused."""
+        """Record the plan for one benchmark (`planned` samples, `len(keys)` unless given) and
+        link the scores among `keys` that already exist; returns how many were reused.
+        `headline` is the metric this run reports (one it produced), with
+        `headline_note` saying why when it is not the spec's; `judge` names a judged run's judge."""
         with self.transaction():
             self.conn.execute(
-                "INSERT INTO run_benches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, bench, version, prompt_hash, shots, len(keys), _json(spec)),
-            )
+                "INSERT INTO run_benches (run_id, bench, bench_version, prompt_hash, shots, "
+                "planned, spec, scorer_hash, headline, headline_note, judge) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id, bench, version, prompt_hash, shots,
+                    len(keys) if planned is None else planned, _json(spec),
+                    scorer_hash, headline, headline_note, judge,
+                ),
+            )  # fmt: skip
             reused = 0
             for chunk in _chunks(keys, 500):
                 marks = ",".join("?" * len(chunk))
@@ -257,28 +222,85 @@ class Store:
                 reused += cur.rowcount
         return reused
 
-    def add_results(self, run_id: str, rows: Iterable[ResultRow]) -> int:
-        """Commit a batch of finished samples in one transaction (all or nothing)."""
+    def add_results(
+        self,
+        run_id: str,
+        rows: Iterable[ResultRow],
+        answers: Iterable[AnswerRow] = (),
+        *,
+        rescored: bool = False,
+    ) -> int:
+        """Commit a batch of scored samples, with any answers not yet stored, in one transaction
+        (all or nothing). `rescored`: the scores were made from answers already in the store."""
         now = time.time()
         rows = list(rows)
         with self.transaction():
+            self._insert_answers(run_id, answers, now)
             for r in rows:
                 self.conn.execute(
-                    "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR IGNORE INTO results (key, model_key, bench, bench_version, "
+                    "prompt_hash, sample_id, idx, cluster, correct, metrics, payload, prompt, "
+                    "run_id, created, scorer_hash, answer_keys) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         r.key, r.model_key, r.bench, r.bench_version, r.prompt_hash, r.sample_id,
                         r.index, r.cluster, int(r.correct), _json(r.metrics),
-                        _json(r.payload), r.prompt, run_id, now,
+                        _json(r.payload), r.prompt, run_id, now, r.scorer_hash,
+                        None if r.answer_keys is None else _json(r.answer_keys),
                     ),
                 )  # fmt: skip
                 self.conn.execute(
                     "INSERT OR IGNORE INTO run_results (run_id, bench, key) VALUES (?, ?, ?)",
                     (run_id, r.bench, r.key),
                 )
+            counter = "rescored" if rescored else "computed"
             self.conn.execute(
-                "UPDATE runs SET computed = computed + ? WHERE run_id = ?", (len(rows), run_id)
+                f"UPDATE runs SET {counter} = {counter} + ? WHERE run_id = ?", (len(rows), run_id)
             )
         return len(rows)
+
+    # ----------------------------------------------------------------- answers
+    def add_answers(self, run_id: str, answers: Iterable[AnswerRow]) -> None:
+        """Answers whose sample is not finished yet (a multi-turn conversation part-way, a
+        sample another of whose requests failed): kept, so no request is ever sent twice."""
+        with self.transaction():
+            self._insert_answers(run_id, answers, time.time())
+
+    def _insert_answers(self, run_id: str, answers: Iterable[AnswerRow], now: float) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+            [(a.key, a.model_key, a.kind, a.answer, run_id, now) for a in answers],
+        )
+
+    def answers(self, keys: Sequence[str]) -> dict[str, str]:
+        """The stored answers (JSON text, see `gnomon.requests`) among these request keys."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key, answer FROM answers WHERE key IN ({marks})", chunk
+            )
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def legacy_results(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Scores written before answers were kept apart, by their key (the sample key), with
+        the payload their answers can be read back from and the config of the run that made
+        them."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT s.key, s.payload, r.config FROM results s LEFT JOIN runs r "
+                f"ON r.run_id = s.run_id WHERE s.key IN ({marks}) AND s.scorer_hash = ?",
+                (*chunk, LEGACY_SCORER),
+            )
+            for key, payload, config in rows:
+                found[key] = {
+                    "payload": json.loads(payload),
+                    "config": json.loads(config) if config else {},
+                }
+        return found
 
     def add_failures(self, run_id: str, bench: str, failures: Iterable[tuple[str, str]]) -> None:
         """Samples the engine could not answer: kept with the run, not as results."""

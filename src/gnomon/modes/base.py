@@ -1,26 +1,40 @@
-"""What every mode provides; results are plain JSON-able dicts because they go into the store."""
+"""What every mode provides: the requests a sample needs, and a scorer over its answers.
+
+A mode is two things kept apart. Its requests (`stage_requests`) decide what the model is asked;
+they, and not the mode's name, key the answers. Its scorer (`results`, configured by
+`scorer_config`) turns a sample's answers into metrics; the hash of that configuration keys the
+scores, so changing metrics, extraction or normalisation re-scores stored answers without
+asking the model again. Results are plain JSON-able dicts because they go into the store.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Any
 
-from gnomon.engines.base import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.prompts import Sample
+from gnomon.requests import Answer, Request
 
-Request = ScoreRequest | GenerateRequest
-Answer = ScoreResult | GenerateResult
+__all__ = ["Answer", "Mode", "Request"]
 
 
 class Mode(ABC):
     verb: str  # the engine verb this mode uses: "score" or "generate"
+    # Bump when the scoring code changes what it computes: every stored sample is re-scored.
+    scorer_version: int = 1
+    multi_stage = False  # True when a later request depends on an earlier answer
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         self.spec = spec
 
     @abstractmethod
     def requests(self, sample: Sample) -> list[Request]: ...
+
+    def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
+        """The next requests given the answers so far; [] when the sample is answered. A
+        multi-turn mode builds turn 2 from the model's own answer to turn 1."""
+        return [] if answers else self.requests(sample)
 
     @abstractmethod
     def result(self, sample: Sample, answers: list[Any]) -> dict[str, Any]:
@@ -36,3 +50,34 @@ class Mode(ABC):
 
     def metric_names(self) -> list[str]:
         return list(self.spec.metrics)
+
+    def scorer_config(self) -> dict[str, Any]:
+        """Everything that decides a score from the same answers; its hash keys the scores."""
+        return {
+            "scorer": type(self).__name__,
+            "version": self.scorer_version,
+            "metrics": self.metric_names(),
+            "extract": [e.model_dump() for e in self.spec.extract],
+            "normalize": self.spec.normalize.model_dump(),
+            "cluster_by": self.spec.cluster_by,
+        }
+
+    def headline(self) -> tuple[str, str | None]:
+        """The metric this run reports, chosen from those it produces, and why when it is not
+        the spec's (e.g. a choice benchmark answered by writing a letter has no `acc_norm`)."""
+        produced = self.metric_names()
+        wanted = self.spec.headline or self.spec.metrics[0]
+        if wanted in produced or not produced:
+            return wanted, None
+        return produced[0], (
+            f"{wanted} is not produced when {self.spec.id} is {self.scored_by()}; "
+            f"this run reports {produced[0]}"
+        )
+
+    def scored_by(self) -> str:
+        return "scored by loglikelihood" if self.verb == "score" else "answered by generation"
+
+    def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
+        """The answers a score stored before answers were kept apart was made from, in the
+        order of `requests(sample)`, or None when the old payload cannot give them back."""
+        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gnomon.engines.base import ScoreRequest, ScoreResult
-from gnomon.modes.base import Mode
+from gnomon.modes.base import Answer, Mode
 from gnomon.prompts import Sample
 
 
@@ -20,6 +20,16 @@ class ChoiceMode(Mode):
     def requests(self, sample: Sample) -> list[ScoreRequest]:
         delim = self.spec.prompt.target_delimiter
         return [ScoreRequest(sample.context, delim + choice) for choice in sample.choices]
+
+    def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
+        logprobs, greedy = payload.get("choice_logprobs"), payload.get("choice_greedy")
+        if not isinstance(logprobs, list) or len(logprobs) != len(sample.choices):
+            return None
+        if not isinstance(greedy, list) or len(greedy) != len(logprobs):
+            return None
+        truncated = bool(payload.get("truncated"))  # stored per sample: every choice shares it
+        pairs = zip(logprobs, greedy, strict=True)
+        return [ScoreResult(float(lp), bool(g), truncated) for lp, g in pairs]
 
     def result(self, sample: Sample, answers: list[ScoreResult]) -> dict[str, Any]:
         logprobs = [a.logprob for a in answers]

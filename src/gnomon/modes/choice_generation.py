@@ -12,7 +12,7 @@ import string
 from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
-from gnomon.modes.base import Mode
+from gnomon.modes.base import Answer, Mode
 from gnomon.prompts import Sample
 
 VARIANT = "choice-as-generation-v1"
@@ -49,6 +49,12 @@ class ChoiceAsGenerationMode(Mode):
 
     def metric_names(self) -> list[str]:
         return ["acc"]
+
+    def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
+        output = payload.get("output")
+        if not isinstance(output, str):
+            return None
+        return [GenerateResult(output, bool(payload.get("truncated")))]
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[0].text

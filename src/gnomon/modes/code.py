@@ -11,7 +11,7 @@ from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
-from gnomon.modes.base import Mode
+from gnomon.modes.base import Answer, Mode
 from gnomon.prompts import Sample
 from gnomon.sandbox import Limits, Program, Sandbox, Verdict
 
@@ -98,6 +98,23 @@ class CodeMode(Mode):
             GenerateRequest(sample.context, tuple(g.until), g.max_tokens, self.temperature, seed=i)
             for i in range(self.samples)
         ]
+
+    def scorer_config(self) -> dict[str, Any]:
+        return super().scorer_config() | {
+            "strip_fences": self.code.strip_fences,
+            "wall_seconds": self.code.wall_seconds,
+            "memory_mb": self.code.memory_mb,
+        }
+
+    def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
+        runs = payload.get("runs")
+        if not isinstance(runs, list) or len(runs) != self.samples:
+            return None
+        raws = [r.get("raw") if isinstance(r, dict) else None for r in runs]
+        if not all(isinstance(raw, str) for raw in raws):
+            return None
+        truncated = bool(payload.get("truncated"))
+        return [GenerateResult(str(raw), truncated) for raw in raws]
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         return self.results([(sample, answers)])[0]

@@ -7,7 +7,7 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.extract import RegexExtractor, exact_match
 from gnomon.hub.spec import BenchmarkSpec
-from gnomon.modes.base import Mode
+from gnomon.modes.base import Answer, Mode
 from gnomon.prompts import Sample
 
 
@@ -33,6 +33,12 @@ class GenerateMode(Mode):
 
     def settings(self) -> dict[str, Any]:
         return {"greedy": True, **self.generation.model_dump()}
+
+    def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
+        output = payload.get("output")
+        if not isinstance(output, str):
+            return None
+        return [GenerateResult(output, bool(payload.get("truncated")))]
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[0].text

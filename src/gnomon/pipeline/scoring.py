@@ -1,0 +1,73 @@
+"""Scoring finished samples: the plan's scorer over their answers, one failure never more.
+
+A scorer that raises on one sample (an extractor choking on odd text, a judge's nonsense) fails
+that sample alone, with the reason; its answers are stored all the same, so fixing the scorer
+re-scores it without asking the model again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gnomon.pipeline.lookup import SampleState
+from gnomon.pipeline.plan import BenchPlan
+from gnomon.requests import shown
+from gnomon.store import AnswerRow, ResultRow
+
+
+@dataclass
+class Scored:
+    rows: list[ResultRow] = field(default_factory=list)
+    answers: list[AnswerRow] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (sample id, reason)
+
+
+def score_samples(
+    plan: BenchPlan, items: list[tuple[int, SampleState]], score_keys: dict[int, str]
+) -> Scored:
+    out = Scored()
+    for _, state in items:
+        out.answers.extend(state.new_answers)
+    batch = [(plan.samples[pos], state.answers) for pos, state in items]
+    try:
+        results: list[dict[str, Any] | BaseException] = list(plan.mode.results(batch))
+    except Exception:  # find the sample that broke it: each alone
+        results = []
+        for sample, answers in batch:
+            try:
+                results.append(plan.mode.results([(sample, answers)])[0])
+            except Exception as exc:
+                results.append(exc)
+    for (pos, state), result in zip(items, results, strict=True):
+        sample = plan.samples[pos]
+        if isinstance(result, BaseException):
+            reason = f"scoring failed: {type(result).__name__}: {result}"
+            out.failures.append((sample.sample_id, reason[:500]))
+            continue
+        out.rows.append(_row(plan, pos, state, result, score_keys[pos]))
+    return out
+
+
+def _row(
+    plan: BenchPlan, pos: int, state: SampleState, result: dict[str, Any], key: str
+) -> ResultRow:
+    sample = plan.samples[pos]
+    metrics = result.pop("metrics")
+    first = plan.requests(sample, [])[0] if state.answers else None
+    return ResultRow(
+        key=key,
+        model_key=plan.model_key,
+        bench=plan.spec.id,
+        bench_version=plan.spec.version,
+        prompt_hash=plan.prompt_hash,
+        sample_id=sample.sample_id,
+        index=sample.index,
+        cluster=sample.cluster,
+        correct=bool(result["correct"]),
+        metrics=metrics,
+        payload=result,
+        prompt=shown(first) if first is not None else sample.context,  # what the model was sent
+        scorer_hash=plan.scorer_hash,
+        answer_keys=state.keys,
+    )
