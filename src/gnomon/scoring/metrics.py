@@ -72,7 +72,7 @@ def text_metric(
 
         best.__name__ = best.__qualname__ = fn.__name__
         best.__doc__ = fn.__doc__
-        doc = description or (fn.__doc__ or "").strip().splitlines()[0]
+        doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
         _register(SampleMetric(name, "text", frozenset(modes), "mean", best, doc))
         return best
 
