@@ -16,27 +16,7 @@ from gnomon import stats
 from gnomon.scoring.aggregate import AGGREGATIONS, aggregate
 from gnomon.scoring.bootstrap import bootstrap_score, weighted_sums
 
-WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "mat",
-    ".",
-    "dog",
-    "ran",
-    "fast",
-    ",",
-    "slow",
-    "big",
-    "small",
-    "red",
-    "blue",
-    "green",
-    "house",
-    "tree",
-]
+WORDS = ["the", "cat", "sat", "on", "a", "mat", ".", "dog", "ran", "fast", ",", "red", "tree"]
 
 
 def corpus(n: int, seed: int = 0, noise: float = 0.3) -> tuple[list[str], list[str]]:
