@@ -1,0 +1,157 @@
+"""An ordered answer-extraction pipeline: each extractor either finds an answer or says it found
+none, and the pipeline takes the first that found one.
+
+Extractors return None rather than a fallback string so that a pipeline can tell "nothing here,
+try the next one" from "found this"; the fallback (lm-evaluation-harness's `[invalid]`) is added
+once, by `run_pipeline`, so a single regex extractor scores exactly as lm-evaluation-harness's
+regex filter does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Protocol, runtime_checkable
+
+from gnomon.hub.spec import Extractor as ExtractorSpec
+
+__all__ = ["Extractor", "MathExtractor", "RegexExtractor", "math_equal", "run_pipeline"]
+
+INVALID = "[invalid]"
+
+# math-verify bounds each parse and comparison with SIGALRM, which Python allows only in the
+# main thread; elsewhere the bound is dropped (None) rather than failing every sample.
+MATH_TIMEOUT_SECONDS = 5
+# A text can hold many candidate expressions; parsing stops at the first that parses, so this
+# only bounds pathological inputs (a megabyte of digits) when no timeout is available.
+MATH_MAX_CHARS = 20_000
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """Finds an answer in a model's text; None means it found nothing."""
+
+    name: str
+
+    def __call__(self, text: str) -> str | None: ...
+
+
+class RegexExtractor:
+    """All matches of a regex; keep the `group_select`-th, and its first non-empty group.
+
+    The same reading as `gnomon.extract.RegexExtractor` (lm-evaluation-harness's regex filter),
+    but "no match", "no such match index" and "every group empty" give None. The spec's fallback
+    is kept as `fallback` for callers that score one extractor on its own."""
+
+    def __init__(self, spec: ExtractorSpec) -> None:
+        self.name = spec.name
+        self.regex = re.compile(spec.regex)
+        self.group_select = spec.group_select
+        self.fallback = spec.fallback
+
+    def __call__(self, text: str) -> str | None:
+        matches = self.regex.findall(text)
+        if not matches:
+            return None
+        try:
+            match = matches[self.group_select]
+        except IndexError:
+            return None
+        if isinstance(match, tuple):
+            match = next((m for m in match if m), None)
+            if match is None:
+                return None
+        return match.strip()
+
+
+def run_pipeline(
+    extractors: Sequence[Extractor], text: str, fallback: str = INVALID
+) -> tuple[str, str]:
+    """(answer, name of the extractor that found it); (fallback, "none") when none did."""
+    for extractor in extractors:
+        value = extractor(text)
+        if value is not None:
+            return value, extractor.name
+    return fallback, "none"
+
+
+def _math_timeout() -> int | None:
+    return MATH_TIMEOUT_SECONDS if threading.current_thread() is threading.main_thread() else None
+
+
+@lru_cache(maxsize=1)
+def _math_verify() -> Any:
+    """Imported on first use: it pulls in sympy, which costs every other command a second."""
+    import math_verify
+
+    # It warns once on stderr when a timeout is disabled (our worker threads) and on every timeout
+    # (scored as not equal); neither is for the person running an evaluation.
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    return math_verify
+
+
+@lru_cache(maxsize=1)
+def _extraction_config() -> tuple[Any, ...]:
+    mv = _math_verify()
+    # LaTeX first (\boxed{}, $...$, "the final answer is"), then plain numbers and expressions;
+    # units and `\text{}` are dropped by the LaTeX normalisation.
+    return (mv.LatexExtractionConfig(), mv.ExprExtractionConfig())
+
+
+_DELIMITED = re.compile(r"\$|\\\(|\\\[|\\boxed")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _is_bare_answer(text: str) -> bool:
+    """A formula on its own (`[1,3)`, `x=5`, `\\frac{3}{4}`) rather than prose around one (any
+    word of two letters or more, LaTeX command names aside)."""
+    return not _DELIMITED.search(text) and not _WORD.search(_COMMAND.sub(" ", text))
+
+
+def _parse(text: str) -> list[Any]:
+    """math-verify's parse. A bare answer is read as one LaTeX formula, as plain-text extraction
+    would cut `[1,3)` down to a number; prose is searched for its answer."""
+    mv = _math_verify()
+    # An escaped dollar is a currency sign, which math-verify's plain-text reading stops at.
+    text = text[-MATH_MAX_CHARS:].replace("\\$", " ")
+    config = _extraction_config()
+    timeout = _math_timeout()
+    if _is_bare_answer(text):
+        found = mv.parse(f"${text}$", config, parsing_timeout=timeout)
+        if found:
+            return found
+    return mv.parse(text, config, parsing_timeout=timeout)
+
+
+class MathExtractor:
+    """The final mathematical answer of a text (math-verify): `\\boxed{}` first, then LaTeX
+    formulas, then "the answer is ..." and plain numbers or expressions.
+
+    Returns the answer's text as math-verify extracted it (e.g. `\\frac{3}{4}`, `18`), which
+    `math_equal` reads back to the same value."""
+
+    name = "math"
+
+    def __call__(self, text: str) -> str | None:
+        found = _parse(text)
+        strings = [item for item in found if isinstance(item, str)]
+        return strings[-1].strip() if strings else None
+
+
+def math_equal(prediction: str, reference: str) -> bool:
+    """Whether a prediction (an extracted answer or a whole response) equals a reference answer
+    mathematically: `\\frac{1}{2}` = `0.5` = `1/2`, `$18` = `18.00`, `x=5` = `5`, intervals by
+    their ends and openness. The reference is read as math-verify's gold (the comparison is not
+    symmetric: it decides, e.g., when an assignment `x=5` stands for its value)."""
+    mv = _math_verify()
+    gold = _parse(reference)
+    if not gold:
+        return False
+    target = _parse(prediction)
+    if not target:
+        return False
+    return bool(mv.verify(gold, target, timeout_seconds=_math_timeout()))

@@ -1,0 +1,191 @@
+"""Per-sample metrics, by name: what a spec's `metrics` may list, and how each one is computed.
+
+A text metric compares one prediction with a sample's references and takes the best reference
+(a question may have several acceptable answers). Metrics that a mode computes from the engine's
+answers (acc from loglikelihoods, pass@k from test runs) and corpus metrics (BLEU, whose value
+is not a mean of per-sample numbers) are registered too, so a spec's metric names are checked
+against one list. Adding a text metric is one decorated function.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from gnomon import extract
+from gnomon.hub.spec import Normalize
+from gnomon.scoring.extractors import math_equal
+
+__all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
+__all__ += ["metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
+
+TextMetric = Callable[[str, list[str], Normalize], float]
+Kind = Literal["text", "mode", "corpus"]
+
+
+@dataclass(frozen=True)
+class SampleMetric:
+    """One metric name. `kind`: "text" (fn compares prediction and references), "mode" (the mode
+    computes it from the engine's answers), "corpus" (its aggregation reads every sample's
+    prediction and references at once). `aggregation` names the entry of
+    `gnomon.scoring.aggregate.AGGREGATIONS` that turns samples into a score."""
+
+    name: str
+    kind: Kind
+    modes: frozenset[str]
+    aggregation: str = "mean"
+    fn: TextMetric | None = None
+    description: str = ""
+
+
+SAMPLE_METRICS: dict[str, SampleMetric] = {}
+# Families of names, e.g. pass@1, pass@10: (pattern, metric that stands for the family).
+_PATTERNS: list[tuple[re.Pattern[str], SampleMetric]] = []
+
+
+def _register(metric: SampleMetric, pattern: str | None = None) -> None:
+    if pattern is not None:
+        _PATTERNS.append((re.compile(pattern), metric))
+        return
+    if metric.name in SAMPLE_METRICS:
+        raise ValueError(f"metric {metric.name!r} is registered twice")
+    SAMPLE_METRICS[metric.name] = metric
+
+
+def text_metric(
+    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+) -> Callable[[Callable[[str, str, Normalize], float]], TextMetric]:
+    """Register `fn(prediction, reference, normalize) -> float` as a text metric, scored as its
+    best value over the references."""
+
+    def decorate(fn: Callable[[str, str, Normalize], float]) -> TextMetric:
+        def best(prediction: str, references: list[str], normalize: Normalize) -> float:
+            if isinstance(references, str):
+                references = [references]
+            if not references:
+                raise ValueError(f"{name}: a sample needs at least one reference")
+            return max(fn(prediction, ref, normalize) for ref in references)
+
+        best.__name__ = best.__qualname__ = fn.__name__
+        best.__doc__ = fn.__doc__
+        doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
+        _register(SampleMetric(name, "text", frozenset(modes), "mean", best, doc))
+        return best
+
+    return decorate
+
+
+def lookup(name: str) -> SampleMetric | None:
+    """The metric a name refers to (a family member such as pass@10 gives the family's)."""
+    if name in SAMPLE_METRICS:
+        return SAMPLE_METRICS[name]
+    return next((m for pattern, m in _PATTERNS if pattern.fullmatch(name)), None)
+
+
+def is_known_metric(name: str, mode: str) -> bool:
+    """Whether a spec in `mode` may list `name` among its metrics."""
+    metric = lookup(name)
+    return metric is not None and mode in metric.modes
+
+
+def metrics_for_mode(mode: str) -> list[str]:
+    """Names a spec in `mode` may list, for error messages; a family shows as its pattern name
+    (`pass@k`: any k >= 1)."""
+    names = [m.name for m in SAMPLE_METRICS.values() if mode in m.modes]
+    return names + [m.name for _, m in _PATTERNS if mode in m.modes]
+
+
+# --- computed by modes or by corpus aggregations -------------------------------------------
+
+_register(SampleMetric("acc", "mode", frozenset({"choice"}), description="the argmax choice"))
+_register(
+    SampleMetric(
+        "acc_norm", "mode", frozenset({"choice"}), description="argmax of logprob per character"
+    )
+)
+_register(
+    SampleMetric("pass@k", "mode", frozenset({"code"}), description="unbiased pass@k (Codex)"),
+    pattern=r"pass@[1-9][0-9]*",
+)
+_register(
+    SampleMetric(
+        "bleu", "corpus", frozenset({"generate"}), "bleu", description="sacreBLEU corpus BLEU"
+    )
+)
+_register(
+    SampleMetric(
+        "chrf", "corpus", frozenset({"generate"}), "chrf", description="sacreBLEU corpus chrF"
+    )
+)
+_register(
+    SampleMetric(
+        "corpus_f1",
+        "corpus",
+        frozenset({"generate", "choice"}),
+        "corpus_f1",
+        description="F1 of the positive label over the corpus",
+    )
+)
+_register(
+    SampleMetric(
+        "macro_f1",
+        "corpus",
+        frozenset({"generate", "choice"}),
+        "macro_f1",
+        description="mean over labels of each label's F1",
+    )
+)
+
+
+# --- text metrics ---------------------------------------------------------------------------
+
+
+@text_metric("exact_match")
+def exact_match(prediction: str, reference: str, normalize: Normalize) -> float:
+    """1 when prediction and reference are equal after the spec's normalisation."""
+    return extract.exact_match(prediction, reference, normalize)
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def squad_normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no ASCII punctuation, no articles, single
+    spaces."""
+    text = text.lower().translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+@text_metric("token_f1")
+def token_f1(prediction: str, reference: str, normalize: Normalize) -> float:
+    """SQuAD-style F1 over the bags of words of prediction and reference."""
+    pred = squad_normalize(extract.normalize(prediction, normalize)).split()
+    ref = squad_normalize(extract.normalize(reference, normalize)).split()
+    if not pred or not ref:
+        return float(pred == ref)  # both empty: they agree; one empty: nothing in common
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+@text_metric("contains")
+def contains(prediction: str, reference: str, normalize: Normalize) -> float:
+    """1 when the normalised reference occurs in the normalised prediction."""
+    return float(
+        extract.normalize(reference, normalize) in extract.normalize(prediction, normalize)
+    )
+
+
+@text_metric("math_equiv")
+def math_equiv(prediction: str, reference: str, normalize: Normalize) -> float:
+    """1 when the prediction's answer equals the reference mathematically (math-verify); the
+    spec's normalisation does not apply (math-verify has its own)."""
+    del normalize
+    return float(math_equal(prediction, reference))
