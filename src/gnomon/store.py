@@ -22,6 +22,7 @@ from typing import Any
 from gnomon import text
 from gnomon.errors import UserError
 from gnomon.sandbox.hidden import hide_from_sandboxes
+from gnomon.store_reads import StoreReads
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -151,7 +152,7 @@ class ResultRow:
     prompt: str
 
 
-class Store:
+class Store(StoreReads):
     def __init__(self, path: Path, *, create: bool = True) -> None:
         """`create=False` refuses a path that holds no store: readers must not make one."""
         self.path = path
