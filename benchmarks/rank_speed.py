@@ -74,11 +74,11 @@ from typing import Any
 
 import gnomon_testing.synthetic as synthetic
 from gnomon.rank.board import DIMENSIONS, Board, load_board
-from gnomon.rank.samples import _SHOWN as SHOWN_FIELDS  # the fields the page's search covers
 from gnomon.rank.samples import PER_PAGE, sample_page
 from gnomon.report import bench_reports
 from gnomon.stats import Score, summarize
 from gnomon.store import Store
+from gnomon.store_reads import SHOWN_FIELDS  # the fields the page's search covers
 from gnomon_testing.synthetic import build_store, write_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

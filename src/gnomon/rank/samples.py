@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.store import Store
-from gnomon.store_reads import SHOWN_FIELDS, SampleFilter, StoredSample
+from gnomon.store_reads import SampleFilter, StoredSample
 
 Filter = SampleFilter
 FILTERS: tuple[Filter, ...] = ("all", "correct", "wrong")
 PER_PAGE = 50
-_SHOWN = SHOWN_FIELDS  # what the search covers besides prompt and sample id
 
 
 @dataclass
