@@ -7,7 +7,7 @@
     python benchmarks/rank_speed.py --big-kind choice      # the big run on a choice benchmark
     python benchmarks/rank_speed.py --repeats 11 --json out.json
 
-The store is synthetic (`gnomon.rank.synthetic`, written through the real `Store` API): every
+The store is synthetic (`gnomon_testing.synthetic`, written through the real `Store` API): every
 model has one run per benchmark, the benchmarks cycle through the choice, clustered (MMLU-like,
 7 clusters) and generate kinds, and model 00 has a newer run of `bench_01` (clustered; or of
 `bench_00`, choice, with `--big-kind choice`) with 100,000 samples, which therefore stands behind
@@ -72,14 +72,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gnomon.rank import synthetic
+import gnomon_testing.synthetic as synthetic
 from gnomon.rank.board import DIMENSIONS, Board, load_board
-from gnomon.rank.samples import _SHOWN as SHOWN_FIELDS  # the fields the page's search covers
 from gnomon.rank.samples import PER_PAGE, sample_page
-from gnomon.rank.synthetic import build_store, write_run
 from gnomon.report import bench_reports
 from gnomon.stats import Score, summarize
 from gnomon.store import Store
+from gnomon.store_reads import SHOWN_FIELDS  # the fields the page's search covers
+from gnomon_testing.synthetic import build_store, write_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from loopback import running  # noqa: E402  (the tests' loopback server: one way to serve the app)

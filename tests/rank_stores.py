@@ -7,8 +7,8 @@ from pathlib import Path
 
 from gnomon_cli import gnomon, ok
 
-from gnomon.rank.synthetic import write_run
 from gnomon.store import Store
+from gnomon_testing.synthetic import write_run
 
 BENCHES = [  # (id, kind, dimension)
     ("bench_a", "choice", "knowledge"),

@@ -1,5 +1,5 @@
 """GGUF files as models: `--model hf:FILE.gguf` or a folder holding one, loaded by transformers
-from a real GGUF written offline (`gnomon.tiny_gguf`), and named by the file's bytes."""
+from a real GGUF written offline (`gnomon_testing.tiny_gguf`), and named by the file's bytes."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from gnomon.errors import UserError
 @pytest.fixture(scope="session")
 def gguf_path(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's tiny Llama (`llama_dir`), the same weights, as one F32 GGUF (read-only)."""
-    from gnomon.tiny_gguf import write_llama_gguf
+    from gnomon_testing.tiny_gguf import write_llama_gguf
 
     return write_llama_gguf(llama_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
 
@@ -155,7 +155,7 @@ def test_a_freshly_written_file_is_not_remembered(tmp_path: Path) -> None:
 
 def test_the_chat_template_comes_from_the_gguf(chat_llama_dir: Path, tmp_path: Path) -> None:
     from gnomon.engines.hf import chat_format
-    from gnomon.tiny_gguf import write_llama_gguf
+    from gnomon_testing.tiny_gguf import write_llama_gguf
 
     model = write_llama_gguf(chat_llama_dir, tmp_path / "chat.gguf")
     messages = [{"role": "user", "content": "Question: 2 + 2?"}]
@@ -196,7 +196,7 @@ def test_run_on_a_gguf_scores_as_the_safetensors_model_and_resumes(
     copy = _copy(model, tmp_path / "copy" / "renamed.gguf")
     assert run(f"hf:{copy.parent}", "copy") == (6, 6, 0)
 
-    from gnomon.tiny_gguf import write_llama_gguf
+    from gnomon_testing.tiny_gguf import write_llama_gguf
 
     write_llama_gguf(llama_dir, model, name="the same weights, other metadata")
     assert run(f"hf:{model}", "changed") == (6, 0, 6)

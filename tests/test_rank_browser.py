@@ -26,9 +26,9 @@ from loopback import running
 from gnomon.rank.board import Board, Model, load_board
 from gnomon.rank.compare import Comparison, compare
 from gnomon.rank.export import export_site
-from gnomon.rank.synthetic import HOSTILE, write_run
 from gnomon.rank.web import create_app
 from gnomon.store import Store
+from gnomon_testing.synthetic import HOSTILE, write_run
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -44,7 +44,7 @@ LAUNCH_ARGS = [
     "--disable-quic",
 ]
 REQUIRED = os.environ.get("GNOMON_BROWSER_REQUIRED") == "1"
-PWNED = "<script>window.__gnomon_pwned"  # the start of rank.synthetic.HOSTILE[0]
+PWNED = "<script>window.__gnomon_pwned"  # the start of gnomon_testing.synthetic.HOSTILE[0]
 PER_PAGE = 50  # samples per page, and disagreements per comparison page
 
 

@@ -15,10 +15,10 @@ import pytest
 from gnomon.rank.board import load_board
 from gnomon.rank.compare import compare, disagreements
 from gnomon.rank.samples import sample_page
-from gnomon.rank.synthetic import write_run
 from gnomon.report import bench_reports
 from gnomon.stats import Moments, paired_difference, summarize, summarize_moments
 from gnomon.store import Store
+from gnomon_testing.synthetic import write_run
 
 
 def _moments(values: list[float], clusters: list[str] | None) -> list[Moments]:

@@ -14,9 +14,9 @@ from loopback import running
 
 from gnomon.rank.export import export_site
 from gnomon.rank.links import ident_of, name_of
-from gnomon.rank.synthetic import write_run
 from gnomon.rank.web import create_app
 from gnomon.store import Store
+from gnomon_testing.synthetic import write_run
 
 HOSTILE_IDS = [
     "../../x", "..", ".", "a/b", "/abs", "A", "a", "%2e%2e", "%2E%2E", "~", "~41", "~~",

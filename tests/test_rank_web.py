@@ -20,9 +20,9 @@ from loopback import running
 from gnomon.rank.board import load_board
 from gnomon.rank.export import export_site
 from gnomon.rank.render import pct
-from gnomon.rank.synthetic import HOSTILE, write_run
 from gnomon.rank.web import create_app
 from gnomon.store import Store
+from gnomon_testing.synthetic import HOSTILE, write_run
 
 RAW_HOSTILE = ("<script>window.__gnomon_pwned", "<img src=x onerror", "<b>bold?</b>")
 
@@ -226,3 +226,50 @@ def test_pages_follow_a_store_that_is_being_written(tmp_path: Path) -> None:
                   dimension="knowledge", samples=10, planned=20, status="running")  # fmt: skip
         home = client.get("/").text
         assert "second" in home and "◔ 10/20" in home
+
+
+def _sample_rows(html: str) -> dict[str, str]:
+    """sample id -> the HTML of its row in a sample page."""
+    return dict(re.findall(r'<tr data-sample="([^"]+)"[^>]*>(.*?)</tr>', html, re.S))
+
+
+def test_sample_pages_show_which_extractor_read_each_answer(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    runs = {
+        name: write_run(store, model=name, ability=0.5, bench=bench, kind=kind,
+                        dimension="knowledge", samples=8, extractor=extractor).run_id
+        for name, bench, kind, extractor in [
+            ("gen", "b_gen", "generate", "regex:strict"),
+            ("choice", "b_choice", "choice", "none"),
+            ("hostile", "b_gen", "generate", HOSTILE[0]),
+            ("plain", "b_gen", "generate", None),
+        ]
+    }  # fmt: skip
+    shown = {
+        "gen": '<div class="extractor" title="what read the scored answer out of the output">'
+        "<small>extractor</small> <code>regex:strict</code></div>",
+        "choice": "<small>extractor</small> <code>none</code>",
+        "hostile": "<small>extractor</small> <code>&lt;script&gt;window.__gnomon_pwned",
+    }
+    bench_of = {"gen": "b_gen", "choice": "b_choice", "hostile": "b_gen", "plain": "b_gen"}
+    out = tmp_path / "site"
+    export_site(store, out)
+    with running(create_app(path)) as base, httpx.Client(base_url=base) as client:
+        for name, run in runs.items():
+            bench = bench_of[name]
+            served = client.get(f"/run/{run}/{bench}")
+            assert served.status_code == 200
+            static = (out / "run" / run / bench / "all-1.html").read_text()
+            for html in (served.text, static):
+                _assert_escaped(html)
+                rows = _sample_rows(html)
+                assert len(rows) == 8
+                for sample, row in rows.items():
+                    if name == "plain":  # no extractor recorded: nothing claims one
+                        assert 'class="extractor"' not in row, sample
+                        continue
+                    assert shown[name] in row, sample
+                    # beside the answer read out: the predicted (choice) or extracted column
+                    cell = re.findall(r"<td>(.*?)</td>", row, re.S)[-3 if name == "choice" else -2]
+                    assert 'class="extractor"' in cell, sample

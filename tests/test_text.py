@@ -15,8 +15,8 @@ from gnomon import text
 from gnomon.prompts import Sample
 from gnomon.rank.board import load_board
 from gnomon.rank.names import display_names, slugs
-from gnomon.rank.synthetic import write_run
 from gnomon.store import ResultRow, Store, result_key
+from gnomon_testing.synthetic import write_run
 
 # pieces hostile text is made of: lone and paired surrogates, the codec's own escape, NUL and
 # control characters, emoji, markup for HTML and rich, backslashes and JSON quotes

@@ -25,6 +25,7 @@ from typing import Any
 from gnomon import text
 from gnomon.errors import UserError
 from gnomon.sandbox.hidden import hide_from_sandboxes
+from gnomon.store_reads import StoreReads
 from gnomon.store_schema import (
     _ADDED_COLUMNS,
     _INDEXES,
@@ -79,7 +80,7 @@ class AnswerRow:
     answer: str  # JSON (gnomon.requests.answer_json)
 
 
-class Store:
+class Store(StoreReads):
     def __init__(self, path: Path, *, create: bool = True) -> None:
         """`create=False` refuses a path that holds no store: readers must not make one."""
         self.path = path

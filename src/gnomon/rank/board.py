@@ -109,15 +109,6 @@ def headline_of(spec: dict[str, Any]) -> str:
     return spec.get("headline") or spec["metrics"][0]
 
 
-def _candidates(store: Store) -> list[dict[str, Any]]:
-    rows = store.conn.execute(
-        "SELECT r.run_id, r.model, r.model_key, r.status, r.created, r.config, b.bench, "
-        "b.bench_version, b.prompt_hash, b.shots, b.planned, b.spec "
-        "FROM run_benches b JOIN runs r ON r.run_id = b.run_id"
-    ).fetchall()
-    return [dict(r) for r in rows]
-
-
 def _choose(candidates: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (model, benchmark): the newest run that is not a `--limit` subset, or the newest
     limited one when that is all there is. A quick `--limit 10` check never hides a full run."""
@@ -161,7 +152,7 @@ def weighted_interval(parts: list[tuple[float, Score | Interval]]) -> Interval:
 
 
 def load_board(store: Store) -> Board:
-    chosen = _choose(_candidates(store))
+    chosen = _choose(store.leaderboard_rows())
     specs: dict[str, dict[str, Any]] = {}  # every model's run repeats its benchmark's spec text
 
     def spec_of(row: dict[str, Any]) -> dict[str, Any]:

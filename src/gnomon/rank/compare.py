@@ -7,7 +7,6 @@ so a real difference shows up with far fewer questions than two independent inte
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -16,6 +15,7 @@ from typing import Any
 from gnomon.rank.board import Z95, Board, Model, overall_weights
 from gnomon.stats import PairedResult, paired_difference
 from gnomon.store import Store
+from gnomon.store_reads import MetricValue, StoredSample
 
 
 @dataclass
@@ -46,50 +46,21 @@ class Comparison:
     only_b: list[str]
 
 
-def _headline_values(store: Store, run_id: str, bench: str, metric: str) -> dict[str, Any]:
-    """sample_id -> (value, cluster, rowid) for one run's benchmark in question order, in one
-    query."""
-    rows = store.conn.execute(
-        "SELECT s.sample_id, s.cluster, json_extract(s.metrics, ?), s.rowid FROM run_results r "
-        "JOIN results s ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx",
-        (f'$."{metric}"', run_id, bench),
-    )
-    return {sid: (v, cluster, rowid) for sid, cluster, v, rowid in rows if v is not None}
-
-
-def _headline_values_of(
-    store: Store, run_id: str, bench: str, metric: str, ids: list[str]
-) -> dict[str, Any]:
-    """The same, for these questions only, found through `results_by_sample`."""
-    out: dict[str, Any] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = store.conn.execute(
-            f"SELECT s.sample_id, s.cluster, json_extract(s.metrics, ?), s.rowid "
-            f"FROM results s INDEXED BY results_by_sample JOIN run_results r "
-            f"ON r.run_id = ? AND r.key = s.key WHERE s.bench = ? AND s.sample_id IN ({marks})",
-            (f'$."{metric}"', run_id, bench, *chunk),
-        )
-        out.update((sid, (v, c, rowid)) for sid, c, v, rowid in rows if v is not None)
-    return out
-
-
 def _paired_values(
     store: Store, bench: str, metric: str, run_a: str, n_a: int, run_b: str, n_b: int
-) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+) -> tuple[dict[str, MetricValue], dict[str, MetricValue], list[str]]:
     """Both runs' values and the shared questions in question order; when one run is much
     larger, only the questions the smaller one answered are read from it."""
     if n_a * 4 < n_b:
-        va = _headline_values(store, run_a, bench, metric)
-        vb = _headline_values_of(store, run_b, bench, metric, list(va))
+        va = store.headline_values(run_a, bench, metric)
+        vb = store.headline_values(run_b, bench, metric, list(va))
         return va, vb, [i for i in va if i in vb]
     if n_b * 4 < n_a:
-        vb = _headline_values(store, run_b, bench, metric)
-        va = _headline_values_of(store, run_a, bench, metric, list(vb))
+        vb = store.headline_values(run_b, bench, metric)
+        va = store.headline_values(run_a, bench, metric, list(vb))
         return va, vb, [i for i in vb if i in va]
-    va = _headline_values(store, run_a, bench, metric)
-    vb = _headline_values(store, run_b, bench, metric)
+    va = store.headline_values(run_a, bench, metric)
+    vb = store.headline_values(run_b, bench, metric)
     return va, vb, [i for i in va if i in vb]
 
 
@@ -178,34 +149,21 @@ def disagreements(
                     "run_a": bc.run_a,
                     "run_b": bc.run_b,
                     "sample_id": sid,
-                    "index": pa["idx"],
-                    "prompt": pa["prompt"],
-                    "a": _answer(pa["payload"], bc.metric),
-                    "b": _answer(pb["payload"], bc.metric),
-                    "a_value": pa["metrics"].get(bc.metric),
-                    "b_value": pb["metrics"].get(bc.metric),
-                    "target": _target(pa["payload"]),
+                    "index": pa.index,
+                    "prompt": pa.prompt,
+                    "a": _answer(pa.payload, bc.metric),
+                    "b": _answer(pb.payload, bc.metric),
+                    "a_value": pa.metrics.get(bc.metric),
+                    "b_value": pb.metrics.get(bc.metric),
+                    "target": _target(pa.payload),
                 }
             )
     return total, rows
 
 
-def _samples_at(store: Store, rowids: list[int]) -> dict[str, dict[str, Any]]:
-    """sample_id -> what the page shows of it, for these results rows of one run."""
-    marks = ",".join("?" * len(rowids))
-    rows = store.conn.execute(
-        f"SELECT sample_id, idx, prompt, payload, metrics FROM results WHERE rowid IN ({marks})",
-        rowids,
-    )
-    return {
-        r["sample_id"]: {
-            "idx": r["idx"],
-            "prompt": r["prompt"],
-            "payload": json.loads(r["payload"]),
-            "metrics": json.loads(r["metrics"]),
-        }
-        for r in rows
-    }
+def _samples_at(store: Store, rowids: list[int]) -> dict[str, StoredSample]:
+    """sample_id -> its results row, for these rows of one run."""
+    return {r.sample_id: r for r in store.results_by_rowid(rowids).values()}
 
 
 def _answer(payload: dict[str, Any], metric: str) -> str:

@@ -47,10 +47,7 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
     if model is None:
         raise NotFound(f"no model {slug!r} in this store")
     runs = {e.run_id: store.run(e.run_id) for e in model.entries.values()}
-    history = [dict(r) for r in store.conn.execute(
-        "SELECT run_id, created, status, planned, seconds, tokens FROM runs "
-        "WHERE model_key = ? ORDER BY created DESC", (model.key,),
-    )]  # fmt: skip
+    history = store.run_history(model.key)
     dims = [d for d in board.dimensions if d in model.dimensions]
     dim_chart = None
     if len(dims) >= 3:
@@ -98,17 +95,7 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
     ]
     rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
     newest = max((e for _, e in rows), key=lambda e: e.created)
-    first = store.conn.execute(  # the first question, found in the index, then read alone
-        "SELECT s.rowid FROM run_results r JOIN results s INDEXED BY results_by_key "
-        "ON s.key = r.key WHERE r.run_id = ? AND r.bench = ? ORDER BY s.idx LIMIT 1",
-        (newest.run_id, bench_id),
-    ).fetchone()
-    example = (
-        first
-        and store.conn.execute(
-            "SELECT sample_id, prompt FROM results WHERE rowid = ?", (first[0],)
-        ).fetchone()
-    )
+    example = store.first_sample(newest.run_id, bench_id)
     scored = [(m, e) for m, e in rows if e.score is not None]
     chart = None
     if scored:
@@ -126,7 +113,7 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
             "board": board,
             "bench": bench,
             "rows": rows,
-            "example": dict(example) if example else None,
+            "example": example,
             "example_run": newest.run_id,
             "chart": chart,
         },
@@ -170,7 +157,7 @@ def samples_view(
     query: str = "",
     page: int = 1,
 ) -> Page:
-    run = store.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    run = store.run_row(run_id)
     if run is None:
         raise NotFound(f"no run {run_id!r} in this store")
     benches = store.run_benches(run_id)
@@ -192,7 +179,7 @@ def samples_view(
         {
             "title": f"{bench} samples of {run['model']}",
             "board": board,
-            "run": dict(run),
+            "run": run,
             "model": model,
             "benches": benches,
             "bench": info,

@@ -54,11 +54,11 @@ def create_app(store_path: Path) -> FastAPI:
         if not store_path.is_file():  # nothing run yet: the leaderboard says how to start
             return Board([], {}, [])
         db = store()
-        version = (db.conn.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+        version = db.data_version()
         cached = getattr(local, "board", None)
         if cached is None or cached[0] != version:
             built = load_board(db)
-            version = (db.conn.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+            version = db.data_version()
             local.board = cached = (version, built)
         return cached[1]
 
@@ -127,8 +127,7 @@ def create_app(store_path: Path) -> FastAPI:
     def run_id_of(name: str) -> str:
         """Run and benchmark ids travel as `links.name_of` names: any id, `/` or a lone
         surrogate included, has one that fits in a path segment."""
-        ids = (r[0] for r in store().conn.execute("SELECT run_id FROM runs"))
-        found = ident_of(name, ids)
+        found = ident_of(name, store().run_ids())
         if found is None:
             raise pages.NotFound(f"no run {name!r} in this store")
         return found

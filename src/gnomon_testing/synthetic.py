@@ -60,8 +60,10 @@ def write_run(
     created_offset: float = 0.0,
     dtype: str = "float32",
     limit: int | None = None,
+    extractor: str | None = None,
 ) -> SyntheticRun:
-    """One run of one model on one benchmark; `planned > samples` leaves it part-way."""
+    """One run of one model on one benchmark; `planned > samples` leaves it part-way.
+    `extractor` names what read each scored answer (payload `extractor`); None writes none."""
     rng = random.Random(f"{seed}:{model}:{bench}")
     model_key = f"hf:{model}@main|{dtype}"
     spec = _spec(kind, bench, dimension, bench.replace("_", " ").title())
@@ -73,7 +75,7 @@ def write_run(
         "device": "cpu", "chat_template": False, "batch_size": 8,
     }  # fmt: skip
     store.begin_run(run_id, model, model_key, config, __version__)
-    if created_offset:
+    if created_offset:  # an older or newer run than now: history the Store API cannot write
         store.conn.execute(
             "UPDATE runs SET created = created + ? WHERE run_id = ?", (created_offset, run_id)
         )
@@ -109,6 +111,8 @@ def write_run(
             norm = correct if rng.random() < 0.8 else not correct
             payload["prediction_norm"] = target if norm else (target + 1) % 4
             metrics = {"acc": float(correct), "acc_norm": float(norm)}
+        if extractor is not None:
+            payload["extractor"] = extractor
         cluster = f"subject_{i % 7}" if kind == "clustered" else None
         prompt = f"Question {i} of {bench}: {text}\nAnswer:"
         rows.append(
