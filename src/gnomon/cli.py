@@ -74,10 +74,15 @@ def _print_reports(reports: list, title: str) -> None:
             n += f", {report.truncated} truncated"
         for name, score in report.metrics.items():
             ci = f"[{_fmt(score.ci_low)}, {_fmt(score.ci_high)}]"
+            shown = f"{name} (headline)" if name == report.headline else name
             table.add_row(
-                report.bench, name, _fmt(score.value), _fmt(score.stderr), ci, n, report.prompt_hash
-            )
+                report.bench, shown, _fmt(score.value), _fmt(score.stderr), ci, n,
+                report.prompt_hash,
+            )  # fmt: skip
     out.print(table)
+    for report in reports:
+        if report.headline_note:
+            out.print(f"{report.bench}: {report.headline_note}")
 
 
 @app.command()

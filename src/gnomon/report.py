@@ -27,6 +27,9 @@ class BenchReport:
         default_factory=dict
     )  # metric -> cluster -> score
     cluster_by: str | None = None
+    headline: str | None = None  # the metric this run reports, one it produced
+    headline_note: str | None = None  # why it is not the spec's headline
+    judge: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -41,8 +44,13 @@ class BenchReport:
             "planned": self.planned,
             "complete": self.complete,
             "truncated": self.truncated,
+            "headline": self.headline,
             "metrics": {name: _score_dict(s) for name, s in self.metrics.items()},
         }
+        if self.headline_note:
+            out["headline_note"] = self.headline_note
+        if self.judge:
+            out["judge"] = self.judge
         if self.clusters:
             out["cluster_by"] = self.cluster_by
             out["clusters"] = {
@@ -118,6 +126,9 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 metrics,
                 per_cluster,
                 cluster_by,
+                bench.get("headline") or spec.get("headline") or spec["metrics"][0],
+                bench.get("headline_note"),
+                bench.get("judge"),
             )  # fmt: skip
         )
     return reports

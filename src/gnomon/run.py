@@ -7,6 +7,7 @@ whose answers are all stored does not load the model at all.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.pipeline.compute import compute, rescore
 from gnomon.pipeline.executor import Executor, InProcess
+from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.lookup import PlanState, look_up
 from gnomon.pipeline.plan import BenchPlan, plan_bench
 from gnomon.requests import Request, as_chat
@@ -48,6 +50,8 @@ class RunOptions:
     choice_by_generation: bool = False  # for endpoints without prompt logprobs
     chat: bool = False  # local models: prompts through the tokenizer's chat template
     system_prompt: str | None = None
+    judge: ModelRef | None = None  # the model judged benchmarks ask for verdicts
+    judge_api: ApiSettings | None = None  # for an `openai:` judge
 
 
 @dataclass
@@ -89,6 +93,27 @@ def _shaper(options: RunOptions) -> Callable[[Request], Request] | None:
     return shape
 
 
+def _judge(options: RunOptions) -> Judge | None:
+    """The judge, named for the store without loading it: loaded on the first verdict that is
+    not stored yet. A served judge is asked through the chat API."""
+    ref = options.judge
+    if ref is None:
+        return None
+    served = ref.engine == "openai"
+    dtype = "served" if served else resolved_dtype(options.device, options.dtype)
+    api = options.judge_api or ApiSettings()
+    if served and not api.chat:
+        api = dataclasses.replace(api, chat=True)
+
+    def load() -> Executor:
+        engine = load_engine(
+            ref, device=options.device, dtype=dtype, batch_size=options.batch_size, api=api
+        )
+        return InProcess(engine)
+
+    return Judge(model_key(ref, dtype, api), load, options.store_path)
+
+
 def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
     chat = None
     if options.chat:
@@ -98,6 +123,7 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
 
         chat = chat_format(options.model.name, options.model.revision, options.system_prompt)
     shape = _shaper(options)
+    judge = _judge(options)
     return [
         plan_bench(
             s,
@@ -110,6 +136,7 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
             choice_by_generation=options.choice_by_generation,
             chat=chat,
             shape=shape,
+            judge=judge,
         )  # fmt: skip
         for s in options.specs
     ]
@@ -134,6 +161,8 @@ def _config(options: RunOptions, plans: list[BenchPlan], dtype: str) -> dict[str
         "system_prompt": options.system_prompt,
         "samples": options.samples,
         "temperature": options.temperature,
+        "judge": options.judge.display if options.judge else None,
+        "judge_base_url": options.judge_api.base_url if options.judge_api else None,
     }
 
 

@@ -92,8 +92,8 @@ class StoreReads:
         and `spec` stay JSON text; the board decodes each distinct spec once."""
         rows = self.conn.execute(
             "SELECT r.run_id, r.model, r.model_key, r.status, r.created, r.config, b.bench, "
-            "b.bench_version, b.prompt_hash, b.shots, b.planned, b.spec "
-            "FROM run_benches b JOIN runs r ON r.run_id = b.run_id"
+            "b.bench_version, b.prompt_hash, b.shots, b.planned, b.spec, b.headline, "
+            "b.headline_note, b.judge FROM run_benches b JOIN runs r ON r.run_id = b.run_id"
         ).fetchall()
         return [dict(r) for r in rows]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.prompts import Sample
 from gnomon.requests import Answer, Request
@@ -24,6 +25,7 @@ class Mode(ABC):
     # Bump when the scoring code changes what it computes: every stored sample is re-scored.
     scorer_version: int = 1
     multi_stage = False  # True when a later request depends on an earlier answer
+    judged = False  # True when the scorer asks a judge model (`judge_requests`)
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         self.spec = spec
@@ -43,6 +45,16 @@ class Mode(ABC):
     def results(self, batch: list[tuple[Sample, list[Any]]]) -> list[dict[str, Any]]:
         """Results for several finished samples at once (a mode may judge them in parallel)."""
         return [self.result(sample, answers) for sample, answers in batch]
+
+    def judge_requests(self, sample: Sample, answers: list[Any]) -> list[GenerateRequest]:
+        """What the judge is asked about these answers (a judged mode); [] asks nothing."""
+        return []
+
+    def judged_result(
+        self, sample: Sample, answers: list[Any], verdicts: list[GenerateResult]
+    ) -> dict[str, Any]:
+        """The result from the answers and the judge's replies to `judge_requests`."""
+        raise NotImplementedError(f"{type(self).__name__} asks no judge")
 
     def settings(self) -> dict[str, Any]:
         """Settings that change answers; they are part of every stored result's key."""

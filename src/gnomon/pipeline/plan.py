@@ -17,6 +17,7 @@ from gnomon.data import load_split
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes import Mode, mode_for
+from gnomon.pipeline.judging import Judge
 from gnomon.prompts import ChatFormat, Renderer, Sample
 from gnomon.requests import Request
 from gnomon.store import result_key
@@ -38,7 +39,8 @@ class BenchPlan:
     shape: RequestShaper | None = None
     headline: str = ""
     headline_note: str | None = None
-    judge: str | None = None
+    judge: str | None = None  # the judge's model key, when the scorer asks one
+    judge_runner: Judge | None = None
 
     def requests(self, sample: Sample, answers: list) -> list[Request]:
         requests = self.mode.stage_requests(sample, answers)
@@ -72,6 +74,7 @@ def plan_bench(
     choice_by_generation: bool = False,
     chat: ChatFormat | None = None,
     shape: RequestShaper | None = None,
+    judge: Judge | None = None,
 ) -> BenchPlan:
     renderer = Renderer(spec, shots, chat)
     rows = load_split(spec, spec.source.eval_split, data_dir)
@@ -100,9 +103,12 @@ def plan_bench(
     if len(set(keys)) != len(keys):
         raise UserError(f"{spec.id}: two rows share a sample id and content; ids must be unique")
     headline, note = mode.headline()
+    if mode.judged and judge is None:
+        raise UserError(f"{spec.id} is scored by a judge model: name one with --judge")
+    judge_key = judge.model_key if mode.judged and judge else None
     return BenchPlan(
-        spec, mode, renderer.shots, prompt_hash, samples, keys, scorer_hash(mode), model_id,
-        shape, headline, note,
+        spec, mode, renderer.shots, prompt_hash, samples, keys, scorer_hash(mode, judge_key),
+        model_id, shape, headline, note, judge_key, judge if judge_key else None,
     )  # fmt: skip
 
 

@@ -29,6 +29,8 @@ def score_samples(
     out = Scored()
     for _, state in items:
         out.answers.extend(state.new_answers)
+    if plan.mode.judged:
+        return _judged(plan, items, score_keys, out)
     batch = [(plan.samples[pos], state.answers) for pos, state in items]
     try:
         results: list[dict[str, Any] | BaseException] = list(plan.mode.results(batch))
@@ -42,11 +44,45 @@ def score_samples(
     for (pos, state), result in zip(items, results, strict=True):
         sample = plan.samples[pos]
         if isinstance(result, BaseException):
-            reason = f"scoring failed: {type(result).__name__}: {result}"
-            out.failures.append((sample.sample_id, reason[:500]))
+            out.failures.append((sample.sample_id, _reason("scoring", result)))
             continue
         out.rows.append(_row(plan, pos, state, result, score_keys[pos]))
     return out
+
+
+def _judged(
+    plan: BenchPlan, items: list[tuple[int, SampleState]], score_keys: dict[int, str], out: Scored
+) -> Scored:
+    """Ask the judge about every item, then score each with the verdicts; a judge that cannot
+    answer, or answers what the parser cannot read, fails that sample alone."""
+    assert plan.judge_runner is not None  # plan_bench refuses a judged plan without a judge
+    asked: list[tuple[int, SampleState]] = []
+    requests = []
+    for pos, state in items:
+        try:
+            requests.append(plan.mode.judge_requests(plan.samples[pos], state.answers))
+            asked.append((pos, state))
+        except Exception as exc:
+            out.failures.append((plan.samples[pos].sample_id, _reason("judge prompt", exc)))
+    verdicts = plan.judge_runner.ask(requests)
+    out.answers.extend(verdicts.new)
+    for (pos, state), replies, keys in zip(asked, verdicts.answers, verdicts.keys, strict=True):
+        sample = plan.samples[pos]
+        if isinstance(replies, str):
+            out.failures.append((sample.sample_id, replies[:500]))
+            continue
+        try:
+            result = plan.mode.judged_result(sample, state.answers, replies)  # type: ignore[arg-type]
+        except Exception as exc:
+            out.failures.append((sample.sample_id, _reason("scoring", exc)))
+            continue
+        judged = SampleState(state.answers, state.keys + keys)
+        out.rows.append(_row(plan, pos, judged, result, score_keys[pos]))
+    return out
+
+
+def _reason(what: str, exc: BaseException) -> str:
+    return f"{what} failed: {type(exc).__name__}: {exc}"[:500]
 
 
 def _row(

@@ -53,6 +53,9 @@ class Entry:
     metrics: dict[str, Score]
     config: dict[str, Any]
     odd_prompt: bool = False  # prompt differs from the one most models on the board used
+    headline_note: str | None = None  # why this run reports another metric than the column
+    judge: str | None = None  # the model that judged this run's answers
+    odd_judge: bool = False  # judged by another model than most runs of this benchmark
 
     @property
     def score(self) -> Score | None:
@@ -195,12 +198,18 @@ def load_board(store: Store) -> Board:
         metrics, _ = scores_from_moments(
             moments[(row["run_id"], bench)], own_spec.get("cluster_by")
         )
-        headline = benches[bench].headline
+        # the metric this run reports: the one it produced (a run answered by generation has
+        # `acc` where the column reads `acc_norm`), marked on the board when it differs
+        headline = row.get("headline") or benches[bench].headline
         done = metrics[headline].n if headline in metrics else 0
+        note = row.get("headline_note") if headline != benches[bench].headline else None
         entry = Entry(
             key, bench, row["run_id"], row["status"], row["created"], row["bench_version"],
             row["prompt_hash"], row["shots"], row["planned"], done, row["limited"], headline,
-            metrics, row["config"],
+            metrics, row["config"], headline_note=note or (
+                None if headline == benches[bench].headline
+                else f"this run reports {headline}, not {benches[bench].headline}"
+            ), judge=row.get("judge"),
         )  # fmt: skip
         models.setdefault(key, Model(key, "", "")).entries[bench] = entry
     _name_models(models, names)
@@ -243,6 +252,13 @@ def _mark_odd_prompts(models: dict[str, Model], benches: dict[str, Bench]) -> No
                 e = m.entries.get(bench)
                 if e is not None and (e.bench_version, e.prompt_hash) != common:
                     e.odd_prompt = True
+        judges = Counter(m.entries[bench].judge for m in models.values() if bench in m.entries)
+        if len(judges) > 1:  # scores by different judges are not the same measurement
+            usual = judges.most_common(1)[0][0]
+            for m in models.values():
+                e = m.entries.get(bench)
+                if e is not None and e.judge != usual:
+                    e.odd_judge = True
 
 
 def _aggregate(model: Model, benches: dict[str, Bench], dimensions: list[str]) -> None:

@@ -168,7 +168,7 @@ def samples_view(
         raise NotFound(f"no filter {filter!r}: use one of {', '.join(FILTERS)}")
     chosen: Filter = filter  # type: ignore[assignment]
     spec = info["spec"]
-    headline = spec.get("headline") or spec["metrics"][0]
+    headline = info.get("headline") or spec.get("headline") or spec["metrics"][0]
     # the stored flag is acc for choice, exact_match for generation, the first completion for
     # code; a benchmark reported by another metric (acc_norm) is judged by that metric here
     verdict = None if headline in ("acc", "exact_match", "pass@1") else headline
