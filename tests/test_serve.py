@@ -250,3 +250,50 @@ def test_request_id_is_echoed(llama) -> None:
     response = client.post("/v1/completions", json=body, headers={"X-Request-Id": "abc-123"})
     assert response.status_code == 200 and response.headers["X-Request-Id"] == "abc-123"
     assert "X-Request-Id" not in client.post("/v1/completions", json=body).headers
+
+
+TOOL_TEMPLATE = (  # a newline after a block tag is trimmed in chat templates: print it instead
+    "{{ bos_token }}{% if tools %}tools:{% for t in tools %} {{ t['function']['name'] }}"
+    "{% endfor %}{{ '\\n' }}{% endif %}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
+    "{% for c in m.get('tool_calls') or [] %}[call {{ c['function']['name'] }} "
+    "{{ c['function']['arguments']['city'] }}]{% endfor %}"
+    "{% if m.get('tool_call_id') %} (for {{ m['tool_call_id'] }}){% endif %}{{ '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def test_chat_with_turns_and_tools_is_the_engines_conversation(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """A multi-turn body with tools reaches the engine as a conversation: the prompt the model
+    sees is the template over every turn, each tool call and answer, and the tools."""
+    chat_dir = tmp_path / "tools"
+    shutil.copytree(llama_dir, chat_dir)
+    config_path = chat_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["chat_template"] = TOOL_TEMPLATE
+    config_path.write_text(json.dumps(config))
+    engine = _engine(chat_dir)
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {}}}]
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}  # fmt: skip
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "rain"},
+    ]
+    body = {"model": NAME, "messages": messages, "tools": tools, "max_tokens": 5, "temperature": 0}
+    with running(create_app(engine, NAME)) as url:
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+        bad = {**body, "messages": [{"role": "assistant", "tool_calls": [{"id": "x"}]}]}
+        error = _error(httpx.post(f"{url}/v1/chat/completions", json=bad, timeout=60), 400)
+    assert "function.name" in error["message"]
+    assert response.status_code == 200, response.text
+    prompt = (
+        "<s>tools: weather\nsystem: Be brief.\nuser: Weather in Oslo?\n"
+        "assistant: [call weather Oslo]\ntool: rain (for c1)\nassistant:"
+    )
+    out = response.json()
+    assert out["usage"]["prompt_tokens"] == len(engine.encode(prompt))
+    assert out["choices"][0]["message"]["content"] == _generate(engine, prompt, 5)

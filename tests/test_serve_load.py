@@ -219,3 +219,11 @@ def test_taken_port_is_one_line_before_loading(endless_dir: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
     assert "Traceback" not in proc.stderr and "serving" not in proc.stderr
+
+
+def test_serving_a_served_model_is_one_line() -> None:
+    """`serve` drives a local model; an `openai:` one is refused before anything is reached."""
+    proc = gnomon("serve", "--model", "openai:some-model", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    said = "error: gnomon serve serves local models (hf:), not openai: models"
+    assert proc.stderr.strip() == said

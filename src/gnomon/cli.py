@@ -327,10 +327,12 @@ def serve(
     from gnomon.serve.runner import serve as serve_app
 
     ref = parse_model(model, revision)
+    if ref.engine != "hf":  # serve drives a local model token by token
+        raise UserError(f"gnomon serve serves local models (hf:), not {ref.engine}: models")
     check_port(host, port)
     _quiet_libraries(needs_hub=not ref.local)
     engine = load_engine(ref, device=device, dtype=dtype, batch_size=1)
-    assert isinstance(engine, HFEngine)
+    assert isinstance(engine, HFEngine)  # the hf engine kind loads an HFEngine
     err.print(f"serving {ref.display} as {name or model!r} on http://{host}:{port}/v1")
     stopped = serve_app(
         engine,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -28,6 +28,7 @@ from gnomon.engines.base import (
     ScoreRequest,
     ScoreResult,
 )
+from gnomon.engines.hf_types import Generation, TokenLogprobs, cancel_criteria, message_dict
 from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
 from gnomon.errors import UserError
 from gnomon.prompts import ChatFormat
@@ -360,7 +361,6 @@ class HFEngine(Engine):
         self, requests: Sequence[GenerateRequest]
     ) -> Iterator[list[tuple[int, GenerateResult]]]:
         """Greedy, batched longest first with left padding, stopped per row at a stop string."""
-        eos = self.tokenizer.decode([self.tokenizer.eos_token_id], skip_special_tokens=False)
         encoded = []
         for index, req in enumerate(requests):
             room = self.max_length - req.max_tokens
@@ -379,43 +379,133 @@ class HFEngine(Engine):
         with torch.inference_mode():
             for _, same in groupby(encoded, key=shared):
                 for chunk in batches(list(same), self.batch_size):
-                    yield self._generate_batch(chunk, requests, eos)
+                    yield self._generate_batch(chunk, requests)
 
     def _generate_batch(
         self,
         chunk: list[tuple[int, list[int], bool]],
         requests: Sequence[GenerateRequest],
-        eos: str,
     ) -> list[tuple[int, GenerateResult]]:
-        width = max(len(t) for _, t, _ in chunk)
-        ids = [[self._pad_id] * (width - len(t)) + t for _, t, _ in chunk]
-        mask = [[0] * (width - len(t)) + [1] * len(t) for _, t, _ in chunk]
         first = requests[chunk[0][0]]
-        stops = sorted(set(first.until) | ({eos} if eos else set()))
-        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
-        if first.temperature > 0:
-            torch.manual_seed(first.seed)  # reproducible for the same batch of requests
-            sampling = {"do_sample": True, "temperature": first.temperature, "top_p": 0.95}
-        out = self.model.generate(
-            input_ids=torch.tensor(ids, device=self.device),
-            attention_mask=torch.tensor(mask, device=self.device),
-            max_new_tokens=first.max_tokens,
-            top_k=None,
-            **sampling,
-            stop_strings=stops or None,
-            tokenizer=self.tokenizer,
-            pad_token_id=self._pad_id,
+        done = self.generate_tokens(
+            [t for _, t, _ in chunk],
+            max_tokens=first.max_tokens,
+            until=first.until,
+            temperature=first.temperature,
+            seed=first.seed,  # reproducible for the same batch of requests
         )
-        self.tokens_computed += sum(len(t) for _, t, _ in chunk) + int(out[:, width:].numel())
-        results = []
-        for row, (index, _, truncated) in enumerate(chunk):
-            new = out[row, width : width + requests[index].max_tokens].tolist()
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
-            for stop in (*requests[index].until, eos):
-                if stop:
-                    text = text.split(stop)[0]
-            results.append((index, GenerateResult(text, truncated)))
-        return results
+        return [
+            (index, GenerateResult(gen.text, truncated))
+            for (index, _, truncated), gen in zip(chunk, done, strict=True)
+        ]
+
+    def generate_tokens(
+        self,
+        rows: list[list[int]],
+        *,
+        max_tokens: int,
+        until: Sequence[str] = (),
+        temperature: float = 0.0,
+        seed: int | None = 0,
+        top_p: float = 0.95,
+        cancel: Callable[[], bool] | None = None,
+    ) -> list[Generation]:
+        """The one `model.generate` call, for `generate` and for `gnomon serve`, so greedy text
+        over HTTP is the text a local run produces. Rows are left-padded into one batch; each
+        stops at EOS or any of `until`. `temperature` 0 is greedy; above it samples (top-p),
+        after `torch.manual_seed(seed)` unless `seed` is None. `cancel`, polled between decoding
+        steps, ends the generation early (the caller then discards what it got)."""
+        if max_tokens == 0:
+            return [Generation([], "", "length") for _ in rows]
+        width = max(len(t) for t in rows)
+        ids = [[self._pad_id] * (width - len(t)) + t for t in rows]
+        mask = [[0] * (width - len(t)) + [1] * len(t) for t in rows]
+        eos = self._eos_text()
+        stops = sorted(set(until) | ({eos} if eos else set()))
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
+        if temperature > 0:
+            if seed is not None:
+                torch.manual_seed(seed)
+            sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p}
+        extra: dict[str, Any] = {}
+        if cancel is not None:
+            extra["stopping_criteria"] = cancel_criteria(cancel)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=torch.tensor(ids, device=self.device),
+                attention_mask=torch.tensor(mask, device=self.device),
+                max_new_tokens=max_tokens,
+                top_k=None,
+                **sampling,
+                stop_strings=stops or None,
+                tokenizer=self.tokenizer,
+                pad_token_id=self._pad_id,
+                **extra,
+            )
+        self.tokens_computed += sum(map(len, rows)) + int(out[:, width:].numel())
+        done = []
+        for row in range(len(rows)):
+            new = out[row, width : width + max_tokens].tolist()
+            text, finish = self._cut(new, until, max_tokens)
+            done.append(Generation(new, text, finish))
+        return done
+
+    def _eos_text(self) -> str:
+        eos_id = self.tokenizer.eos_token_id
+        if eos_id is None:
+            return ""
+        return self.tokenizer.decode([eos_id], skip_special_tokens=False)
+
+    def _cut(
+        self, new: list[int], until: Sequence[str], max_tokens: int
+    ) -> tuple[str, Literal["stop", "length"]]:
+        """The decoded text before the first stop string (or EOS's text), and why it ended."""
+        full = self.tokenizer.decode(new, skip_special_tokens=True)
+        cut = min((full.index(s) for s in (*until, self._eos_text()) if s and s in full),
+                  default=len(full))  # fmt: skip
+        hit_eos = self.tokenizer.eos_token_id in new
+        stopped = cut < len(full) or hit_eos or len(new) < max_tokens
+        return full[:cut], "stop" if stopped else "length"
+
+    def token_logprobs(self, ids: list[int], top: int) -> TokenLogprobs:
+        """Every token's log-probability given the tokens before it, and the `top` likeliest
+        tokens at each position: one float32 forward pass through the head `score` reads."""
+        if not ids:
+            return TokenLogprobs([], [])
+        with torch.inference_mode():
+            states, _ = self._hidden(input_ids=torch.tensor([ids], device=self.device))
+            logits = self._logits(states[0, :-1]) if self._fast else states[0, :-1].float()
+            self.tokens_computed += len(ids)
+            logp = torch.log_softmax(logits, dim=-1)  # row i-1 predicts token i
+            targets = torch.tensor(ids[1:], device=self.device)
+            chosen = logp.gather(1, targets[:, None]).squeeze(1).tolist()
+            alternatives: list[list[tuple[int, float]] | None] = [None]
+            if top > 0 and len(ids) > 1:
+                values, indices = logp.topk(min(top, logp.shape[-1]), dim=-1)
+                for row_ids, row_values in zip(indices.tolist(), values.tolist(), strict=True):
+                    alternatives.append(list(zip(row_ids, row_values, strict=True)))
+            else:
+                alternatives.extend([] for _ in ids[1:])
+        return TokenLogprobs([None, *chosen], alternatives)
+
+    def prompt_text(self, request: GenerateRequest) -> str:
+        """The text a request puts before the answer: its `context`, or its conversation (and
+        tools) through the tokenizer's chat template."""
+        if request.messages is None:
+            return request.context
+        template = getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            raise UserError("this model's tokenizer has no chat template")
+        tools = json.loads(request.tools) if request.tools else None
+        try:
+            return self.tokenizer.apply_chat_template(
+                [message_dict(m) for m in request.messages],
+                tools=tools,
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+        except Exception as exc:  # jinja raises its own types for messages a template refuses
+            raise UserError(f"the chat template failed: {exc}") from None
 
     def describe(self) -> dict[str, str]:
         return {

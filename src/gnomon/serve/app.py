@@ -31,10 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gnomon.engines.base import GenerateRequest, Message, ToolCall
 from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT
 from gnomon.serve.errors import APIError, error_body
 from gnomon.serve.model import MAX_TOP_LOGPROBS, Choice, Server
 from gnomon.serve.scheduler import Cancelled, Rejected, Scheduler, await_job
+from gnomon.text import dumps as json_text
 
 if TYPE_CHECKING:
     from gnomon.engines.hf import HFEngine
@@ -74,6 +76,46 @@ class ChatMessage(BaseModel):
 
 class ChatBody(_Body):
     messages: list[ChatMessage] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+
+
+def _conversation(body: ChatBody, stop: list[str], max_tokens: int | None) -> GenerateRequest:
+    """The chat body as the engine's request: the turns (with any tool calls and tool answers)
+    and the tools, which the engine renders through the model's chat template."""
+    messages = []
+    for at, m in enumerate(body.messages):
+        extra = m.model_extra or {}
+        try:
+            calls = tuple(
+                ToolCall(
+                    str(c["function"]["name"]),
+                    _arguments(c["function"].get("arguments", "")),
+                    None if c.get("id") is None else str(c["id"]),
+                )
+                for c in extra.get("tool_calls") or ()
+            )
+        except (KeyError, TypeError, AttributeError):
+            raise APIError(
+                400, "a tool call needs function.name", param=f"messages.{at}.tool_calls"
+            ) from None
+        call_id, name = extra.get("tool_call_id"), extra.get("name")
+        messages.append(
+            Message(
+                m.role,
+                m.content or "",
+                calls,
+                None if call_id is None else str(call_id),
+                None if name is None else str(name),
+            )
+        )
+    tools = None if body.tools is None else json_text(body.tools, sort_keys=True)
+    return GenerateRequest(
+        "", tuple(stop), max_tokens or 0, body.temperature, body.seed or 0, tuple(messages), tools
+    )
+
+
+def _arguments(value: Any) -> str:
+    return value if isinstance(value, str) else json_text(value, sort_keys=True)
 
 
 # ----------------------------------------------------------------------------- the app
@@ -243,9 +285,9 @@ def create_app(
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatBody, request: Request, response: Response):
         max_tokens, stop = _common(body, model_name)
-        messages = [m.model_dump(exclude_none=True) for m in body.messages]
+        conversation = _conversation(body, stop, max_tokens)
         prompt = await run_in_threadpool(
-            lambda: server.prepare(server.chat_prompt(messages), max_tokens)
+            lambda: server.prepare(server.chat_prompt(conversation), max_tokens)
         )
 
         def work(cancel: threading.Event) -> Choice:

@@ -1,17 +1,14 @@
-"""Token-level log-probabilities and token texts in the shape of OpenAI's legacy `logprobs`.
+"""Token texts in the shape of OpenAI's legacy `logprobs`.
 
-Loglikelihood scoring over HTTP (`echo=true, max_tokens=0, logprobs=1`) sums these numbers, so
-they come from one plain float32 forward pass over the whole sequence: the log-probability of
-token i is log_softmax of the logits at position i-1, the same quantity `HFEngine.score` reads.
+The numbers themselves are `HFEngine.token_logprobs`: loglikelihood scoring over HTTP (`echo=true,
+max_tokens=0, logprobs=1`) sums them, so they are the quantity `HFEngine.score` reads. Here is only
+how each token is spelled and where its text starts.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
-
-import torch
 
 # A token that ends inside a multi-byte character decodes to U+FFFD; its text is deferred to the
 # token that completes the character. More than this many pending tokens is not a character.
@@ -20,15 +17,6 @@ _REPLACEMENT = "\ufffd"
 # Tokens of left context decoded with each token, so that decoders that strip or merge spaces at
 # the start of a string treat the token as they would inside the text.
 _WINDOW = 6
-
-
-@dataclass(frozen=True)
-class TokenLogprobs:
-    """Per token: its log-probability (None for the first token, which nothing predicts) and its
-    `top` most likely alternatives at that position, as (token id, log-probability)."""
-
-    logprobs: list[float | None]
-    top: list[list[tuple[int, float]] | None]
 
 
 def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
@@ -68,22 +56,3 @@ def display_tokens(tokenizer: Any, ids: list[int], texts: list[str]) -> list[str
         tokenizer.convert_ids_to_tokens(t) if t in special else text
         for t, text in zip(ids, texts, strict=True)
     ]
-
-
-def forward_logprobs(model: Any, device: torch.device, ids: list[int], top: int) -> TokenLogprobs:
-    """One full forward pass in float32; token i is read from the logits at position i-1."""
-    if not ids:
-        return TokenLogprobs([], [])
-    with torch.inference_mode():
-        logits = model(input_ids=torch.tensor([ids], device=device)).logits[0].float()
-        logp = torch.log_softmax(logits[:-1], dim=-1)  # row i-1 predicts token i
-        targets = torch.tensor(ids[1:], device=device)
-        chosen = logp.gather(1, targets[:, None]).squeeze(1).tolist()
-        alternatives: list[list[tuple[int, float]] | None] = [None]
-        if top > 0 and len(ids) > 1:
-            values, indices = logp.topk(min(top, logp.shape[-1]), dim=-1)
-            for row_ids, row_values in zip(indices.tolist(), values.tolist(), strict=True):
-                alternatives.append(list(zip(row_ids, row_values, strict=True)))
-        else:
-            alternatives.extend([] for _ in ids[1:])
-    return TokenLogprobs([None, *chosen], alternatives)
