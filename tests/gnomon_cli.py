@@ -12,7 +12,7 @@ GNOMON = Path(sys.executable).parent / "gnomon"
 # One torch thread: the models are tiny, and two threads on two busy cores spin rather than work.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 SUMMARY = re.compile(
-    r"(\d+) samples: (\d+) reused from the store, (\d+) re-scored from stored answers, "
+    r"(\d+) samples: (\d+) reused from the store, (?:(\d+) re-scored from stored answers, )?"
     r"(\d+) computed"
 )
 
@@ -39,7 +39,7 @@ def summary(stdout: str) -> tuple[int, int, int]:
     """(planned, reused, computed) from the line a run prints at the end."""
     match = SUMMARY.search(stdout)
     assert match, stdout
-    planned, reused, _, computed = map(int, match.groups())
+    planned, reused, _, computed = (int(g or 0) for g in match.groups())
     return planned, reused, computed
 
 
@@ -47,4 +47,4 @@ def rescored(stdout: str) -> int:
     """How many samples a run scored from answers already in the store."""
     match = SUMMARY.search(stdout)
     assert match, stdout
-    return int(match.group(3))
+    return int(match.group(3) or 0)
