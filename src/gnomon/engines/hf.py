@@ -23,11 +23,14 @@ import torch
 from gnomon import text
 from gnomon.engines.base import (
     Engine,
+    FailedResult,
     GenerateRequest,
     GenerateResult,
     ScoreRequest,
     ScoreResult,
 )
+from gnomon.engines.hf_answers import RowReader
+from gnomon.engines.hf_chat import NotRendered, render
 from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
 from gnomon.errors import UserError
 from gnomon.prompts import ChatFormat
@@ -358,16 +361,26 @@ class HFEngine(Engine):
     # ----------------------------------------------------------------- generate
     def generate(
         self, requests: Sequence[GenerateRequest]
-    ) -> Iterator[list[tuple[int, GenerateResult]]]:
-        """Greedy, batched longest first with left padding, stopped per row at a stop string."""
-        eos = self.tokenizer.decode([self.tokenizer.eos_token_id], skip_special_tokens=False)
-        encoded = []
+    ) -> Iterator[list[tuple[int, GenerateResult | FailedResult]]]:  # type: ignore[override]
+        """Batched longest first with left padding, stopped per row at a stop string. A
+        conversation is rendered by the model's chat template first; one the template cannot
+        render is that request's `FailedResult`. Sampling draws each row from its own request's
+        seed (see `sampling`), so a sample does not depend on its batch."""
+        reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
+        encoded, failed = [], []
         for index, req in enumerate(requests):
             room = self.max_length - req.max_tokens
             if room <= 0:
                 raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
-            tokens = self.encode(req.context)
+            try:
+                prompt = self._prompt(req)
+            except NotRendered as exc:
+                failed.append((index, FailedResult(str(exc))))
+                continue
+            tokens = self.encode(prompt)
             encoded.append((index, tokens[-room:], len(tokens) > room))
+        if failed:
+            yield failed
 
         # a batch shares its stop strings and token budget, so one request's stop never ends
         # another's generation; within that, longest first
@@ -379,42 +392,52 @@ class HFEngine(Engine):
         with torch.inference_mode():
             for _, same in groupby(encoded, key=shared):
                 for chunk in batches(list(same), self.batch_size):
-                    yield self._generate_batch(chunk, requests, eos)
+                    yield self._generate_batch(chunk, requests, reader)
+
+    def _prompt(self, request: GenerateRequest) -> str:
+        if request.messages is None:
+            if request.tools is not None:
+                raise NotRendered("tools need a conversation (messages), not a plain prompt")
+            return request.context
+        return render(self.tokenizer, self.name, request.messages, request.tools)
 
     def _generate_batch(
         self,
         chunk: list[tuple[int, list[int], bool]],
         requests: Sequence[GenerateRequest],
-        eos: str,
-    ) -> list[tuple[int, GenerateResult]]:
+        reader: RowReader,
+    ) -> list[tuple[int, GenerateResult | FailedResult]]:
+        from transformers import LogitsProcessorList
+
+        from gnomon.engines.sampling import SeededSampler
+
         width = max(len(t) for _, t, _ in chunk)
         ids = [[self._pad_id] * (width - len(t)) + t for _, t, _ in chunk]
         mask = [[0] * (width - len(t)) + [1] * len(t) for _, t, _ in chunk]
-        first = requests[chunk[0][0]]
-        stops = sorted(set(first.until) | ({eos} if eos else set()))
-        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
-        if first.temperature > 0:
-            torch.manual_seed(first.seed)  # reproducible for the same batch of requests
-            sampling = {"do_sample": True, "temperature": first.temperature, "top_p": 0.95}
+        rows = [requests[index] for index, _, _ in chunk]
+        first = rows[0]
+        stops = sorted(set(first.until) | ({reader.end_text} if reader.end_text else set()))
+        processors = LogitsProcessorList()
+        if any(r.temperature > 0 for r in rows):
+            processors.append(SeededSampler([r.temperature for r in rows], [r.seed for r in rows]))
         out = self.model.generate(
             input_ids=torch.tensor(ids, device=self.device),
             attention_mask=torch.tensor(mask, device=self.device),
             max_new_tokens=first.max_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
             top_k=None,
-            **sampling,
+            logits_processor=processors,
             stop_strings=stops or None,
             tokenizer=self.tokenizer,
             pad_token_id=self._pad_id,
         )
         self.tokens_computed += sum(len(t) for _, t, _ in chunk) + int(out[:, width:].numel())
-        results = []
-        for row, (index, _, truncated) in enumerate(chunk):
+        results: list[tuple[int, GenerateResult | FailedResult]] = []
+        for row, (index, tokens, truncated) in enumerate(chunk):
             new = out[row, width : width + requests[index].max_tokens].tolist()
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
-            for stop in (*requests[index].until, eos):
-                if stop:
-                    text = text.split(stop)[0]
-            results.append((index, GenerateResult(text, truncated)))
+            results.append((index, reader.read(new, requests[index], truncated, len(tokens))))
         return results
 
     def describe(self) -> dict[str, str]:
