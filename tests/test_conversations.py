@@ -450,3 +450,22 @@ def test_a_seeded_sample_does_not_depend_on_its_batch(llama_dir: Path) -> None:
     assert len(set(texts)) >= 3 and texts[0] == alone[0]
     greedy = _one(engine, GenerateRequest(PROMPTS[0], (), 10))
     assert greedy.text != alone[0] or greedy.text != texts[1]
+
+
+def test_special_tool_call_markers_survive_decoding(llama_dir: Path) -> None:
+    """Some tokenizers make `<tool_call>` a special token: a plain decode would drop it and
+    with it every call the model made."""
+    from transformers import AutoTokenizer
+
+    from gnomon.engines.hf_answers import RowReader
+
+    tokenizer = AutoTokenizer.from_pretrained(llama_dir)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<tool_call>", "</tool_call>"]})
+    ids = tokenizer.encode(CALL + "</s><pad>", add_special_tokens=False)
+    assert "<tool_call>" not in tokenizer.decode(ids, skip_special_tokens=True)
+    reader = RowReader.of(tokenizer, None)
+    assert reader.decode(ids) == CALL
+    request = _chat([ASK], len(ids), TOOLS_JSON)
+    result = reader.read(ids, request, False, 9)
+    assert result.tool_calls[0].name == "get_weather" and result.finish_reason == "tool_calls"
+    assert result.completion_tokens == len(ids) - 1  # up to and with the end token

@@ -24,12 +24,12 @@ KEPT_MARKERS = ("<tool_call>", "</tool_call>", "<think>", "</think>")
 @dataclass(frozen=True)
 class RowReader:
     """Decoding facts of one tokenizer: its end ids (tokenizer's and the generation config's),
-    its padding id, and the special ids to drop from text."""
+    its padding id, and which special tokens are markers the answer needs (`KEPT_MARKERS`)."""
 
     tokenizer: Any
     end_ids: frozenset[int]
     pad_id: int
-    dropped: frozenset[int]
+    kept: dict[int, str]  # special marker tokens that decoding must not drop
     end_text: str  # the end token's text: an answer never runs past it
 
     @classmethod
@@ -40,20 +40,31 @@ class RowReader:
         elif generation_eos:
             ends.update(generation_eos)
         pad = tokenizer.pad_token_id or tokenizer.eos_token_id or 0
-        kept = set()
+        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        kept = {}
         for marker in KEPT_MARKERS:
             found = tokenizer.convert_tokens_to_ids(marker)
-            if isinstance(found, int) and tokenizer.convert_ids_to_tokens(found) == marker:
-                kept.add(found)
-        dropped = set(tokenizer.all_special_ids) - kept
+            token = added.get(found) if isinstance(found, int) else None
+            if token is not None and str(token) == marker and getattr(token, "special", False):
+                kept[found] = marker
         eos = tokenizer.eos_token_id
         end_text = tokenizer.decode([eos], skip_special_tokens=False) if eos is not None else ""
-        return cls(tokenizer, frozenset(ends), pad, frozenset(dropped), end_text)
+        return cls(tokenizer, frozenset(ends), pad, kept, end_text)
 
     def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(
-            [i for i in ids if i not in self.dropped], skip_special_tokens=False
-        )
+        """Text without special tokens, as `skip_special_tokens` gives it, except the kept
+        markers (decoded between them, so a marker survives the skipping)."""
+        if not self.kept or not any(i in self.kept for i in ids):
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+        parts, run = [], []
+        for i in ids:
+            if i in self.kept:
+                parts += [self.tokenizer.decode(run, skip_special_tokens=True), self.kept[i]]
+                run = []
+            else:
+                run.append(i)
+        parts.append(self.tokenizer.decode(run, skip_special_tokens=True))
+        return "".join(parts)
 
     def read(
         self, new: Sequence[int], request: GenerateRequest, truncated: bool, prompt_tokens: int

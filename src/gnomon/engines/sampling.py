@@ -38,22 +38,27 @@ class SeededSampler(LogitsProcessor):
             raise ValueError(f"{rows} rows of logits for {len(self.generators)} seeded rows")
         # one draw per row per step, even for greedy or finished rows: a row's k-th token always
         # takes its k-th number
-        draws = [float(torch.rand((), generator=g, dtype=torch.float64)) for g in self.generators]
-        chosen = [self.pick(scores[r], self.temperatures[r], draws[r]) for r in range(rows)]
+        draws = torch.stack(
+            [torch.rand((), generator=g, dtype=torch.float64) for g in self.generators]
+        )
+        chosen = self.pick(scores, draws.to(scores.device))
         out = torch.full_like(scores, float("-inf"))
-        index = torch.tensor(chosen, device=scores.device)[:, None]
-        return out.scatter_(1, index, 0.0)
+        return out.scatter_(1, chosen[:, None], 0.0)
 
-    def pick(self, logits: torch.Tensor, temperature: float, draw: float) -> int:
-        """The token whose cumulative probability (largest first, within the nucleus) first
-        exceeds `draw` times the nucleus's mass."""
-        if temperature <= 0:
-            return int(logits.argmax())
-        probs = torch.softmax(logits.double() / temperature, dim=-1)
-        ordered, order = probs.sort(descending=True)
-        before = ordered.cumsum(0) - ordered
+    def pick(self, logits: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+        """Per row, the token whose cumulative probability (largest first, within the nucleus)
+        first exceeds the row's draw times the nucleus's mass; the argmax where the row's
+        temperature is 0. Every operation is row by row, so a row's choice does not depend on
+        the others."""
+        temperatures = torch.tensor(self.temperatures, dtype=torch.float64, device=logits.device)
+        greedy = temperatures <= 0
+        scaled = logits.double() / torch.where(greedy, 1.0, temperatures)[:, None]
+        probs = torch.softmax(scaled, dim=-1)
+        ordered, order = probs.sort(dim=-1, descending=True)
+        before = ordered.cumsum(-1) - ordered
         ordered = ordered * (before < self.top_p)  # the first token is always kept
-        cumulative = ordered.cumsum(0)
-        target = torch.tensor([draw], dtype=cumulative.dtype, device=cumulative.device)
-        at = torch.searchsorted(cumulative, target * cumulative[-1], right=True)
-        return int(order[at.clamp(max=len(order) - 1)])
+        cumulative = ordered.cumsum(-1)
+        target = (draws * cumulative[:, -1])[:, None]
+        at = torch.searchsorted(cumulative, target, right=True).clamp(max=order.shape[-1] - 1)
+        sampled = order.gather(-1, at).squeeze(-1)
+        return torch.where(greedy, logits.argmax(-1), sampled)
