@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 from loopback import running
 
-from gnomon.engines.base import GenerateRequest, ScoreRequest, ScoreResult
+from gnomon.engines.base import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
 from gnomon.engines.openai import (
-    ChatResult,
     FailedResult,
     OpenAIEngine,
     parse_retry_after,
@@ -379,8 +378,9 @@ def test_chat_mode_keeps_thinking_apart() -> None:
         stop = ("STOP",)
         requests = [GenerateRequest("think", stop, 50), GenerateRequest("native", stop, 9)]
         got = collect(engine.generate(requests), 2)
-        assert got[0] == ChatResult("The answer is 4. ", reasoning="2+2 is 4. STOP")
-        assert got[1] == ChatResult("Paris. ", reasoning="France's capital")
+        counts = {"prompt_tokens": 3, "completion_tokens": 4}
+        assert got[0] == GenerateResult("The answer is 4. ", reasoning="2+2 is 4. STOP", **counts)
+        assert got[1] == GenerateResult("Paris. ", reasoning="France's capital", **counts)
         assert engine.tokens_computed == 14
         with pytest.raises(UserError, match="--choice-by generation"):
             list(engine.score(SCORE_REQUESTS[:1]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -23,12 +24,15 @@ import torch
 from gnomon import text
 from gnomon.engines.base import (
     Engine,
+    FailedResult,
     GenerateRequest,
     GenerateResult,
     ScoreRequest,
     ScoreResult,
 )
-from gnomon.engines.hf_types import Generation, TokenLogprobs, cancel_criteria, message_dict
+from gnomon.engines.hf_answers import RowReader
+from gnomon.engines.hf_chat import NotRendered, render
+from gnomon.engines.hf_types import Generation, TokenLogprobs, cancel_criteria
 from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
 from gnomon.errors import UserError
 from gnomon.prompts import ChatFormat
@@ -359,15 +363,26 @@ class HFEngine(Engine):
     # ----------------------------------------------------------------- generate
     def generate(
         self, requests: Sequence[GenerateRequest]
-    ) -> Iterator[list[tuple[int, GenerateResult]]]:
-        """Greedy, batched longest first with left padding, stopped per row at a stop string."""
-        encoded = []
+    ) -> Iterator[list[tuple[int, GenerateResult | FailedResult]]]:  # type: ignore[override]
+        """Batched longest first with left padding, stopped per row at a stop string. A
+        conversation is rendered by the model's chat template first; one the template cannot
+        render is that request's `FailedResult`. Sampling draws each row from its own request's
+        seed (see `sampling`), so a sample does not depend on its batch."""
+        reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
+        encoded, failed = [], []
         for index, req in enumerate(requests):
             room = self.max_length - req.max_tokens
             if room <= 0:
                 raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
-            tokens = self.encode(req.context)
+            try:
+                prompt = self._prompt(req)
+            except NotRendered as exc:
+                failed.append((index, FailedResult(str(exc))))
+                continue
+            tokens = self.encode(prompt)
             encoded.append((index, tokens[-room:], len(tokens) > room))
+        if failed:
+            yield failed
 
         # a batch shares its stop strings and token budget, so one request's stop never ends
         # another's generation; within that, longest first
@@ -379,24 +394,33 @@ class HFEngine(Engine):
         with torch.inference_mode():
             for _, same in groupby(encoded, key=shared):
                 for chunk in batches(list(same), self.batch_size):
-                    yield self._generate_batch(chunk, requests)
+                    yield self._generate_batch(chunk, requests, reader)
+
+    def _prompt(self, request: GenerateRequest) -> str:
+        if request.messages is None:
+            if request.tools is not None:
+                raise NotRendered("tools need a conversation (messages), not a plain prompt")
+            return request.context
+        return render(self.tokenizer, self.name, request.messages, request.tools)
 
     def _generate_batch(
         self,
         chunk: list[tuple[int, list[int], bool]],
         requests: Sequence[GenerateRequest],
-    ) -> list[tuple[int, GenerateResult]]:
-        first = requests[chunk[0][0]]
+        reader: RowReader,
+    ) -> list[tuple[int, GenerateResult | FailedResult]]:
+        rows = [requests[index] for index, _, _ in chunk]
+        first = rows[0]
         done = self.generate_tokens(
             [t for _, t, _ in chunk],
             max_tokens=first.max_tokens,
             until=first.until,
-            temperature=first.temperature,
-            seed=first.seed,  # reproducible for the same batch of requests
+            temperature=[r.temperature for r in rows],
+            seed=[r.seed for r in rows],  # each row its own stream: batching changes nothing
         )
         return [
-            (index, GenerateResult(gen.text, truncated))
-            for (index, _, truncated), gen in zip(chunk, done, strict=True)
+            (index, reader.read(gen.tokens, requests[index], truncated, len(tokens)))
+            for (index, tokens, truncated), gen in zip(chunk, done, strict=True)
         ]
 
     def generate_tokens(
@@ -405,16 +429,17 @@ class HFEngine(Engine):
         *,
         max_tokens: int,
         until: Sequence[str] = (),
-        temperature: float = 0.0,
-        seed: int | None = 0,
-        top_p: float = 0.95,
+        temperature: float | Sequence[float] = 0.0,
+        seed: int | None | Sequence[int | None] = 0,
+        top_p: float = 0.95,  # sampling.TOP_P
         cancel: Callable[[], bool] | None = None,
     ) -> list[Generation]:
         """The one `model.generate` call, for `generate` and for `gnomon serve`, so greedy text
         over HTTP is the text a local run produces. Rows are left-padded into one batch; each
-        stops at EOS or any of `until`. `temperature` 0 is greedy; above it samples (top-p),
-        after `torch.manual_seed(seed)` unless `seed` is None. `cancel`, polled between decoding
-        steps, ends the generation early (the caller then discards what it got)."""
+        stops at EOS or any of `until`. `temperature` (one, or one per row) 0 is greedy; above it
+        samples (top-p), each row from its own stream seeded by its `seed` (a fresh random seed
+        where None), so a row's text never depends on its batch. `cancel`, polled between
+        decoding steps, ends the generation early (the caller then discards what it got)."""
         if max_tokens == 0:
             return [Generation([], "", "length") for _ in rows]
         width = max(len(t) for t in rows)
@@ -422,11 +447,16 @@ class HFEngine(Engine):
         mask = [[0] * (width - len(t)) + [1] * len(t) for t in rows]
         eos = self._eos_text()
         stops = sorted(set(until) | ({eos} if eos else set()))
-        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None}
-        if temperature > 0:
-            if seed is not None:
-                torch.manual_seed(seed)
-            sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p}
+        from transformers import LogitsProcessorList
+
+        from gnomon.engines.sampling import SeededSampler
+
+        temps = [temperature] * len(rows) if isinstance(temperature, float | int) else temperature
+        seeds = [seed] * len(rows) if seed is None or isinstance(seed, int) else seed
+        processors = LogitsProcessorList()
+        if any(t > 0 for t in temps):
+            fresh = [secrets.randbits(63) if s is None else s for s in seeds]
+            processors.append(SeededSampler(list(temps), fresh, top_p))
         extra: dict[str, Any] = {}
         if cancel is not None:
             extra["stopping_criteria"] = cancel_criteria(cancel)
@@ -435,8 +465,11 @@ class HFEngine(Engine):
                 input_ids=torch.tensor(ids, device=self.device),
                 attention_mask=torch.tensor(mask, device=self.device),
                 max_new_tokens=max_tokens,
+                do_sample=False,  # sampling, where asked, is the seeded processor's
+                temperature=None,
+                top_p=None,
                 top_k=None,
-                **sampling,
+                logits_processor=processors,
                 stop_strings=stops or None,
                 tokenizer=self.tokenizer,
                 pad_token_id=self._pad_id,
@@ -490,22 +523,11 @@ class HFEngine(Engine):
 
     def prompt_text(self, request: GenerateRequest) -> str:
         """The text a request puts before the answer: its `context`, or its conversation (and
-        tools) through the tokenizer's chat template."""
-        if request.messages is None:
-            return request.context
-        template = getattr(self.tokenizer, "chat_template", None)
-        if not template:
-            raise UserError("this model's tokenizer has no chat template")
-        tools = json.loads(request.tools) if request.tools else None
+        tools) through the tokenizer's chat template; a UserError says why it cannot be."""
         try:
-            return self.tokenizer.apply_chat_template(
-                [message_dict(m) for m in request.messages],
-                tools=tools,
-                tokenize=False,
-                add_generation_prompt=True,
-            )
-        except Exception as exc:  # jinja raises its own types for messages a template refuses
-            raise UserError(f"the chat template failed: {exc}") from None
+            return self._prompt(request)
+        except NotRendered as exc:
+            raise UserError(str(exc)) from None
 
     def describe(self) -> dict[str, str]:
         return {

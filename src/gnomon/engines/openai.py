@@ -32,13 +32,12 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from gnomon.engines.answers import NoLogprobs, cut, parse_retry_after, read_score, split_thinking
+from gnomon.engines.answers import NoLogprobs, parse_retry_after, read_score, split_thinking
 from gnomon.engines.base import (
     Engine,
     FailedResult,
@@ -48,6 +47,13 @@ from gnomon.engines.base import (
     ScoreResult,
 )
 from gnomon.engines.identity import Mismatch, ResponseLedger
+from gnomon.engines.openai_wire import (
+    MAX_STOP,
+    NotSendable,
+    generation_body,
+    read_generation,
+    request_text,
+)
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
 from gnomon.text import dumps as json_text
@@ -55,17 +61,17 @@ from gnomon.text import dumps as json_text
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 SATURATED_STATUS = frozenset({429, 503})  # with Retry-After: "busy, come back then"
 NO_LOGPROBS_VERDICT = 3  # answers in a row without prompt logprobs before the run stops
-MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
 
 R = TypeVar("R")
 
-
-@dataclass(frozen=True)
-class ChatResult(GenerateResult):
-    """A generation whose thinking (`<think>...</think>` or a `reasoning_content` field) was kept
-    apart from the answer: `text` is the answer only, `reasoning` what came before it."""
-
-    reasoning: str | None = None
+__all__ = [  # also re-exported for callers that know them from here
+    "MAX_STOP",
+    "FailedResult",
+    "OpenAIEngine",
+    "RequestFailed",
+    "parse_retry_after",
+    "split_thinking",
+]
 
 
 class RequestFailed(Exception):
@@ -452,39 +458,22 @@ class OpenAIEngine(Engine):
     def _generate_job(
         self, request: GenerateRequest
     ) -> Callable[[httpx.AsyncClient], Awaitable[GenerateResult]]:
+        chat = self.mode == "chat"
         until = [s for s in request.until if s]
-        body: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "seed": request.seed,
-        }
-        if self.mode == "chat":
-            path = "/chat/completions"
-            body["messages"] = [{"role": "user", "content": request.context}]
-        else:
-            path = "/completions"
-            body["prompt"] = request.context
-            if until:
-                body["stop"] = until[:MAX_STOP]
+        try:
+            path, body = generation_body(request, self.model, chat)
+        except NotSendable as exc:
+            reason = str(exc)
+
+            async def refused(client: httpx.AsyncClient) -> GenerateResult:
+                raise RequestFailed(reason)
+
+            return refused
 
         def parse(data: dict[str, Any]) -> GenerateResult:
-            choice = data["choices"][0]
-            if self.mode == "chat":
-                message = choice["message"]
-                text = message.get("content") or ""
-                reasoning = message.get("reasoning_content") or message.get("reasoning")
-            else:
-                text, reasoning = choice["text"], None
-            if not isinstance(text, str):
-                raise TypeError("text is not a string")
-            answer, thought = split_thinking(text, reasoning)
-            answer = cut(answer, until)
-            if thought is None:
-                return GenerateResult(answer)
-            return ChatResult(answer, reasoning=thought)
+            return read_generation(data, until, chat)
 
-        tokens = self.count_tokens(request.context) + request.max_tokens
+        tokens = self.count_tokens(request_text(request)) + request.max_tokens
 
         async def job(client: httpx.AsyncClient) -> GenerateResult:
             return await self._post(client, path, body, tokens, parse)

@@ -1,0 +1,148 @@
+"""Generation requests and answers in the OpenAI wire format: pure functions, no I/O.
+
+Kept apart from the engine (which owns sending, retrying and pacing) so that what is sent for a
+request, and what an answer means, can be read and tested on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from gnomon.engines.answers import cut, split_thinking
+from gnomon.engines.base import GenerateRequest, GenerateResult, Message, ToolCall
+
+MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
+
+
+class NotSendable(ValueError):
+    """A request this endpoint cannot take as it stands; the request's fault, not the server's."""
+
+
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """A conversation as `messages`: an assistant turn's calls in `tool_calls` (arguments as JSON
+    text, content null when the turn only calls tools), a tool turn with its `tool_call_id`."""
+    out = []
+    for message in messages:
+        item: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.tool_calls:
+            item["content"] = message.content or None
+            item["tool_calls"] = [_wire_call(call) for call in message.tool_calls]
+        if message.tool_call_id is not None:
+            item["tool_call_id"] = message.tool_call_id
+        if message.name is not None:
+            item["name"] = message.name
+        out.append(item)
+    return out
+
+
+def _wire_call(call: ToolCall) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "function"}
+    if call.id is not None:
+        item["id"] = call.id
+    item["function"] = {"name": call.name, "arguments": call.arguments}
+    return item
+
+
+def generation_body(request: GenerateRequest, model: str, chat: bool) -> tuple[str, dict[str, Any]]:
+    """(path, body) for one generation. Chat sends the conversation (or the context as one user
+    turn) and every stop string is cut client-side, after thinking is taken out; completions
+    sends the first `MAX_STOP` stop strings and takes only plain text."""
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "seed": request.seed,
+    }
+    if not chat:
+        if request.messages is not None or request.tools is not None:
+            raise NotSendable(
+                "the completions endpoint cannot take a conversation or tools; "
+                "use the chat endpoint (--chat-api)"
+            )
+        body["prompt"] = request.context
+        until = [s for s in request.until if s]
+        if until:
+            body["stop"] = until[:MAX_STOP]
+        return "/completions", body
+    if request.messages is not None:
+        body["messages"] = wire_messages(request.messages)
+    else:
+        body["messages"] = [{"role": "user", "content": request.context}]
+    if request.tools is not None:
+        try:
+            tools = json.loads(request.tools)
+        except ValueError as exc:
+            raise NotSendable(f"the request's tools are not JSON: {exc}") from None
+        if not isinstance(tools, list):
+            raise NotSendable("the request's tools are not a JSON list")
+        body["tools"] = tools
+    return "/chat/completions", body
+
+
+def request_text(request: GenerateRequest) -> str:
+    """Everything the prompt is made of, for estimating its tokens."""
+    if request.messages is None:
+        return request.context
+    parts = [m.content for m in request.messages]
+    parts += [c.name + c.arguments for m in request.messages for c in m.tool_calls]
+    return "".join(parts) + (request.tools or "")
+
+
+def read_generation(data: dict[str, Any], until: Sequence[str], chat: bool) -> GenerateResult:
+    """The answer in a response body. A body that does not read (a missing field, a wrong type)
+    raises KeyError/TypeError/ValueError, which the engine treats as malformed and retries.
+
+    A chat answer that only calls tools (content null or empty) is a full answer."""
+    choice = data["choices"][0]
+    calls: tuple[ToolCall, ...] = ()
+    if chat:
+        message = choice["message"]
+        text = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        calls = read_tool_calls(message)
+    else:
+        text, reasoning = choice["text"], None
+    if not isinstance(text, str):
+        raise TypeError("text is not a string")
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise TypeError("reasoning is not a string")
+    answer, thought = split_thinking(text, reasoning)
+    usage = data.get("usage") or {}
+    finish = choice.get("finish_reason")
+    return GenerateResult(
+        cut(answer, until),
+        reasoning=thought,
+        finish_reason=finish if isinstance(finish, str) else None,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        tool_calls=calls,
+    )
+
+
+def read_tool_calls(message: dict[str, Any]) -> tuple[ToolCall, ...]:
+    """`tool_calls` (or the older single `function_call`). Arguments are kept as the text sent;
+    a server that sends them as an object gets them back as compact JSON text."""
+    raw = message.get("tool_calls")
+    if raw is None and message.get("function_call") is not None:
+        raw = [{"function": message["function_call"]}]
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TypeError("tool_calls is not a list")
+    calls = []
+    for item in raw:
+        function = item["function"]
+        name, arguments = function["name"], function.get("arguments", "")
+        if not isinstance(name, str):
+            raise TypeError("a tool call's name is not a string")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+        call_id = item.get("id")
+        calls.append(ToolCall(name, arguments, call_id if isinstance(call_id, str) else None))
+    return tuple(calls)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
