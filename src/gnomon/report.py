@@ -100,6 +100,35 @@ def scores_from_moments(
     return metrics, per_cluster
 
 
+def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -> dict[str, Score]:
+    """Corpus-level metrics (BLEU, chrF, corpus F1) of a benchmark in a run: computed over all
+    its samples' predictions and references at once, with a bootstrap interval. They have no
+    per-sample value, so they are read from the samples rather than the moments."""
+    from gnomon.scoring.aggregate import aggregate
+    from gnomon.scoring.metrics import lookup
+
+    wanted = [m for m in spec.get("metrics", []) if (found := lookup(m)) and found.kind == "corpus"]
+    if not wanted:
+        return {}
+    items, labels, clusters = [], [], []
+    for sample in store.samples(run_id, bench):
+        target, prediction = sample.get("target"), sample.get("prediction")
+        references = target if isinstance(target, list) else [str(target)]
+        items.append((str(prediction), references))
+        labels.append((prediction, target))  # labels as the mode wrote them (choice: indexes)
+        clusters.append(sample.get("cluster"))
+    by_cluster = clusters if spec.get("cluster_by") else None
+    out = {}
+    for name in wanted:
+        metric = lookup(name)
+        assert metric is not None
+        if name in ("corpus_f1", "macro_f1"):
+            out[name] = aggregate(metric.aggregation, labels, by_cluster)
+        else:
+            out[name] = aggregate(metric.aggregation, items, by_cluster)
+    return out
+
+
 def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
     """Scores are aggregated in SQL (Store.moments), so a report costs the same whether the run
     holds a hundred samples or a hundred thousand."""
@@ -112,6 +141,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
         spec = bench["spec"]
         cluster_by = spec.get("cluster_by")
         metrics, per_cluster = scores_from_moments(moments[bench["bench"]], cluster_by)
+        metrics |= corpus_scores(store, run_id, bench["bench"], spec)
         order = {name: i for i, name in enumerate(spec.get("metrics", []))}
         metrics = dict(sorted(metrics.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
         reports.append(

@@ -117,22 +117,34 @@ class Code(_Strict):
 
 
 class Extractor(_Strict):
-    """A regex pulled from the generated text (lm-evaluation-harness's regex filter)."""
+    """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
+    filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
+    LaTeX, fractions, "the answer is ...")."""
 
     name: str
-    regex: str
+    kind: Literal["regex", "math"] = "regex"
+    regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
+
+    @model_validator(mode="after")
+    def _regex_given(self) -> Extractor:
+        if self.kind == "regex":
+            if self.regex is None:
+                raise ValueError("a regex extractor needs `regex`")
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"`regex` is not a valid regular expression: {exc}") from None
+        elif self.regex is not None:
+            raise ValueError(f"a {self.kind} extractor takes no `regex`")
+        return self
 
 
 class Normalize(_Strict):
     ignore_case: bool = False
     ignore_punctuation: bool = False
     regexes_to_ignore: list[str] = Field(default_factory=list)
-
-
-ChoiceMetric = Literal["acc", "acc_norm"]
-GenerateMetric = Literal["exact_match"]
 
 
 class BenchmarkSpec(_Strict):
@@ -159,13 +171,18 @@ class BenchmarkSpec(_Strict):
 
     @model_validator(mode="after")
     def _mode_fields(self) -> BenchmarkSpec:
-        allowed = {"choice": ("acc", "acc_norm"), "generate": ("exact_match",), "code": ()}
+        from gnomon.scoring.metrics import is_known_metric, metrics_for_mode
+
         if not self.metrics:
             raise ValueError("`metrics` must name at least one metric")
         for metric in self.metrics:
-            is_pass_at = self.mode == "code" and re.fullmatch(r"pass@[1-9][0-9]*", metric)
-            if metric not in allowed[self.mode] and not is_pass_at:
-                raise ValueError(f"metric {metric!r} is not available in {self.mode} mode")
+            if not is_known_metric(metric, self.mode):
+                known = ", ".join(metrics_for_mode(self.mode))
+                raise ValueError(
+                    f"metric {metric!r} is not available in {self.mode} mode (known: {known})"
+                )
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError("`metrics` names a metric twice")
         if self.headline is not None and self.headline not in self.metrics:
             raise ValueError(f"headline {self.headline!r} is not one of `metrics`")
         if self.mode == "choice" and self.prompt.choices is None:

@@ -49,9 +49,10 @@ class ChoiceMode(Mode):
             "target": sample.target,
             "target_text": sample.choices[int(sample.target)],
             "correct": pred == sample.target,
-            "metrics": {name: metrics[name] for name in self.spec.metrics},
+            "metrics": {name: metrics[name] for name in self.spec.metrics if name in metrics},
             "choices": list(sample.choices),
             "choice_logprobs": logprobs,
             "choice_greedy": [a.is_greedy for a in answers],
+            "extractor": "loglikelihood",
             "truncated": any(a.truncated for a in answers),
         }

@@ -69,5 +69,6 @@ class ChoiceAsGenerationMode(Mode):
             "metrics": {"acc": float(correct)},
             "output": output,
             "scored_by": "generation",
+            "extractor": "letter" if pred is not None else "none",
             "truncated": answers[0].truncated,
         }

@@ -1,24 +1,43 @@
-"""Free generation: greedy decoding to a stop sequence, regex extraction, exact match."""
+"""Free generation: greedy decoding to a stop sequence, an extraction pipeline, text metrics.
+
+Every extractor of the spec is tried on the output; the first one's answer (lm-evaluation-
+harness's first filter) is the prediction, and each later one reports its own metrics under a
+suffixed name (`exact_match_flexible`), as lm-evaluation-harness reports each filter. The result
+names the extractor that produced the prediction, or "none" when it found nothing and the
+fallback (`[invalid]`) was scored.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
-from gnomon.extract import RegexExtractor, exact_match
 from gnomon.hub.spec import BenchmarkSpec
+from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.modes.base import Answer, Mode
 from gnomon.prompts import Sample
+from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
+from gnomon.scoring.metrics import lookup
+
+
+def build_extractor(spec: ExtractorSpec) -> Extractor:
+    if spec.kind == "math":
+        extractor = MathExtractor()
+        extractor.name = spec.name
+        return extractor
+    return RegexExtractor(spec)
 
 
 class GenerateMode(Mode):
     verb = "generate"
+    scorer_version = 2  # 2: the extraction pipeline, metrics from the registry
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         super().__init__(spec)
         assert spec.generation is not None  # guaranteed by spec validation
         self.generation = spec.generation
-        self.extractors = [RegexExtractor(e) for e in spec.extract]
+        self.extractors = [(e, build_extractor(e)) for e in spec.extract]
+        self.text_metrics = [m for m in spec.metrics if _kind(m) == "text"]
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
         g = self.generation
@@ -28,7 +47,8 @@ class GenerateMode(Mode):
         names = []
         for metric in self.spec.metrics:
             names.append(metric)
-            names.extend(f"{metric}_{e.name}" for e in self.extractors[1:])
+            if _kind(metric) == "text":
+                names.extend(f"{metric}_{e.name}" for e, _ in self.extractors[1:])
         return names
 
     def settings(self) -> dict[str, Any]:
@@ -42,19 +62,39 @@ class GenerateMode(Mode):
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[0].text
-        extracted = {e.name: e(output) for e in self.extractors} or {"raw": output.strip()}
         reference = str(sample.target)
+        extracted: dict[str, str] = {}
+        found: dict[str, bool] = {}
+        for spec, extractor in self.extractors:
+            value = extractor(output)
+            found[spec.name] = value is not None
+            extracted[spec.name] = value if value is not None else spec.fallback
+        if not self.extractors:
+            extracted = {"raw": output.strip()}
+            found = {"raw": True}
         metrics: dict[str, float] = {}
         for i, (name, value) in enumerate(extracted.items()):
-            key = "exact_match" if i == 0 else f"exact_match_{name}"
-            metrics[key] = exact_match(value, reference, self.spec.normalize)
-        prediction = next(iter(extracted.values()))
+            for metric in self.text_metrics:
+                fn = lookup(metric).fn  # type: ignore[union-attr]
+                assert fn is not None
+                key = metric if i == 0 else f"{metric}_{name}"
+                metrics[key] = fn(value, [reference], self.spec.normalize)
+        first = next(iter(extracted))
+        prediction = extracted[first]
+        kind = self.extractors[0][0].kind if self.extractors else "raw"
+        correct = bool(metrics[self.text_metrics[0]]) if self.text_metrics else False
         return {
             "prediction": prediction,
             "target": reference,
-            "correct": bool(metrics["exact_match"]),
+            "correct": correct,
             "metrics": metrics,
             "output": output,
             "extracted": extracted,
+            "extractor": f"{kind}:{first}" if found[first] else "none",
             "truncated": answers[0].truncated,
         }
+
+
+def _kind(metric: str) -> str | None:
+    found = lookup(metric)
+    return found.kind if found else None
