@@ -22,7 +22,7 @@ from gnomon.hub.spec import BenchmarkSpec
 from gnomon.pipeline.compute import rescore
 from gnomon.pipeline.lookup import PlanState, SampleState
 from gnomon.pipeline.plan import Lookup, plan_bench, score_key
-from gnomon.requests import answer_json, kind_of, request_key
+from gnomon.requests import answer_json, kind_of, request_key, shown
 from gnomon.run import RunOutcome, new_run_id
 from gnomon.store import AnswerRow, Store
 
@@ -110,7 +110,8 @@ def score_file(
             AnswerRow(k, model_id, kind_of(r), answer_json(a))
             for k, r, a in zip(keys, requests, answers, strict=True)
         ]
-        state.states[pos] = SampleState(list(answers), keys, [], [], rows)
+        shown_prompt = shown(requests[0]) if requests else sample.context
+        state.states[pos] = SampleState(list(answers), keys, [], [], rows, shown_prompt)
         state.score_keys[pos] = score_key(plan, pos, keys)
     have = store.existing(list(state.score_keys.values()))
     state.lookup.reused = [pos for pos in keep if state.score_keys[pos] in have]

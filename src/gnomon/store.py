@@ -237,23 +237,25 @@ class Store(StoreReads):
         rows = list(rows)
         with self.transaction():
             self._insert_answers(run_id, answers, now)
-            for r in rows:
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO results (key, model_key, bench, bench_version, "
-                    "prompt_hash, sample_id, idx, cluster, correct, metrics, payload, prompt, "
-                    "run_id, created, scorer_hash, answer_keys) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO results (key, model_key, bench, bench_version, "
+                "prompt_hash, sample_id, idx, cluster, correct, metrics, payload, prompt, "
+                "run_id, created, scorer_hash, answer_keys) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
                     (
                         r.key, r.model_key, r.bench, r.bench_version, r.prompt_hash, r.sample_id,
                         r.index, r.cluster, int(r.correct), _json(r.metrics),
                         _json(r.payload), r.prompt, run_id, now, r.scorer_hash,
                         None if r.answer_keys is None else _json(r.answer_keys),
-                    ),
-                )  # fmt: skip
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO run_results (run_id, bench, key) VALUES (?, ?, ?)",
-                    (run_id, r.bench, r.key),
-                )
+                    )
+                    for r in rows
+                ],
+            )  # fmt: skip
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO run_results (run_id, bench, key) VALUES (?, ?, ?)",
+                [(run_id, r.bench, r.key) for r in rows],
+            )
             counter = "rescored" if rescored else "computed"
             self.conn.execute(
                 f"UPDATE runs SET {counter} = {counter} + ? WHERE run_id = ?", (len(rows), run_id)

@@ -19,7 +19,7 @@ from gnomon.pipeline.scoring import Scored, score_samples
 from gnomon.requests import Answer, answer_from_json, answer_json, kind_of
 from gnomon.store import AnswerRow, Store
 
-_SCORE_CHUNK = 256  # samples scored (and committed) together when nothing is computed
+_SCORE_CHUNK = 2048  # samples scored (and committed) together when nothing is computed
 
 
 class Recorder:

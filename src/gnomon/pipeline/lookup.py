@@ -18,6 +18,7 @@ from gnomon.requests import (
     answer_json,
     kind_of,
     request_key,
+    shown,
 )
 from gnomon.store import AnswerRow, Store
 
@@ -31,6 +32,7 @@ class SampleState:
     pending: list[Request] = field(default_factory=list)
     pending_keys: list[str] = field(default_factory=list)
     new_answers: list[AnswerRow] = field(default_factory=list)  # to store with its score
+    prompt: str | None = None  # the first request as shown: what the model was sent
 
 
 @dataclass
@@ -44,6 +46,8 @@ class PlanState:
 def start_stage(plan: BenchPlan, pos: int, state: SampleState) -> None:
     state.pending = plan.requests(plan.samples[pos], state.answers)
     state.pending_keys = [request_key(plan.model_key, r) for r in state.pending]
+    if state.prompt is None and state.pending:
+        state.prompt = shown(state.pending[0])
 
 
 def look_up(plan: BenchPlan, store: Store, *, chat_api: bool = False) -> PlanState:
@@ -53,13 +57,16 @@ def look_up(plan: BenchPlan, store: Store, *, chat_api: bool = False) -> PlanSta
     done: dict[int, str] = {}
     reused: list[int] = []
     reused_keys: list[str] = []
+    candidates: dict[int, tuple[str, list[str]]] = {}
     if not plan.mode.multi_stage:  # the answer keys are the request keys: no answer is read
         candidates = {
-            pos: score_key(plan, pos, s.pending_keys) for pos, s in states.items() if s.pending
+            pos: (score_key(plan, pos, s.pending_keys), s.pending_keys)
+            for pos, s in states.items()
+            if s.pending
         }
-        have = store.existing(list(candidates.values()))
-        reused = [pos for pos, key in candidates.items() if key in have]
-        reused_keys = [candidates[pos] for pos in reused]
+        have = store.existing([key for key, _ in candidates.values()])
+        reused = [pos for pos, (key, _) in candidates.items() if key in have]
+        reused_keys = [candidates[pos][0] for pos in reused]
         for pos in reused:
             del states[pos]
     active = [pos for pos, s in states.items() if s.pending]
@@ -82,6 +89,8 @@ def look_up(plan: BenchPlan, store: Store, *, chat_api: bool = False) -> PlanSta
     for pos, state in states.items():
         if state.pending:
             lookup.todo.append(pos)
+        elif pos in candidates and candidates[pos][1] == state.keys:
+            done[pos] = candidates[pos][0]  # already worked out above
         else:
             done[pos] = score_key(plan, pos, state.keys)
     if plan.mode.multi_stage:  # only now are the complete samples' answer keys known

@@ -76,7 +76,7 @@ def _judged(
         except Exception as exc:
             out.failures.append((sample.sample_id, _reason("scoring", exc)))
             continue
-        judged = SampleState(state.answers, state.keys + keys)
+        judged = SampleState(state.answers, state.keys + keys, prompt=state.prompt)
         out.rows.append(_row(plan, pos, judged, result, score_keys[pos]))
     return out
 
@@ -90,7 +90,10 @@ def _row(
 ) -> ResultRow:
     sample = plan.samples[pos]
     metrics = result.pop("metrics")
-    first = plan.requests(sample, [])[0] if state.answers else None
+    prompt = state.prompt
+    if prompt is None:
+        first = plan.requests(sample, [])
+        prompt = shown(first[0]) if first else sample.context
     return ResultRow(
         key=key,
         model_key=plan.model_key,
@@ -103,7 +106,7 @@ def _row(
         correct=bool(result["correct"]),
         metrics=metrics,
         payload=result,
-        prompt=shown(first) if first is not None else sample.context,  # what the model was sent
+        prompt=prompt,  # what the model was sent
         scorer_hash=plan.scorer_hash,
         answer_keys=state.keys,
     )
