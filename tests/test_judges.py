@@ -179,8 +179,10 @@ class Scripted:
 
         @app.get("/v1/models")
         def models() -> dict:
-            return {"object": "list", "data": [{"id": m, "object": "model"} for m in ("subject",
-                                                                                      "judge")]}
+            return {
+                "object": "list",
+                "data": [{"id": m, "object": "model"} for m in ("subject", "judge")],
+            }
 
         @app.post("/v1/chat/completions")
         def chat(body: dict) -> dict:
@@ -247,7 +249,8 @@ def db(bench_dir: Path) -> sqlite3.Connection:
 
 def failures(bench_dir: Path, run_id: str) -> dict[str, str]:
     with db(bench_dir) as conn:
-        rows = conn.execute("SELECT sample_id, reason FROM run_failures WHERE run_id = ?", (run_id,))
+        sql = "SELECT sample_id, reason FROM run_failures WHERE run_id = ?"
+        rows = conn.execute(sql, (run_id,))
         return {r["sample_id"]: r["reason"] for r in rows}
 
 
