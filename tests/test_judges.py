@@ -336,12 +336,12 @@ def test_rating_judge_over_http_stored_and_rescored(
 
 
 def test_unreadable_local_judge_fails_samples_then_a_fixed_judge_rescores(
-    bench_dir: Path, server: tuple[Scripted, str], llama_dir: Path
+    bench_dir: Path, server: tuple[Scripted, str], chat_llama_dir: Path
 ) -> None:
-    """A tiny random model as the judge writes noise: every sample fails with the reason, the
+    """A tiny random chat model as the judge writes noise: every sample fails with the reason, the
     answers stay; a run with a working judge scores them without asking the subject again."""
     scripted, url = server
-    local = ["--judge", f"hf:{llama_dir}", "--device", "cpu", "--dtype", "float32"]
+    local = ["--judge", f"hf:{chat_llama_dir}", "--device", "cpu", "--dtype", "float32"]
     first = ok(gn(*run_args(bench_dir, url, "rating", *local)))
     run1 = run_id_of(bench_dir)
     assert summary(first.stdout) == (4, 0, 0)
