@@ -26,6 +26,7 @@ from gnomon.rank.commands import rank_app
 from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT, check_port
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
+    from gnomon.engines import ApiSettings, ModelRef
     from gnomon.run import RunOptions, RunOutcome
     from gnomon.store import Store
 
@@ -40,6 +41,24 @@ runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
 app.add_typer(runs_app, name="runs")
 app.add_typer(rank_app, name="rank")
+
+
+JudgeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="the judge model for judged benchmarks: openai:NAME, hf:DIR, hf:FILE.gguf, a hub id"
+    ),
+]
+JudgeBaseUrlOpt = Annotated[
+    str | None, typer.Option(help="an openai: judge's server, e.g. http://host:8000/v1")
+]
+JudgeKeyEnvOpt = Annotated[
+    str, typer.Option(help="an openai: judge's API key: the environment variable holding it")
+]
+JudgeModelIdOpt = Annotated[
+    str | None,
+    typer.Option(help="an openai: judge's identity in the store, wherever it is served"),
+]
 
 
 def _quiet_libraries(needs_hub: bool = True) -> None:
@@ -153,6 +172,10 @@ def run(
     system_prompt: Annotated[
         str | None, typer.Option(help="with --chat: a system message before the examples")
     ] = None,
+    judge: JudgeOpt = None,
+    judge_base_url: JudgeBaseUrlOpt = None,
+    judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
+    judge_model_id: JudgeModelIdOpt = None,
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
     from gnomon.engines import ApiSettings, parse_model
@@ -161,6 +184,7 @@ def run(
 
     api = ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm,
                       max_retries=max_retries, timeout=timeout, model_id=model_id)  # fmt: skip
+    judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
     options = RunOptions(
         model=parse_model(model, revision),
         specs=resolve_many(bench),
@@ -177,12 +201,34 @@ def run(
         choice_by_generation=_choice_by_generation(choice_by, chat_api),
         chat=chat,
         system_prompt=system_prompt,
+        judge=judge_ref,
+        judge_api=judge_api,
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")
     hub_data = data is None and any(s.source.files is None for s in options.specs)
-    _quiet_libraries(needs_hub=hub_data or not options.model.local)
+    local_judge = options.judge is None or options.judge.local or options.judge.engine == "openai"
+    _quiet_libraries(needs_hub=hub_data or not options.model.local or not local_judge)
     _run_and_report(options, out_dir)
+
+
+def _judge_options(
+    judge: str | None, base_url: str | None, api_key_env: str, model_id: str | None
+) -> tuple[ModelRef | None, ApiSettings | None]:
+    """The judge's model and, for a served one, how to reach it (always its chat API)."""
+    from gnomon.engines import ApiSettings, parse_model
+
+    if judge is None:
+        if base_url is not None or model_id is not None:
+            raise UserError("--judge-base-url and --judge-model-id describe a judge: add --judge")
+        return None, None
+    try:
+        ref = parse_model(judge)
+    except UserError as exc:
+        raise UserError(str(exc).replace("--model", "--judge")) from None
+    if ref.engine != "openai" and (base_url is not None or model_id is not None):
+        raise UserError("--judge-base-url and --judge-model-id are for a served judge (openai:)")
+    return ref, ApiSettings(base_url, api_key_env, chat=True, model_id=model_id)
 
 
 def _choice_by_generation(choice_by: str, chat_api: bool) -> bool:
@@ -257,18 +303,29 @@ def score(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="write results.json, samples.jsonl")
     ] = None,
+    judge: JudgeOpt = None,
+    judge_base_url: JudgeBaseUrlOpt = None,
+    judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
+    judge_model_id: JudgeModelIdOpt = None,
+    device: Annotated[str, typer.Option(help="a local judge: auto, cpu, cuda, cuda:N")] = "auto",
 ) -> None:
     """Score answers made by another tool with the benchmark's own scorer, and store them."""
-    _quiet_libraries(needs_hub=False)
     from gnomon.hub import resolve
+    from gnomon.run import make_judge
     from gnomon.score_file import score_file
     from gnomon.store import Store
 
+    judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
+    _quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
     spec = resolve(bench)
     by_generation = _choice_by_generation(choice_by, False)
-    db = Store(store or default_store())
+    store_path = store or default_store()
+    runner = make_judge(judge_ref, judge_api, store_path, device=device) if judge_ref else None
+    db = Store(store_path)
     try:
-        outcome = score_file(spec, answers, db, data, err.print, choice_by_generation=by_generation)
+        outcome = score_file(
+            spec, answers, db, data, err.print, choice_by_generation=by_generation, judge=runner
+        )
         _report(db, outcome, f"file:{answers}", out_dir)
     finally:
         db.close()
@@ -285,7 +342,8 @@ def score_code(
     ] = None,
 ) -> None:
     """The former name of `gnomon score`, for code benchmarks."""
-    score(completions, bench, data, "loglikelihood", store, out_dir)
+    score(completions, bench, data, "loglikelihood", store, out_dir, None, None,
+          "OPENAI_API_KEY", None, "auto")  # fmt: skip
 
 
 @app.command()

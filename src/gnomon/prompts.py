@@ -22,6 +22,7 @@ from gnomon.data import Row
 from gnomon.errors import UserError
 from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
 from gnomon.hub.spec import BenchmarkSpec
+from gnomon.judge_prompt import JudgePrompt
 
 _ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
@@ -42,13 +43,17 @@ class Sample:
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
     program: dict[str, str] | None = None
+    # a judged benchmark: what the judge's prompt needs (the row, the question, the baseline)
+    judge: dict[str, Any] | None = None
 
     @property
     def content_hash(self) -> str:
         parts: list[object] = [self.context, self.choices, self.target]
         if self.program is not None:
             parts.append(self.program)
-        blob = json.dumps(parts, ensure_ascii=False, sort_keys=True)
+        if self.judge is not None:  # the judge's prompt may read any field of the row
+            parts.append(self.judge)
+        blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
 
@@ -110,6 +115,7 @@ class Renderer:
             )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad code template: {exc.message}") from None
+        self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
@@ -226,6 +232,11 @@ class Renderer:
                 str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
             )
             cluster = str(fields.get(self.spec.cluster_by)) if self.spec.cluster_by else None
+            judge = None
+            if self._judge is not None:
+                judge = self._judge.row_vars(fields, row, question, target)
+            elif self.spec.asks_judge:  # a judge extractor reads the question, not the shots
+                judge = {"question": question}
             samples.append(
                 Sample(
                     self.spec.id,
@@ -237,6 +248,7 @@ class Renderer:
                     cluster,
                     row.origin,
                     self.program(fields, row) if self._code else None,
+                    judge,
                 )
             )
         return samples

@@ -202,6 +202,9 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
                 "n",
                 "passed",
                 "runs",
+                "extractor",
+                "judge_replies",
+                "verdicts",
             ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]

@@ -26,7 +26,8 @@ from gnomon.pipeline.plan import BenchPlan, plan_bench
 from gnomon.requests import Request, as_chat
 from gnomon.store import Store
 
-__all__ = ["BenchPlan", "RunOptions", "RunOutcome", "execute", "new_run_id", "plan_bench"]
+__all__ = ["BenchPlan", "RunOptions", "RunOutcome", "execute", "make_judge", "new_run_id"]
+__all__ += ["plan_bench"]
 
 
 class Interrupted(UserError):
@@ -94,24 +95,38 @@ def _shaper(options: RunOptions) -> Callable[[Request], Request] | None:
 
 
 def _judge(options: RunOptions) -> Judge | None:
+    if options.judge is None:
+        return None
+    return make_judge(
+        options.judge, options.judge_api, options.store_path, device=options.device,
+        dtype=options.dtype, batch_size=options.batch_size,
+    )  # fmt: skip
+
+
+def make_judge(
+    ref: ModelRef,
+    api: ApiSettings | None,
+    store_path: Path,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 8,
+) -> Judge:
     """The judge, named for the store without loading it: loaded on the first verdict that is
     not stored yet. A served judge is asked through the chat API."""
-    ref = options.judge
-    if ref is None:
-        return None
     served = ref.engine == "openai"
-    dtype = "served" if served else resolved_dtype(options.device, options.dtype)
-    api = options.judge_api or ApiSettings()
+    if not served and api is not None and api.model_id is not None:
+        raise UserError("--judge-model-id names a served judge; local ones are named by files")
+    dtype = "served" if served else resolved_dtype(device, dtype)
+    api = api or ApiSettings()
     if served and not api.chat:
         api = dataclasses.replace(api, chat=True)
 
     def load() -> Executor:
-        engine = load_engine(
-            ref, device=options.device, dtype=dtype, batch_size=options.batch_size, api=api
-        )
+        engine = load_engine(ref, device=device, dtype=dtype, batch_size=batch_size, api=api)
         return InProcess(engine)
 
-    return Judge(model_key(ref, dtype, api), load, options.store_path)
+    return Judge(model_key(ref, dtype, api), load, store_path)
 
 
 def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:

@@ -20,6 +20,7 @@ from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.pipeline.compute import rescore
+from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.lookup import PlanState, SampleState
 from gnomon.pipeline.plan import Lookup, plan_bench, score_key
 from gnomon.requests import answer_json, kind_of, request_key, shown
@@ -75,7 +76,9 @@ def score_file(
     log: Callable[[str], None],
     *,
     choice_by_generation: bool = False,
+    judge: Judge | None = None,
 ) -> RunOutcome:
+    """`judge` answers what a judged benchmark (or a judge extractor) asks about each answer."""
     if spec.mode == "choice" and not choice_by_generation:
         raise UserError(
             f"{spec.id} is scored from log-probabilities ({', '.join(spec.metrics)}), which a "
@@ -87,7 +90,7 @@ def score_file(
     model_id = f"file:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
     plan = plan_bench(
         spec, data_dir, None, None, model_id, completions=n, temperature=0.0,
-        choice_by_generation=choice_by_generation,
+        choice_by_generation=choice_by_generation, judge=judge,
     )  # fmt: skip
     if plan.mode.multi_stage:
         raise UserError(f"{spec.id} builds each turn on the model's last answer: run the model")
@@ -117,13 +120,13 @@ def score_file(
     state.lookup.reused = [pos for pos in keep if state.score_keys[pos] in have]
     state.lookup.rescore = [pos for pos in keep if state.score_keys[pos] not in have]
     run_id = new_run_id()
-    config = {"model": f"file:{path}", "benches": [spec.id], "samples": n}
+    config = {"model": f"file:{path}", "benches": [spec.id], "samples": n, "judge": plan.judge}
     store.begin_run(run_id, f"file:{path}", model_id, config, __version__)
     reused = store.add_bench(
         run_id, spec.id, spec.version, plan.prompt_hash, plan.shots,
         [state.score_keys[pos] for pos in state.lookup.reused], spec.model_dump(),
         planned=len(keep), scorer_hash=plan.scorer_hash, headline=plan.headline,
-        headline_note=plan.headline_note,
+        headline_note=plan.headline_note, judge=plan.judge,
     )  # fmt: skip
     log(f"run {run_id}: {len(keep)} samples, {reused} reused, {len(state.lookup.rescore)} to score")
     scored, status = 0, "failed"

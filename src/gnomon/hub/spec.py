@@ -119,10 +119,11 @@ class Code(_Strict):
 class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
-    LaTeX, fractions, "the answer is ...")."""
+    LaTeX, fractions, "the answer is ..."), or `kind: judge`, last: the judge model (--judge)
+    asked for the final answer when no step before it found one."""
 
     name: str
-    kind: Literal["regex", "math"] = "regex"
+    kind: Literal["regex", "math", "judge"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
@@ -147,6 +148,42 @@ class Normalize(_Strict):
     regexes_to_ignore: list[str] = Field(default_factory=list)
 
 
+VerdictKind = Literal["rating", "pairwise", "yes_no"]
+
+
+class JudgeSpec(_Strict):
+    """How a judge model is asked about an answer, and how its reply is read.
+
+    `template` (Jinja2) sees the row's fields plus `question` (the rendered prompt), `answer`
+    (the model's answer), `reference` (the target) and, for `pairwise`, `answer_a`/`answer_b`.
+    Verdicts: `rating` reads `[[N]]` or `Rating: N` on a 1..`scale` scale (MT-Bench single);
+    `pairwise` reads `[[A>>B]]` .. `[[B>>A]]` (Arena-Hard) or `[[A]]`/`[[B]]`/`[[C]]` (MT-Bench
+    pair, C a tie), asked in both orders against `baseline`; `yes_no` reads the first yes or no.
+    """
+
+    template: str
+    system: str | None = None
+    verdict: VerdictKind = "rating"
+    scale: Annotated[int, Field(ge=2, le=100)] = Field(
+        default=10, description="rating: the highest score (the lowest is 1)"
+    )
+    normalize: bool = Field(
+        default=False, description="rating: report (N - 1) / (scale - 1), on 0..1, not N"
+    )
+    baseline: str | None = Field(
+        default=None, description="pairwise: a Jinja2 expression giving the baseline's answer"
+    )
+    max_tokens: Annotated[int, Field(gt=0)] = 1024
+
+    @model_validator(mode="after")
+    def _baseline(self) -> JudgeSpec:
+        if self.verdict == "pairwise" and not self.baseline:
+            raise ValueError("a pairwise judge needs `baseline` (the answer compared against)")
+        if self.verdict != "pairwise" and self.baseline is not None:
+            raise ValueError("`baseline` is for pairwise verdicts only")
+        return self
+
+
 class BenchmarkSpec(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
     title: str
@@ -156,7 +193,7 @@ class BenchmarkSpec(_Strict):
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
-    mode: Literal["choice", "generate", "code"]
+    mode: Literal["choice", "generate", "code", "judged"]
     metrics: list[str]
     headline: str | None = Field(
         default=None, description="the metric leaderboards report; the first metric if unset"
@@ -164,6 +201,9 @@ class BenchmarkSpec(_Strict):
     generation: Generation | None = None
     code: Code | None = None
     extract: list[Extractor] = Field(default_factory=list)
+    judge: JudgeSpec | None = Field(
+        default=None, description="judged mode: how the judge model is asked and read"
+    )
     normalize: Normalize = Normalize()
     cluster_by: str | None = Field(
         default=None, description="row field whose values cluster items (e.g. subject)"
@@ -175,6 +215,8 @@ class BenchmarkSpec(_Strict):
 
         if not self.metrics:
             raise ValueError("`metrics` must name at least one metric")
+        if self.mode == "judged":
+            self._judged_fields()
         for metric in self.metrics:
             if not is_known_metric(metric, self.mode):
                 known = ", ".join(metrics_for_mode(self.mode))
@@ -187,11 +229,35 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"headline {self.headline!r} is not one of `metrics`")
         if self.mode == "choice" and self.prompt.choices is None:
             raise ValueError("choice mode needs `prompt.choices`")
-        if self.mode in ("generate", "code") and self.generation is None:
+        if self.mode != "judged" and self.judge is not None:
+            raise ValueError("a `judge` section needs `mode: judged`")
+        judges = [e for e in self.extract if e.kind == "judge"]
+        last = self.extract[-1].kind if self.extract else None
+        if judges and (self.mode != "generate" or len(judges) > 1 or last != "judge"):
+            raise ValueError("a judge extractor comes once, last, in generate mode")
+        if self.mode in ("generate", "code", "judged") and self.generation is None:
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")
         return self
+
+    def _judged_fields(self) -> None:
+        from gnomon.scoring.metrics import is_known_metric, judge_metrics
+
+        if self.judge is None:
+            raise ValueError("judged mode needs a `judge` section (template, verdict)")
+        produced = judge_metrics(self.judge.verdict)
+        for metric in self.metrics:  # known ones: the registry is checked after
+            if is_known_metric(metric, "judged") and metric not in produced:
+                raise ValueError(
+                    f"metric {metric!r} is not produced by a {self.judge.verdict} judge "
+                    f"({', '.join(produced)})"
+                )
+
+    @property
+    def asks_judge(self) -> bool:
+        """Whether scoring needs a judge model: judged mode, or a judge extractor."""
+        return self.mode == "judged" or any(e.kind == "judge" for e in self.extract)
 
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.

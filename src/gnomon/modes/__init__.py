@@ -27,6 +27,14 @@ def mode_for(
         from gnomon.modes.code import CodeMode
 
         return CodeMode(spec, samples, temperature)
+    if spec.mode == "judged":
+        from gnomon.modes.judged import JudgedMode
+
+        return JudgedMode(spec)
+    if any(e.kind == "judge" for e in spec.extract):
+        from gnomon.modes.judge_extract import JudgeExtractMode
+
+        return JudgeExtractMode(spec)
     return GenerateMode(spec)
 
 

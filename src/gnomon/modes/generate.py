@@ -36,7 +36,9 @@ class GenerateMode(Mode):
         super().__init__(spec)
         assert spec.generation is not None  # guaranteed by spec validation
         self.generation = spec.generation
-        self.extractors = [(e, build_extractor(e)) for e in spec.extract]
+        # a judge extractor is no function of the text: the judged subclass asks it
+        # (judge_extract.py)
+        self.extractors = [(e, build_extractor(e)) for e in spec.extract if e.kind != "judge"]
         self.text_metrics = [m for m in spec.metrics if _kind(m) == "text"]
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:

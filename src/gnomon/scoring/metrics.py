@@ -21,7 +21,7 @@ from gnomon.hub.spec import Normalize
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
-__all__ += ["metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
+__all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
 
 TextMetric = Callable[[str, list[str], Normalize], float]
 Kind = Literal["text", "mode", "corpus"]
@@ -139,6 +139,26 @@ _register(
         description="mean over labels of each label's F1",
     )
 )
+
+
+# --- computed from a judge model's verdicts (judged mode), by verdict kind -------------------
+
+_JUDGE_METRICS = {
+    "rating": (("rating", "the judge's rating (1..scale, or 0..1 when the spec normalises)"),),
+    "pairwise": (
+        ("win_rate", "win 1, tie 0.5, loss 0 against the baseline, averaged over both orders"),
+        ("position_consistency", "1 when the judge's two orders agree once swapped back"),
+    ),
+    "yes_no": (("yes_rate", "1 when the judge answered yes"),),
+}
+for _kind in _JUDGE_METRICS.values():
+    for _name, _doc in _kind:
+        _register(SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc))
+
+
+def judge_metrics(verdict: str) -> list[str]:
+    """The metrics a judge of this verdict kind produces, the score first."""
+    return [name for name, _ in _JUDGE_METRICS.get(verdict, ())]
 
 
 # --- text metrics ---------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""Judged mode: the model answers by generation, then a judge model rates that answer.
+
+Three kinds of verdict (the spec's `judge.verdict`):
+- `rating`: one request; metric `rating` (1..scale, or 0..1 with `normalize`); correct above the
+  scale's midpoint.
+- `pairwise`: the answer against the row's baseline answer, asked in both orders (the model as
+  A, then as B) because judges favour a position; `win_rate` is the mean of the two outcomes
+  (win 1, tie 0.5, loss 0) and `position_consistency` is 1 when both orders agree; correct when
+  the win rate is above one half.
+- `yes_no`: one request; `yes_rate`; correct on yes.
+The judge's replies and the verdicts read from them are kept in every result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnomon.engines.base import GenerateRequest, GenerateResult
+from gnomon.hub.spec import BenchmarkSpec
+from gnomon.judge_prompt import JudgePrompt
+from gnomon.modes.base import Mode
+from gnomon.modes.verdicts import (
+    PAIRWISE,
+    PARSER_VERSION,
+    parse_pairwise,
+    parse_rating,
+    parse_yes_no,
+)
+from gnomon.prompts import Sample
+from gnomon.scoring.metrics import judge_metrics
+
+
+class JudgedMode(Mode):
+    verb = "generate"
+    judged = True
+
+    def __init__(self, spec: BenchmarkSpec) -> None:
+        super().__init__(spec)
+        assert spec.generation is not None and spec.judge is not None  # spec validation
+        self.generation = spec.generation
+        self.judge = spec.judge
+        self.prompt = JudgePrompt(spec.judge, spec.id)
+
+    def requests(self, sample: Sample) -> list[GenerateRequest]:
+        g = self.generation
+        return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
+
+    def settings(self) -> dict[str, Any]:
+        return {"greedy": True, **self.generation.model_dump()}
+
+    def metric_names(self) -> list[str]:
+        return judge_metrics(self.judge.verdict)
+
+    def scorer_config(self) -> dict[str, Any]:
+        return {
+            **super().scorer_config(),
+            "judge": self.judge.model_dump(),
+            "verdict_parser": PARSER_VERSION,
+        }
+
+    def scored_by(self) -> str:
+        return "scored by a judge model"
+
+    def result(self, sample: Sample, answers: list[Any]) -> dict[str, Any]:
+        raise RuntimeError(f"{self.spec.id} is scored from a judge's verdicts, not on its own")
+
+    def judge_requests(self, sample: Sample, answers: list[Any]) -> list[GenerateRequest]:
+        assert sample.judge is not None  # the renderer fills it for judged benchmarks
+        answer = answers[0].text
+        if self.judge.verdict != "pairwise":
+            return [self.prompt.request(sample.judge, answer=answer)]
+        baseline = sample.judge["baseline"]
+        return [  # the model as A, then as B
+            self.prompt.request(sample.judge, answer=answer, answer_a=answer, answer_b=baseline),
+            self.prompt.request(sample.judge, answer=answer, answer_a=baseline, answer_b=answer),
+        ]
+
+    def judged_result(
+        self, sample: Sample, answers: list[Any], verdicts: list[GenerateResult]
+    ) -> dict[str, Any]:
+        replies = [v.text for v in verdicts]
+        kind = self.judge.verdict
+        if kind == "rating":
+            rating = parse_rating(replies[0], self.judge.scale)
+            scale = self.judge.scale
+            value = (rating - 1) / (scale - 1) if self.judge.normalize else rating
+            metrics = {"rating": value}
+            correct = rating > (scale + 1) / 2
+            parsed: list[Any] = [rating]
+        elif kind == "yes_no":
+            yes = parse_yes_no(replies[0])
+            metrics, correct, parsed = {"yes_rate": float(yes)}, yes, ["yes" if yes else "no"]
+        else:
+            labels = [parse_pairwise(r) for r in replies]
+            as_a = PAIRWISE[labels[0]]  # the model's outcome when it was A
+            as_b = 1.0 - PAIRWISE[labels[1]]  # ... and when it was B, swapped back
+            win_rate = (as_a + as_b) / 2
+            metrics = {"win_rate": win_rate, "position_consistency": float(as_a == as_b)}
+            correct, parsed = win_rate > 0.5, labels
+        return {
+            "prediction": answers[0].text,
+            "target": str(sample.target),
+            "correct": bool(correct),
+            "metrics": metrics,
+            "output": answers[0].text,
+            "judge_replies": replies,
+            "verdicts": parsed,
+            "extractor": "judge",
+            "truncated": answers[0].truncated,
+        }
