@@ -1,0 +1,211 @@
+"""Generation for the transformers engine: one `model.generate` path for `HFEngine.generate` and
+for `gnomon serve`, conversations through the chat template, per-row seeded sampling, and the
+token log-probabilities serve's `echo` needs. A mixin, so `hf.py` keeps to loading and scoring.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from itertools import groupby
+from typing import Any, Literal
+
+import torch
+
+from gnomon.engines.base import FailedResult, GenerateRequest, GenerateResult
+from gnomon.engines.hf_answers import RowReader
+from gnomon.engines.hf_chat import NotRendered, render
+from gnomon.engines.hf_types import Generation, TokenLogprobs, cancel_criteria
+from gnomon.engines.planning import batches
+from gnomon.errors import UserError
+
+
+class HFGeneration:
+    """What `HFEngine` brings: the loaded model and tokenizer, and its forward-pass helpers."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    device: torch.device
+    batch_size: int
+    max_length: int
+    tokens_computed: int
+    _pad_id: int
+    _fast: bool
+
+    def encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def _hidden(self, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate(
+        self, requests: Sequence[GenerateRequest]
+    ) -> Iterator[list[tuple[int, GenerateResult | FailedResult]]]:  # type: ignore[override]
+        """Batched longest first with left padding, stopped per row at a stop string. A
+        conversation is rendered by the model's chat template first; one the template cannot
+        render is that request's `FailedResult`. Sampling draws each row from its own request's
+        seed (see `sampling`), so a sample does not depend on its batch."""
+        reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
+        encoded, failed = [], []
+        for index, req in enumerate(requests):
+            room = self.max_length - req.max_tokens
+            if room <= 0:
+                raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
+            try:
+                prompt = self._prompt(req)
+            except NotRendered as exc:
+                failed.append((index, FailedResult(str(exc))))
+                continue
+            tokens = self.encode(prompt)
+            encoded.append((index, tokens[-room:], len(tokens) > room))
+        if failed:
+            yield failed
+
+        # a batch shares its stop strings and token budget, so one request's stop never ends
+        # another's generation; within that, longest first
+        def shared(e: tuple[int, list[int], bool]) -> tuple[tuple[str, ...], int, float]:
+            req = requests[e[0]]
+            return req.until, req.max_tokens, req.temperature
+
+        encoded.sort(key=lambda e: (*shared(e), -len(e[1])))
+        with torch.inference_mode():
+            for _, same in groupby(encoded, key=shared):
+                for chunk in batches(list(same), self.batch_size):
+                    yield self._generate_batch(chunk, requests, reader)
+
+    def _prompt(self, request: GenerateRequest) -> str:
+        if request.messages is None:
+            if request.tools is not None:
+                raise NotRendered("tools need a conversation (messages), not a plain prompt")
+            return request.context
+        return render(self.tokenizer, self.name, request.messages, request.tools)
+
+    def _generate_batch(
+        self,
+        chunk: list[tuple[int, list[int], bool]],
+        requests: Sequence[GenerateRequest],
+        reader: RowReader,
+    ) -> list[tuple[int, GenerateResult | FailedResult]]:
+        rows = [requests[index] for index, _, _ in chunk]
+        first = rows[0]
+        done = self.generate_tokens(
+            [t for _, t, _ in chunk],
+            max_tokens=first.max_tokens,
+            until=first.until,
+            temperature=[r.temperature for r in rows],
+            seed=[r.seed for r in rows],  # each row its own stream: batching changes nothing
+        )
+        return [
+            (index, reader.read(gen.tokens, requests[index], truncated, len(tokens)))
+            for (index, tokens, truncated), gen in zip(chunk, done, strict=True)
+        ]
+
+    def generate_tokens(
+        self,
+        rows: list[list[int]],
+        *,
+        max_tokens: int,
+        until: Sequence[str] = (),
+        temperature: float | Sequence[float] = 0.0,
+        seed: int | None | Sequence[int | None] = 0,
+        top_p: float = 0.95,  # sampling.TOP_P
+        cancel: Callable[[], bool] | None = None,
+    ) -> list[Generation]:
+        """The one `model.generate` call, for `generate` and for `gnomon serve`, so greedy text
+        over HTTP is the text a local run produces. Rows are left-padded into one batch; each
+        stops at EOS or any of `until`. `temperature` (one, or one per row) 0 is greedy; above it
+        samples (top-p), each row from its own stream seeded by its `seed` (a fresh random seed
+        where None), so a row's text never depends on its batch. `cancel`, polled between
+        decoding steps, ends the generation early (the caller then discards what it got)."""
+        if max_tokens == 0:
+            return [Generation([], "", "length") for _ in rows]
+        width = max(len(t) for t in rows)
+        ids = [[self._pad_id] * (width - len(t)) + t for t in rows]
+        mask = [[0] * (width - len(t)) + [1] * len(t) for t in rows]
+        eos = self._eos_text()
+        stops = sorted(set(until) | ({eos} if eos else set()))
+        from transformers import LogitsProcessorList
+
+        from gnomon.engines.sampling import SeededSampler
+
+        temps = [temperature] * len(rows) if isinstance(temperature, float | int) else temperature
+        seeds = [seed] * len(rows) if seed is None or isinstance(seed, int) else seed
+        processors = LogitsProcessorList()
+        if any(t > 0 for t in temps):
+            fresh = [secrets.randbits(63) if s is None else s for s in seeds]
+            processors.append(SeededSampler(list(temps), fresh, top_p))
+        extra: dict[str, Any] = {}
+        if cancel is not None:
+            extra["stopping_criteria"] = cancel_criteria(cancel)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=torch.tensor(ids, device=self.device),
+                attention_mask=torch.tensor(mask, device=self.device),
+                max_new_tokens=max_tokens,
+                do_sample=False,  # sampling, where asked, is the seeded processor's
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                logits_processor=processors,
+                stop_strings=stops or None,
+                tokenizer=self.tokenizer,
+                pad_token_id=self._pad_id,
+                **extra,
+            )
+        self.tokens_computed += sum(map(len, rows)) + int(out[:, width:].numel())
+        done = []
+        for row in range(len(rows)):
+            new = out[row, width : width + max_tokens].tolist()
+            text, finish = self._cut(new, until, max_tokens)
+            done.append(Generation(new, text, finish))
+        return done
+
+    def _eos_text(self) -> str:
+        eos_id = self.tokenizer.eos_token_id
+        if eos_id is None:
+            return ""
+        return self.tokenizer.decode([eos_id], skip_special_tokens=False)
+
+    def _cut(
+        self, new: list[int], until: Sequence[str], max_tokens: int
+    ) -> tuple[str, Literal["stop", "length"]]:
+        """The decoded text before the first stop string (or EOS's text), and why it ended."""
+        full = self.tokenizer.decode(new, skip_special_tokens=True)
+        cut = min((full.index(s) for s in (*until, self._eos_text()) if s and s in full),
+                  default=len(full))  # fmt: skip
+        hit_eos = self.tokenizer.eos_token_id in new
+        stopped = cut < len(full) or hit_eos or len(new) < max_tokens
+        return full[:cut], "stop" if stopped else "length"
+
+    def token_logprobs(self, ids: list[int], top: int) -> TokenLogprobs:
+        """Every token's log-probability given the tokens before it, and the `top` likeliest
+        tokens at each position: one float32 forward pass through the head `score` reads."""
+        if not ids:
+            return TokenLogprobs([], [])
+        with torch.inference_mode():
+            states, _ = self._hidden(input_ids=torch.tensor([ids], device=self.device))
+            logits = self._logits(states[0, :-1]) if self._fast else states[0, :-1].float()
+            self.tokens_computed += len(ids)
+            logp = torch.log_softmax(logits, dim=-1)  # row i-1 predicts token i
+            targets = torch.tensor(ids[1:], device=self.device)
+            chosen = logp.gather(1, targets[:, None]).squeeze(1).tolist()
+            alternatives: list[list[tuple[int, float]] | None] = [None]
+            if top > 0 and len(ids) > 1:
+                values, indices = logp.topk(min(top, logp.shape[-1]), dim=-1)
+                for row_ids, row_values in zip(indices.tolist(), values.tolist(), strict=True):
+                    alternatives.append(list(zip(row_ids, row_values, strict=True)))
+            else:
+                alternatives.extend([] for _ in ids[1:])
+        return TokenLogprobs([None, *chosen], alternatives)
+
+    def prompt_text(self, request: GenerateRequest) -> str:
+        """The text a request puts before the answer: its `context`, or its conversation (and
+        tools) through the tokenizer's chat template; a UserError says why it cannot be."""
+        try:
+            return self._prompt(request)
+        except NotRendered as exc:
+            raise UserError(str(exc)) from None
