@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -28,13 +28,18 @@ class _Shown:
     def __getattr__(self, attr: str) -> Any:
         return getattr(getattr(sys, self._name), attr)
 
+    @classmethod
+    def stream(cls, name: str) -> IO[str]:
+        """A proxy typed as the stream it stands for: it forwards every attribute to it."""
+        return cast(IO[str], cls(name))
+
 
 # markup off: paths, names and model text are printed verbatim; styling goes through Text
-out = Console(file=_Shown("stdout"), markup=False, highlight=False)
+out = Console(file=_Shown.stream("stdout"), markup=False, highlight=False)
 if not out.is_terminal:  # piped tables keep whole cells
-    out = Console(file=_Shown("stdout"), markup=False, highlight=False, width=200)
+    out = Console(file=_Shown.stream("stdout"), markup=False, highlight=False, width=200)
 err = Console(
-    file=_Shown("stderr"),
+    file=_Shown.stream("stderr"),
     markup=False,
     highlight=False,
     width=None if sys.stderr.isatty() else 200,

@@ -81,7 +81,7 @@ def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
     except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
         raise UserError(f"{spec.id}: cannot read {spec.source.package}: {exc}") from None
     text = gzip.decompress(raw).decode() if inner.endswith(".gz") else raw.decode()
-    rows = []
+    rows: list[Row] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             rows.append(Row(len(rows), json.loads(line), f"{spec.source.package}:{number}"))

@@ -12,6 +12,7 @@ class RegexExtractor:
     """All matches of a regex; keep the `group_select`-th, and its first non-empty group."""
 
     def __init__(self, spec: Extractor) -> None:
+        assert spec.regex is not None, "the spec requires `regex` of a regex extractor"
         self.name = spec.name
         self.regex = re.compile(spec.regex)
         self.group_select = spec.group_select

@@ -194,11 +194,11 @@ def summarize(
     _check_confidence(confidence)
     x = _as_array(values)
     n = int(x.size)
-    codes, n_clusters = (None, None) if clusters is None else _cluster_codes(clusters, n)
     binary = bool(np.all((x == 0.0) | (x == 1.0)))
-    if codes is None:
+    if clusters is None:
         moments = [Moments(n, float(x.sum()), float(x @ x))]
         return summarize_moments(moments, binary, False, confidence)
+    codes, n_clusters = _cluster_codes(clusters, n)
     totals = np.bincount(codes, weights=x, minlength=n_clusters)
     squares = np.bincount(codes, weights=x * x, minlength=n_clusters)
     counts = np.bincount(codes, minlength=n_clusters)
@@ -284,7 +284,7 @@ def paired_difference(
     method = "paired-t-clustered" if clustered else "paired-t"
     if not np.any(d):
         return PairedResult(0.0, 0.0, 0.0, 0.0, n, 1.0, method)
-    if clustered:
+    if codes is not None and n_clusters is not None and clustered:
         se, df = _crse(d, codes, n_clusters), n_clusters - 1
     elif n >= 2:
         se, df = float(d.std(ddof=1)) / math.sqrt(n), n - 1

@@ -148,7 +148,8 @@ class StoreReads:
             "correct": int(counts_row[1]),
             "wrong": counts_row[0] - int(counts_row[1]),
         }
-        where, params = base, [run_id, bench]
+        where = base
+        params: list[str | int] = [run_id, bench]
         if filter != "all":
             where += f" AND {right} = ?"
             params += [*right_params, 1 if filter == "correct" else 0]

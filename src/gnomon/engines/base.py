@@ -92,19 +92,24 @@ class FailedResult:
     reason: str
 
 
+# A batch of (request index, result) pairs. Any request may fail instead of answering, and a
+# batch is a read-only Sequence so an engine that never fails may declare the narrower
+# `list[tuple[int, ScoreResult]]` and still override the verb.
+ScoreBatch = Sequence[tuple[int, ScoreResult | FailedResult]]
+GenerateBatch = Sequence[tuple[int, GenerateResult | FailedResult]]
+
+
 class Engine(ABC):
     """A loaded model. `tokens_computed` counts the tokens that went through a forward pass."""
 
     tokens_computed: int = 0
 
     @abstractmethod
-    def score(self, requests: Sequence[ScoreRequest]) -> Iterator[list[tuple[int, ScoreResult]]]:
+    def score(self, requests: Sequence[ScoreRequest]) -> Iterator[ScoreBatch]:
         """Yield batches of results; every request index appears exactly once."""
 
     @abstractmethod
-    def generate(
-        self, requests: Sequence[GenerateRequest]
-    ) -> Iterator[list[tuple[int, GenerateResult]]]:
+    def generate(self, requests: Sequence[GenerateRequest]) -> Iterator[GenerateBatch]:
         """Yield batches of greedy generations, cut at the first stop sequence."""
 
     def describe(self) -> dict[str, str]:

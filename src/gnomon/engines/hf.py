@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -110,7 +110,8 @@ class HFEngine(HFGeneration, Engine):
             if kind.islower():  # struct.error, zlib.error: the bare name reads as a prefix
                 kind = f"{type(exc).__module__}.{kind}"
             raise UserError(f"cannot load model {name_or_path!r}: {kind}: {first[:300]}") from None
-        self.model.to(self.device).eval()
+        # transformers types `to` through functools.wraps(nn.Module.to), which drops `self`
+        self.model.to(self.device).eval()  # type: ignore[arg-type]
         self.max_length = max_length or self._resolve_max_length()
         self._base = getattr(self.model, self.model.base_model_prefix)
         self._head = self.model.get_output_embeddings()
@@ -378,7 +379,11 @@ def chat_format(name_or_path: str, revision: str | None, system: str | None) -> 
         raise UserError(f"{name_or_path}: the tokenizer has no chat template; drop --chat")
 
     def apply(messages: list[dict[str, str]]) -> str:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        # tokenize=False returns the rendered text; the annotation covers every mode's return
+        return cast(
+            str,
+            tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+        )
 
     digest = hashlib.sha256(text.encode(json.dumps([template, system]))).hexdigest()[:16]
     return ChatFormat(apply, system, digest)

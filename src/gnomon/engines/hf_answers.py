@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.engines.answers import cut, split_thinking
-from gnomon.engines.base import GenerateRequest, GenerateResult
+from gnomon.engines.base import GenerateRequest, GenerateResult, ToolCall
 from gnomon.engines.tool_calls import parse_tool_calls
 
 # markers a template may declare special (so a plain decode would drop them) that the answer
@@ -56,7 +56,8 @@ class RowReader:
         markers (decoded between them, so a marker survives the skipping)."""
         if not self.kept or not any(i in self.kept for i in ids):
             return self.tokenizer.decode(ids, skip_special_tokens=True)
-        parts, run = [], []
+        parts: list[str] = []
+        run: list[int] = []
         for i in ids:
             if i in self.kept:
                 parts += [self.tokenizer.decode(run, skip_special_tokens=True), self.kept[i]]
@@ -82,7 +83,8 @@ class RowReader:
             finish, used = "stop", ended + 1
         else:
             finish, used = "length", len(ids)
-        reasoning, calls = None, ()
+        reasoning: str | None = None
+        calls: tuple[ToolCall, ...] = ()
         if request.messages is not None:
             # thinking first, so a stop string inside the reasoning cannot end the answer
             answer, reasoning = split_thinking(text)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import torch
 
-from gnomon.engines.base import FailedResult, GenerateRequest, GenerateResult
+from gnomon.engines.base import FailedResult, GenerateBatch, GenerateRequest, GenerateResult
 from gnomon.engines.hf_answers import RowReader
 from gnomon.engines.hf_chat import NotRendered, render
 from gnomon.engines.hf_types import Generation, TokenLogprobs, cancel_criteria
@@ -42,9 +42,7 @@ class HFGeneration:
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def generate(
-        self, requests: Sequence[GenerateRequest]
-    ) -> Iterator[list[tuple[int, GenerateResult | FailedResult]]]:  # type: ignore[override]
+    def generate(self, requests: Sequence[GenerateRequest]) -> Iterator[GenerateBatch]:
         """Batched longest first with left padding, stopped per row at a stop string. A
         conversation is rendered by the model's chat template first; one the template cannot
         render is that request's `FailedResult`. Sampling draws each row from its own request's

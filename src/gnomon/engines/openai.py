@@ -391,7 +391,7 @@ class OpenAIEngine(Engine):
     # ----------------------------------------------------------------- score
     def score(
         self, requests: Sequence[ScoreRequest]
-    ) -> Iterator[list[tuple[int, ScoreResult | FailedResult]]]:  # type: ignore[override]
+    ) -> Iterator[list[tuple[int, ScoreResult | FailedResult]]]:
         """Echoed prompt log-probabilities of context+continuation, as lm-evaluation-harness
         reads them: trailing context whitespace belongs to the continuation, whose tokens are those
         starting at or after the context's end."""
@@ -449,7 +449,7 @@ class OpenAIEngine(Engine):
     # ----------------------------------------------------------------- generate
     def generate(
         self, requests: Sequence[GenerateRequest]
-    ) -> Iterator[list[tuple[int, GenerateResult | FailedResult]]]:  # type: ignore[override]
+    ) -> Iterator[list[tuple[int, GenerateResult | FailedResult]]]:
         """Completions mode sends the first four stop strings (OpenAI's limit) and cuts the rest
         here. Chat mode cuts every stop string here, after the thinking is taken out, so that a
         stop string inside the reasoning cannot end the answer before it starts."""

@@ -32,7 +32,7 @@ class SeededSampler(LogitsProcessor):
         self.top_p = top_p
         self.generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         rows = scores.shape[0]
         if rows != len(self.generators):
             raise ValueError(f"{rows} rows of logits for {len(self.generators)} seeded rows")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
-Row = dict[str, object]
+Row = dict[str, Any]  # one parsed JSON row: its fields are whatever the data file holds
 RowHook = Callable[[Row], Row]
 
 
@@ -25,7 +26,7 @@ def hellaswag(row: Row) -> Row:
     return {
         **row,
         "query": _clean_hellaswag(f"{row['activity_label']}: {ctx}"),
-        "choices": [_clean_hellaswag(str(e)) for e in row["endings"]],  # type: ignore[union-attr]
+        "choices": [_clean_hellaswag(str(e)) for e in row["endings"]],
         "gold": int(str(row["label"])),
     }
 

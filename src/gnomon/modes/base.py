@@ -10,6 +10,7 @@ asking the model again. Results are plain JSON-able dicts because they go into t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
@@ -31,12 +32,12 @@ class Mode(ABC):
         self.spec = spec
 
     @abstractmethod
-    def requests(self, sample: Sample) -> list[Request]: ...
+    def requests(self, sample: Sample) -> Sequence[Request]: ...
 
     def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
         """The next requests given the answers so far; [] when the sample is answered. A
         multi-turn mode builds turn 2 from the model's own answer to turn 1."""
-        return [] if answers else self.requests(sample)
+        return [] if answers else list(self.requests(sample))
 
     @abstractmethod
     def result(self, sample: Sample, answers: list[Any]) -> dict[str, Any]:

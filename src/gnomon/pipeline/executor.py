@@ -45,10 +45,9 @@ class InProcess:
         scores = [i for i, r in enumerate(requests) if isinstance(r, ScoreRequest)]
         generates = [i for i, r in enumerate(requests) if isinstance(r, GenerateRequest)]
         if scores:
-            batches = self.engine.score([requests[i] for i in scores])  # type: ignore[misc]
-            for batch in batches:
+            for batch in self.engine.score([r for r in requests if isinstance(r, ScoreRequest)]):
                 yield [(scores[i], answer) for i, answer in batch]
         if generates:
-            batches = self.engine.generate([requests[i] for i in generates])  # type: ignore[misc]
-            for batch in batches:
-                yield [(generates[i], answer) for i, answer in batch]
+            to_generate = [r for r in requests if isinstance(r, GenerateRequest)]
+            for generated in self.engine.generate(to_generate):
+                yield [(generates[i], answer) for i, answer in generated]

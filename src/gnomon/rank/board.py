@@ -267,11 +267,8 @@ def _aggregate(model: Model, benches: dict[str, Bench], dimensions: list[str]) -
     parts: list[tuple[str, Score]] = []
     for dim in dimensions:
         ids = [b.id for b in benches.values() if b.dimension == dim]
-        have = [
-            model.entries[b].score
-            for b in ids
-            if b in model.entries and model.entries[b].score is not None
-        ]
+        scores = (model.entries[b].score for b in ids if b in model.entries)
+        have = [s for s in scores if s is not None]
         model.missing[dim] = [
             b for b in ids if b not in model.entries or model.entries[b].score is None
         ]

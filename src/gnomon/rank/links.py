@@ -43,8 +43,8 @@ def ident_of(name: str, candidates: Iterable[str] = ()) -> str | None:
     `candidates`. None when no id has this name."""
     if "~~" not in name:
         try:
-            ident = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), name).encode("latin-1")
-            ident = ident.decode("utf-8", "surrogatepass")
+            raw = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), name).encode("latin-1")
+            ident = raw.decode("utf-8", "surrogatepass")
         except UnicodeError:
             return None
         ident = "" if name == "~" else ident

@@ -10,7 +10,7 @@ from typing import Any
 from gnomon.rank import charts
 from gnomon.rank.board import Board, Entry, Model
 from gnomon.rank.compare import compare, disagreements
-from gnomon.rank.samples import FILTERS, Filter, sample_page
+from gnomon.rank.samples import FILTERS, sample_page
 from gnomon.store import Store
 
 DISAGREE_PER_PAGE = 50
@@ -27,17 +27,17 @@ class Page:
 
 
 def leaderboard(board: Board) -> Page:
-    top = [m for m in board.models if m.overall is not None][:30]
+    top = [(m, m.overall) for m in board.models if m.overall is not None][:30]
     chart = None
     if top:
         chart = charts.bars_with_errors(
-            [m.name for m in top],
-            [m.overall.value for m in top],
-            [m.overall.ci_low for m in top],
-            [m.overall.ci_high for m in top],
+            [m.name for m, _ in top],
+            [o.value for _, o in top],
+            [o.ci_low for _, o in top],
+            [o.ci_high for _, o in top],
             "Overall score"
-            + (" (grey: lacks some benchmarks)" if any(not m.complete for m in top) else ""),
-            muted=[not m.complete for m in top],
+            + (" (grey: lacks some benchmarks)" if any(not m.complete for m, _ in top) else ""),
+            muted=[not m.complete for m, _ in top],
         )
     return Page("leaderboard.html", {"title": "Leaderboard", "board": board, "chart": chart})
 
@@ -61,14 +61,14 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             "Dimensions",
         )
     entries = [model.entries[b] for b in board.benches if b in model.entries]
-    scored = [e for e in entries if e.score is not None]
+    scored = [(e, e.score) for e in entries if e.score is not None]
     bench_chart = None
     if scored:
         bench_chart = charts.bars_with_errors(
-            [board.benches[e.bench].title for e in scored],
-            [e.score.value for e in scored],
-            [e.score.ci_low for e in scored],
-            [e.score.ci_high for e in scored],
+            [board.benches[e.bench].title for e, _ in scored],
+            [s.value for _, s in scored],
+            [s.ci_low for _, s in scored],
+            [s.ci_high for _, s in scored],
             "Benchmarks",
         )
     return Page(
@@ -96,14 +96,14 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
     rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
     newest = max((e for _, e in rows), key=lambda e: e.created)
     example = store.first_sample(newest.run_id, bench_id)
-    scored = [(m, e) for m, e in rows if e.score is not None]
+    scored = [(m, e.score) for m, e in rows if e.score is not None]
     chart = None
     if scored:
         chart = charts.bars_with_errors(
             [m.name for m, _ in scored],
-            [e.score.value for _, e in scored],
-            [e.score.ci_low for _, e in scored],
-            [e.score.ci_high for _, e in scored],
+            [s.value for _, s in scored],
+            [s.ci_low for _, s in scored],
+            [s.ci_high for _, s in scored],
             f"{bench.title}: {bench.headline}",
         )
     return Page(
@@ -124,9 +124,10 @@ def compare_page(
     store: Store, board: Board, a: str, b: str, bench: str | None = None, page: int = 1
 ) -> Page:
     model_a, model_b = board.model(a), board.model(b)
-    for slug, model in ((a, model_a), (b, model_b)):
-        if model is None:
-            raise NotFound(f"no model {slug!r} in this store")
+    if model_a is None:
+        raise NotFound(f"no model {a!r} in this store")
+    if model_b is None:
+        raise NotFound(f"no model {b!r} in this store")
     if bench and bench not in board.benches:
         raise NotFound(f"no benchmark {bench!r} in this store")
     comparison = compare(store, board, model_a, model_b)
@@ -164,9 +165,9 @@ def samples_view(
     info = next((b for b in benches if b["bench"] == bench), None)
     if info is None:
         raise NotFound(f"run {run_id} has no benchmark {bench!r}")
-    if filter not in FILTERS:
+    chosen = next((f for f in FILTERS if f == filter), None)
+    if chosen is None:
         raise NotFound(f"no filter {filter!r}: use one of {', '.join(FILTERS)}")
-    chosen: Filter = filter  # type: ignore[assignment]
     spec = info["spec"]
     headline = info.get("headline") or spec.get("headline") or spec["metrics"][0]
     # the stored flag is acc for choice, exact_match for generation, the first completion for

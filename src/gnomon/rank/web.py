@@ -157,7 +157,9 @@ def create_app(store_path: Path) -> FastAPI:
         benches = store().run_benches(run_id)
         if not benches:
             raise pages.NotFound(f"no run {run_id!r} in this store")
-        return RedirectResponse(LINKS.samples(run_id, benches[0]["bench"]))
+        first = LINKS.samples(run_id, benches[0]["bench"])
+        assert first is not None  # only a static export lacks sample pages
+        return RedirectResponse(first)
 
     @app.get("/run/{name}/{bench_name}", response_class=HTMLResponse)
     @reading

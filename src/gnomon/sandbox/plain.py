@@ -17,7 +17,7 @@ MAX_DEPTH = 200  # nesting of containers, both ways
 _LENGTH = struct.Struct("<Q")
 _FLOAT = struct.Struct("<d")
 _COMPLEX = struct.Struct("<dd")
-_CONTAINERS = {list: b"l", tuple: b"t", set: b"S", frozenset: b"Z"}
+_CONTAINERS: dict[type, bytes] = {list: b"l", tuple: b"t", set: b"S", frozenset: b"Z"}
 _BUILDERS = {ord("l"): list, ord("t"): tuple, ord("S"): set, ord("Z"): frozenset}
 
 
@@ -27,7 +27,7 @@ class NotPlain(Exception):
 
 def dumps(value):
     """The bytes of a plain value; `NotPlain` names the first value that is not plain."""
-    out = []
+    out: list[bytes] = []
     _encode(value, out, 0)
     return b"".join(out)
 

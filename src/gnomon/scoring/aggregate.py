@@ -193,7 +193,9 @@ def _sacrebleu_score(
     hyps, streams = _hypotheses_and_streams(items)
     if not hyps:
         return bootstrap_score(lambda w: w.sum(axis=1), 0, clusters)
-    table = np.asarray(metric._extract_corpus_statistics(hyps, streams), dtype=float)
+    # sacreBLEU skips a None reference, but annotates the streams as holding only strings
+    stats = metric._extract_corpus_statistics(hyps, streams)  # type: ignore[arg-type]
+    table = np.asarray(stats, dtype=np.float64)
     sums = weighted_sums(table)
 
     def score(weights: np.ndarray) -> np.ndarray:

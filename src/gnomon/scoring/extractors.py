@@ -47,6 +47,7 @@ class RegexExtractor:
     is kept as `fallback` for callers that score one extractor on its own."""
 
     def __init__(self, spec: ExtractorSpec) -> None:
+        assert spec.regex is not None, "the spec requires `regex` of a regex extractor"
         self.name = spec.name
         self.regex = re.compile(spec.regex)
         self.group_select = spec.group_select

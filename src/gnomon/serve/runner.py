@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gnomon.engines.hf import HFEngine
 
 # the connections' last responses are small and already computed once the work is cancelled
-GRACE_SECONDS = 5.0
+GRACE_SECONDS = 5  # whole seconds: uvicorn takes timeout_graceful_shutdown as an int
 
 
 @dataclass(frozen=True)
