@@ -17,7 +17,7 @@ from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.modes.base import Answer, Mode
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
-from gnomon.scoring.metrics import lookup
+from gnomon.scoring.metrics import lookup, text_fn
 
 
 def build_extractor(spec: ExtractorSpec) -> Extractor:
@@ -77,8 +77,7 @@ class GenerateMode(Mode):
         metrics: dict[str, float] = {}
         for i, (name, value) in enumerate(extracted.items()):
             for metric in self.text_metrics:
-                fn = lookup(metric).fn  # type: ignore[union-attr]
-                assert fn is not None
+                fn = text_fn(metric)
                 key = metric if i == 0 else f"{metric}_{name}"
                 metrics[key] = fn(value, [reference], self.spec.normalize)
         first = next(iter(extracted))

@@ -18,7 +18,7 @@ from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes.generate import GenerateMode
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import run_pipeline
-from gnomon.scoring.metrics import lookup
+from gnomon.scoring.metrics import text_fn
 
 EXTRACT_VERSION = 1  # bump when the prompt or the reading of the reply below changes
 NONE_REPLY = "NONE"
@@ -89,8 +89,7 @@ class JudgeExtractMode(GenerateMode):
                 value, source = judged, "judge"
         reference = str(sample.target)
         for metric in self.text_metrics:  # as the first extractor's answer is scored
-            fn = lookup(metric).fn  # type: ignore[union-attr]
-            assert fn is not None
+            fn = text_fn(metric)
             result["metrics"][metric] = fn(value, [reference], self.spec.normalize)
         if self.text_metrics:
             result["correct"] = bool(result["metrics"][self.text_metrics[0]])

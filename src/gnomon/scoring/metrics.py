@@ -86,6 +86,14 @@ def lookup(name: str) -> SampleMetric | None:
     return next((m for pattern, m in _PATTERNS if pattern.fullmatch(name)), None)
 
 
+def text_fn(name: str) -> TextMetric:
+    """The function of a text metric; a name that is not one is a programming error."""
+    metric = lookup(name)
+    if metric is None or metric.fn is None:
+        raise KeyError(f"{name!r} is not a text metric")
+    return metric.fn
+
+
 def is_known_metric(name: str, mode: str) -> bool:
     """Whether a spec in `mode` may list `name` among its metrics."""
     metric = lookup(name)
