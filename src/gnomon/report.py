@@ -104,12 +104,12 @@ def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -
     """Corpus-level metrics (BLEU, chrF, corpus F1) of a benchmark in a run: computed over all
     its samples' predictions and references at once, with a bootstrap interval. They have no
     per-sample value, so they are read from the samples rather than the moments."""
-    from gnomon.scoring.aggregate import aggregate
     from gnomon.scoring.metrics import lookup
 
     wanted = [m for m in spec.get("metrics", []) if (found := lookup(m)) and found.kind == "corpus"]
     if not wanted:
         return {}
+    from gnomon.scoring.aggregate import aggregate  # sacreBLEU: only when a corpus metric is due
     items, labels, clusters = [], [], []
     for sample in store.samples(run_id, bench):
         target, prediction = sample.get("target"), sample.get("prediction")

@@ -47,6 +47,14 @@ def request_key(model_key: str, request: Request) -> str:
 
 
 def answer_json(answer: Answer) -> str:
+    if isinstance(answer, ScoreResult):  # most answers: one per choice
+        return json.dumps(
+            {
+                "logprob": answer.logprob,
+                "is_greedy": answer.is_greedy,
+                "truncated": answer.truncated,
+            }
+        )
     data = dataclasses.asdict(answer)
     if isinstance(answer, GenerateResult):  # leave out what is unset: most answers are short
         data = {k: v for k, v in data.items() if v not in (None, (), [])}

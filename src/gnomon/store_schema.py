@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS answers (
     answer TEXT NOT NULL,
     run_id TEXT NOT NULL,
     created REAL NOT NULL
-);
+) WITHOUT ROWID;  -- looked up by key only: one b-tree, not a table and an index
 CREATE INDEX IF NOT EXISTS results_by_model ON results (model_key, bench, prompt_hash);
 -- A run's samples by index and verdict without reading each row: the sample pages count, filter
 -- and order by these (`INDEXED BY results_by_key`: the planner would pick the unique key index).

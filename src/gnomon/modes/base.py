@@ -27,6 +27,9 @@ class Mode(ABC):
     scorer_version: int = 1
     multi_stage = False  # True when a later request depends on an earlier answer
     judged = False  # True when the scorer asks a judge model (`judge_requests`)
+    # True when scoring is slow enough (a sandbox, a judge) to run beside the engine on a worker
+    # thread; a cheap scorer runs inline, sparing the engine's thread the handoff
+    scores_in_background = False
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         self.spec = spec

@@ -60,6 +60,7 @@ def _compiles(line: str) -> bool:
 
 class CodeMode(Mode):
     verb = "generate"
+    scores_in_background = True
 
     def __init__(self, spec: BenchmarkSpec, samples: int = 1, temperature: float | None = None):
         super().__init__(spec)

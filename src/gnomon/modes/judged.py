@@ -33,6 +33,7 @@ from gnomon.scoring.metrics import judge_metrics
 class JudgedMode(Mode):
     verb = "generate"
     judged = True
+    scores_in_background = True
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         super().__init__(spec)

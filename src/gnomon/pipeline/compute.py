@@ -31,19 +31,26 @@ class Recorder:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="gnomon-score")
         self.pending: deque[Future[Scored]] = deque()
         self.written = 0
+        self.background = plan.mode.scores_in_background or plan.mode.judged
 
     def submit(self, items: list[tuple[int, SampleState]], keys: dict[int, str]) -> None:
-        if items:
+        if not items:
+            return
+        if self.background:
             self.pending.append(self.pool.submit(score_samples, self.plan, items, keys))
+        else:
+            self._write(score_samples(self.plan, items, keys))
 
     def flush(self, wait: bool = False) -> None:
         while self.pending and (wait or self.pending[0].done()):
-            scored = self.pending.popleft().result()
-            self.written += self.store.add_results(
-                self.run_id, scored.rows, scored.answers, rescored=self.rescored
-            )
-            if scored.failures:
-                self.store.add_failures(self.run_id, self.plan.spec.id, scored.failures)
+            self._write(self.pending.popleft().result())
+
+    def _write(self, scored: Scored) -> None:
+        self.written += self.store.add_results(
+            self.run_id, scored.rows, scored.answers, rescored=self.rescored
+        )
+        if scored.failures:
+            self.store.add_failures(self.run_id, self.plan.spec.id, scored.failures)
 
     def close(self) -> None:
         try:
