@@ -201,6 +201,17 @@ def test_store_written_by_schema_1_opens_and_is_adopted(data_root: Path, tmp_pat
     shutil.copy(LEGACY_STORE, store)
     before = ok(gnomon("runs", "list", "--store", store)).stdout
     assert before.count("openai:tiny") == 2
+    from gnomon.rank.board import load_board
+    from gnomon.store import Store
+
+    db = Store(store, create=False)  # migrated on open; the old rows rank as they did
+    try:
+        (model,) = load_board(db).models
+    finally:
+        db.close()
+    # arc_easy's newest run was answered by generation: it reports acc, not the spec's acc_norm
+    assert model.entries["arc_easy"].headline == "acc" and model.entries["arc_easy"].score
+    assert all(e.score is not None and not e.partial for e in model.entries.values())
     env = {**ENV, "OPENAI_API_KEY": "sk-none"}
     common = ["--model", "openai:tiny", "--base-url", "http://127.0.0.1:9/v1", "--model-id",
               "legacy-tiny", "--data", data_root, "--limit", "6", "--store", store,

@@ -75,6 +75,15 @@ def _score_dict(score: Score) -> dict[str, Any]:
     }
 
 
+def produced_headline(wanted: str, spec: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """The metric a run reports: `wanted` when the run produced it, else the first of its spec's
+    metrics it did produce (a run stored before headlines were recorded, answered by generation,
+    has `acc` where its benchmark's headline is `acc_norm`)."""
+    if wanted in metrics or not metrics:
+        return wanted
+    return next((m for m in spec.get("metrics", []) if m in metrics), min(metrics))
+
+
 def scores_from_moments(
     rows: list[dict[str, Any]], cluster_by: str | None
 ) -> tuple[dict[str, Score], dict[str, dict[str, Score]]]:
@@ -110,6 +119,7 @@ def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -
     if not wanted:
         return {}
     from gnomon.scoring.aggregate import aggregate  # sacreBLEU: only when a corpus metric is due
+
     items, labels, clusters = [], [], []
     for sample in store.samples(run_id, bench):
         target, prediction = sample.get("target"), sample.get("prediction")
@@ -156,7 +166,11 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 metrics,
                 per_cluster,
                 cluster_by,
-                bench.get("headline") or spec.get("headline") or spec["metrics"][0],
+                produced_headline(
+                    bench.get("headline") or spec.get("headline") or spec["metrics"][0],
+                    spec,
+                    metrics,
+                ),
                 bench.get("headline_note"),
                 bench.get("judge"),
             )  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from gnomon.hub.spec import Dimension
 from gnomon.rank.names import display_names, slugs
-from gnomon.report import scores_from_moments
+from gnomon.report import produced_headline, scores_from_moments
 from gnomon.stats import Score
 from gnomon.store import Store
 
@@ -200,7 +200,9 @@ def load_board(store: Store) -> Board:
         )
         # the metric this run reports: the one it produced (a run answered by generation has
         # `acc` where the column reads `acc_norm`), marked on the board when it differs
-        headline = row.get("headline") or benches[bench].headline
+        headline = produced_headline(
+            row.get("headline") or benches[bench].headline, own_spec, metrics
+        )
         done = metrics[headline].n if headline in metrics else 0
         note = row.get("headline_note") if headline != benches[bench].headline else None
         entry = Entry(
