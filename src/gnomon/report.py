@@ -110,6 +110,7 @@ def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -
     if not wanted:
         return {}
     from gnomon.scoring.aggregate import aggregate  # sacreBLEU: only when a corpus metric is due
+
     items, labels, clusters = [], [], []
     for sample in store.samples(run_id, bench):
         target, prediction = sample.get("target"), sample.get("prediction")
