@@ -7,6 +7,7 @@ the real prompt is rendered when the model's answer is known.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
@@ -21,7 +22,8 @@ _ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
 )
 # What a template sees besides the row's fields (which these names shadow; `row.NAME` reaches
-# a shadowed field).
+# a shadowed field). `answers` and `questions` are lists, one item per turn of a conversation
+# (`prompt.turns`; one item without), so a template can show the whole exchange.
 ANSWER_NAMES = ("answer", "answer_a", "answer_b")
 
 
@@ -39,9 +41,16 @@ class JudgePrompt:
         except TemplateError as exc:
             raise UserError(f"benchmark {bench}: bad judge template: {exc.message}") from None
 
-    def row_vars(self, fields: dict[str, Any], row: Row, question: str, reference: Any) -> dict:
+    def row_vars(
+        self,
+        fields: dict[str, Any],
+        row: Row,
+        question: str,
+        reference: Any,
+        turns: Sequence[str] = (),
+    ) -> dict:
         """What the judge's prompt for this row needs besides the answers; checks that the
-        templates render for it."""
+        templates render for it (with as many placeholder answers as the row has turns)."""
         out: dict[str, Any] = {"row": dict(fields), "question": question, "reference": reference}
         if self._baseline is not None:
             baseline = _eval(row.origin, "judge.baseline", self._baseline, {**fields, **out})
@@ -50,19 +59,40 @@ class JudgePrompt:
                     f"{row.origin}: judge.baseline must give text, got {baseline!r:.80}"
                 )
             out["baseline"] = baseline
-        placeholder = dict.fromkeys(ANSWER_NAMES, "")
+        placeholder = {
+            **dict.fromkeys(ANSWER_NAMES, ""),
+            "answers": [""] * (1 + len(turns)),
+            "questions": [question, *turns],
+        }
         for what, template in (("judge.template", self._template), ("judge.system", self._system)):
             if template is not None:
                 _eval(row.origin, what, template.render, self._context(out, placeholder))
         return out
 
-    def _context(self, row_vars: dict[str, Any], answers: dict[str, str]) -> dict[str, Any]:
+    def _context(self, row_vars: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
         return {**row_vars["row"], **row_vars, **answers}
 
-    def request(self, row_vars: dict[str, Any], **answers: str) -> GenerateRequest:
+    def request(
+        self,
+        row_vars: dict[str, Any],
+        *,
+        answers: Sequence[str] = (),
+        questions: Sequence[str] = (),
+        **named: str,
+    ) -> GenerateRequest:
         """The judge's request: a conversation (system, then the rendered template) at
-        temperature 0. `context` holds the same text flat, for engines that take plain text."""
-        context = self._context(row_vars, {**dict.fromkeys(ANSWER_NAMES, ""), **answers})
+        temperature 0. `context` holds the same text flat, for engines that take plain text.
+        `answers` and `questions` are the conversation's turns (default: the one answer, the
+        one question)."""
+        named = {**dict.fromkeys(ANSWER_NAMES, ""), **named}
+        context = self._context(
+            row_vars,
+            {
+                **named,
+                "answers": list(answers) or [named["answer"]],
+                "questions": list(questions) or [row_vars["question"]],
+            },
+        )
         user = self._template.render(**context)
         system = self._system.render(**context) if self._system else None
         turns = ((Message("system", system),) if system else ()) + (Message("user", user),)

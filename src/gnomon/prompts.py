@@ -45,6 +45,10 @@ class Sample:
     program: dict[str, str] | None = None
     # a judged benchmark: what the judge's prompt needs (the row, the question, the baseline)
     judge: dict[str, Any] | None = None
+    # a conversation (`prompt.turns`): the user's follow-up turns, after `context` (the first);
+    # `system` is the system message sent before it (--chat --system-prompt)
+    turns: tuple[str, ...] = ()
+    system: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -53,6 +57,8 @@ class Sample:
             parts.append(self.program)
         if self.judge is not None:  # the judge's prompt may read any field of the row
             parts.append(self.judge)
+        if self.turns:  # only a conversation has them: other samples hash as before
+            parts.append({"turns": self.turns, "system": self.system})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -115,6 +121,10 @@ class Renderer:
             )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad code template: {exc.message}") from None
+        try:
+            self._turns = [_ENV.from_string(t) for t in p.turns or ()]
+        except TemplateError as exc:
+            raise UserError(f"benchmark {spec.id}: bad turn template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
@@ -215,7 +225,12 @@ class Renderer:
                     shot_cache[shot.index] = self.shot_parts(shot)
                 shots.append(shot_cache[shot.index])
             question = self.question(fields, row)
-            if self.chat is not None:
+            turns = tuple(
+                self._eval(f"turns[{i}]", t.render, fields, row) for i, t in enumerate(self._turns)
+            )
+            # a conversation is sent as messages, laid out by whoever answers (the model's
+            # chat template, a chat API): its first user turn is the prompt in plain layout
+            if self.chat is not None and not turns:
                 context = self.chat.render(description, shots, question)
             else:
                 delim, target_delim = (
@@ -234,7 +249,7 @@ class Renderer:
             cluster = str(fields.get(self.spec.cluster_by)) if self.spec.cluster_by else None
             judge = None
             if self._judge is not None:
-                judge = self._judge.row_vars(fields, row, question, target)
+                judge = self._judge.row_vars(fields, row, question, target, turns)
             elif self.spec.asks_judge:  # a judge extractor reads the question, not the shots
                 judge = {"question": question}
             samples.append(
@@ -249,6 +264,8 @@ class Renderer:
                     row.origin,
                     self.program(fields, row) if self._code else None,
                     judge,
+                    turns,
+                    self.chat.system if self.chat is not None and turns else None,
                 )
             )
         return samples

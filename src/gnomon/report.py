@@ -219,6 +219,7 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
                 "extractor",
                 "judge_replies",
                 "verdicts",
+                "turn_outputs",
             ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]

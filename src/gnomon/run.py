@@ -138,6 +138,12 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
         from gnomon.engines.hf import chat_format
 
         chat = chat_format(options.model.name, options.model.revision, options.system_prompt)
+    talks = [s.id for s in options.specs if s.prompt.turns is not None]
+    if talks and options.model.engine == "openai" and not (options.api and options.api.chat):
+        raise UserError(
+            f"{talks[0]} is a conversation (prompt.turns): a served model answers it through "
+            "its chat API; add --chat-api"
+        )
     shape = _shaper(options)
     judge = _judge(options)
     return [

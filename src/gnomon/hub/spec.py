@@ -94,6 +94,12 @@ class Prompt(_Strict):
     )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    turns: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="generate and judged modes: the user's follow-up turns (Jinja2 templates), "
+        "each sent with the conversation so far, the model's own answers included",
+    )
 
 
 class Generation(_Strict):
@@ -155,7 +161,8 @@ class JudgeSpec(_Strict):
     """How a judge model is asked about an answer, and how its reply is read.
 
     `template` (Jinja2) sees the row's fields plus `question` (the rendered prompt), `answer`
-    (the model's answer), `reference` (the target) and, for `pairwise`, `answer_a`/`answer_b`.
+    (the model's answer), `reference` (the target), `questions`/`answers` (a conversation's
+    turns, one item each) and, for `pairwise`, `answer_a`/`answer_b`.
     Verdicts: `rating` reads `[[N]]` or `Rating: N` on a 1..`scale` scale (MT-Bench single);
     `pairwise` reads `[[A>>B]]` .. `[[B>>A]]` (Arena-Hard) or `[[A]]`/`[[B]]`/`[[C]]` (MT-Bench
     pair, C a tie), asked in both orders against `baseline`; `yes_no` reads the first yes or no.
@@ -239,6 +246,8 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")
+        if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
+            raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
         return self
 
     def _judged_fields(self) -> None:
@@ -265,8 +274,10 @@ class BenchmarkSpec(_Strict):
         fewshot = self.fewshot.model_dump()
         if shots is not None:
             fewshot["count"] = shots
+        # a spec without turns hashes as it did before turns existed
+        unset = {"turns"} if self.prompt.turns is None else None
         payload = {
-            "prompt": self.prompt.model_dump(),
+            "prompt": self.prompt.model_dump(exclude=unset),
             "fewshot": fewshot,
             "process": self.source.process,
             "mode": self.mode,

@@ -5,6 +5,9 @@ harness's first filter) is the prediction, and each later one reports its own me
 suffixed name (`exact_match_flexible`), as lm-evaluation-harness reports each filter. The result
 names the extractor that produced the prediction, or "none" when it found nothing and the
 fallback (`[invalid]`) was scored.
+
+A conversation (`prompt.turns`) is asked turn by turn, and its last turn's answer is what
+extraction and the metrics score; every turn's answer is kept in the result (`turn_outputs`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.hub.spec import Extractor as ExtractorSpec
-from gnomon.modes.base import Answer, Mode
+from gnomon.modes.base import Answer, Mode, Request
+from gnomon.modes.turns import turn_request
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
 from gnomon.scoring.metrics import lookup, text_fn
@@ -40,10 +44,16 @@ class GenerateMode(Mode):
         # (judge_extract.py)
         self.extractors = [(e, build_extractor(e)) for e in spec.extract if e.kind != "judge"]
         self.text_metrics = [m for m in spec.metrics if _kind(m) == "text"]
+        self.multi_stage = spec.prompt.turns is not None  # a later turn quotes earlier answers
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
         g = self.generation
         return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
+
+    def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
+        if not self.multi_stage:
+            return super().stage_requests(sample, answers)
+        return turn_request(sample, self.generation, answers)
 
     def metric_names(self) -> list[str]:
         names = []
@@ -63,7 +73,7 @@ class GenerateMode(Mode):
         return [GenerateResult(output, bool(payload.get("truncated")))]
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
-        output = answers[0].text
+        output = answers[-1].text  # a conversation is scored on its last turn
         reference = str(sample.target)
         extracted: dict[str, str] = {}
         found: dict[str, bool] = {}
@@ -84,7 +94,7 @@ class GenerateMode(Mode):
         prediction = extracted[first]
         kind = self.extractors[0][0].kind if self.extractors else "raw"
         correct = bool(metrics[self.text_metrics[0]]) if self.text_metrics else False
-        return {
+        result = {
             "prediction": prediction,
             "target": reference,
             "correct": correct,
@@ -92,8 +102,11 @@ class GenerateMode(Mode):
             "output": output,
             "extracted": extracted,
             "extractor": f"{kind}:{first}" if found[first] else "none",
-            "truncated": answers[0].truncated,
+            "truncated": any(a.truncated for a in answers),
         }
+        if self.multi_stage:
+            result["turn_outputs"] = [a.text for a in answers]
+        return result
 
 
 def _kind(metric: str) -> str | None:

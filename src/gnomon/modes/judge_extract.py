@@ -66,18 +66,20 @@ class JudgeExtractMode(GenerateMode):
         }
 
     def judge_requests(self, sample: Sample, answers: list[Any]) -> list[GenerateRequest]:
-        output = answers[0].text
+        output = answers[-1].text  # a conversation's last turn is the one scored
         _, found_by = run_pipeline(self.chain, output)
         if found_by != "none":
             return []  # a regex read it: the judge is not asked
         question = sample.judge["question"] if sample.judge else sample.context
+        if sample.turns:  # the question the scored answer answers
+            question = sample.turns[-1]
         return [extraction_request(question, output)]
 
     def judged_result(
         self, sample: Sample, answers: list[Any], verdicts: list[GenerateResult]
     ) -> dict[str, Any]:
         result = self.result(sample, answers)
-        output = answers[0].text
+        output = answers[-1].text
         fallback = self.spec.extract[0].fallback
         value, found_by = run_pipeline(self.chain, output, fallback)
         source = f"{self.kinds[found_by]}:{found_by}" if found_by != "none" else "none"

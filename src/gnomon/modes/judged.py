@@ -9,6 +9,10 @@ Three kinds of verdict (the spec's `judge.verdict`):
   the win rate is above one half.
 - `yes_no`: one request; `yes_rate`; correct on yes.
 The judge's replies and the verdicts read from them are kept in every result.
+
+A conversation (`prompt.turns`) is asked turn by turn; the judge is asked once, at the end, with
+`answer` the last turn's answer and `answers` / `questions` every turn's (MT-Bench shows the
+judge the whole exchange). Every turn's answer is kept in the result (`turn_outputs`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
-from gnomon.modes.base import Mode
+from gnomon.modes.base import Answer, Mode, Request
+from gnomon.modes.turns import turn_request
 from gnomon.modes.verdicts import (
     PAIRWISE,
     PARSER_VERSION,
@@ -41,10 +46,16 @@ class JudgedMode(Mode):
         self.generation = spec.generation
         self.judge = spec.judge
         self.prompt = JudgePrompt(spec.judge, spec.id)
+        self.multi_stage = spec.prompt.turns is not None  # a later turn quotes earlier answers
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
         g = self.generation
         return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
+
+    def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
+        if not self.multi_stage:
+            return super().stage_requests(sample, answers)
+        return turn_request(sample, self.generation, answers)
 
     def settings(self) -> dict[str, Any]:
         return {"greedy": True, **self.generation.model_dump()}
@@ -67,13 +78,20 @@ class JudgedMode(Mode):
 
     def judge_requests(self, sample: Sample, answers: list[Any]) -> list[GenerateRequest]:
         assert sample.judge is not None  # the renderer fills it for judged benchmarks
-        answer = answers[0].text
+        answer = answers[-1].text
+        said = [a.text for a in answers]
+        asked = [sample.judge["question"], *sample.turns]
+
+        def ask(**named: str) -> GenerateRequest:
+            assert sample.judge is not None
+            return self.prompt.request(sample.judge, answers=said, questions=asked, **named)
+
         if self.judge.verdict != "pairwise":
-            return [self.prompt.request(sample.judge, answer=answer)]
+            return [ask(answer=answer)]
         baseline = sample.judge["baseline"]
         return [  # the model as A, then as B
-            self.prompt.request(sample.judge, answer=answer, answer_a=answer, answer_b=baseline),
-            self.prompt.request(sample.judge, answer=answer, answer_a=baseline, answer_b=answer),
+            ask(answer=answer, answer_a=answer, answer_b=baseline),
+            ask(answer=answer, answer_a=baseline, answer_b=answer),
         ]
 
     def judged_result(
@@ -98,14 +116,17 @@ class JudgedMode(Mode):
             win_rate = (as_a + as_b) / 2
             metrics = {"win_rate": win_rate, "position_consistency": float(as_a == as_b)}
             correct, parsed = win_rate > 0.5, labels
-        return {
-            "prediction": answers[0].text,
+        result = {
+            "prediction": answers[-1].text,
             "target": str(sample.target),
             "correct": bool(correct),
             "metrics": metrics,
-            "output": answers[0].text,
+            "output": answers[-1].text,
             "judge_replies": replies,
             "verdicts": parsed,
             "extractor": "judge",
-            "truncated": answers[0].truncated,
+            "truncated": any(a.truncated for a in answers),
         }
+        if self.multi_stage:
+            result["turn_outputs"] = [a.text for a in answers]
+        return result

@@ -1,0 +1,41 @@
+"""Conversations (`prompt.turns`): each turn is asked with the model's own earlier answers.
+
+Turn k cannot be asked before turn k-1 is answered, so a conversation is a multi-stage sample
+(one request per stage): the runner stores each turn's answer as it comes, and a resumed run
+rebuilds the next turn from the stored answers and sends only what is missing. The requests are
+conversations (`messages`), so a served model needs its chat API and a local model its chat
+template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gnomon.engines.base import GenerateRequest, GenerateResult, Message
+from gnomon.hub.spec import Generation
+from gnomon.prompts import Sample
+from gnomon.requests import Answer, Request
+
+
+def questions(sample: Sample) -> list[str]:
+    """The user's turns: the rendered prompt, then each follow-up."""
+    return [sample.context, *sample.turns]
+
+
+def turn_request(
+    sample: Sample, generation: Generation, answers: Sequence[Answer]
+) -> list[Request]:
+    """The next turn: the conversation so far, the model's answers as its assistant turns, then
+    the next user turn; [] once every turn is answered."""
+    users = questions(sample)
+    asked = len(answers)
+    if asked >= len(users):
+        return []
+    messages = [Message("system", sample.system)] if sample.system else []
+    for user, answer in zip(users, answers, strict=False):
+        assert isinstance(answer, GenerateResult)  # every turn is a generation
+        messages += [Message("user", user), Message("assistant", answer.text)]
+    messages.append(Message("user", users[asked]))
+    flat = "\n\n".join(m.content for m in messages)  # for engines that read plain text
+    g = generation
+    return [GenerateRequest(flat, tuple(g.until), g.max_tokens, messages=tuple(messages))]
