@@ -30,18 +30,20 @@ def _local_dir(spec: BenchmarkSpec, data_dir: Path | None) -> Path | None:
     return Path(spec.source.files) if spec.source.files else None
 
 
-def read_jsonl(path: Path) -> list[Row]:
+def read_jsonl(path: Path, *, errors: str = "strict") -> list[Row]:
+    """`errors="surrogateescape"` keeps bytes that are not UTF-8 as lone surrogates (stored and
+    hashed losslessly, see `gnomon.text`) instead of refusing the line. A UTF-8 byte order mark,
+    as some Windows tools write, is skipped."""
     rows: list[Row] = []
     try:
-        handle = path.open(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
         try:
-            lines = list(handle)
-        except UnicodeDecodeError:
-            raise UserError(f"{path}: not UTF-8 text") from None
-    for number, line in enumerate(lines, start=1):
+            line = raw.decode("utf-8", errors)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from None
         if not line.strip():
             continue
         try:

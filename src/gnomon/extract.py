@@ -6,6 +6,7 @@ import re
 import string
 
 from gnomon.hub.spec import Extractor, Normalize
+from gnomon.scoring import deadline
 
 
 class RegexExtractor:
@@ -19,7 +20,8 @@ class RegexExtractor:
         self.fallback = spec.fallback
 
     def __call__(self, text: str) -> str:
-        matches = self.regex.findall(text)
+        with deadline.time_limit(deadline.REGEX_SECONDS, f"regex extractor {self.name!r}"):
+            matches = self.regex.findall(text)
         if not matches:
             return self.fallback
         try:
@@ -35,7 +37,8 @@ class RegexExtractor:
 
 def normalize(text: str, rules: Normalize) -> str:
     for pattern in rules.regexes_to_ignore:
-        text = re.sub(pattern, "", text)
+        with deadline.time_limit(deadline.REGEX_SECONDS, f"regexes_to_ignore {pattern!r}"):
+            text = re.sub(pattern, "", text)
     if rules.ignore_case:
         text = text.lower()
     if rules.ignore_punctuation:

@@ -40,6 +40,8 @@ def request_key(model_key: str, request: Request) -> str:
         fields: dict[str, Any] = {"context": request.context, "continuation": request.continuation}
     else:
         fields = dataclasses.asdict(request)
+        # equal requests, one key: 0 and 0.0 (and -0.0) are the same temperature, not the same JSON
+        fields["temperature"] = float(request.temperature) + 0.0
     blob = json.dumps(
         [_KEY_VERSION, model_key, kind_of(request), fields], sort_keys=True, ensure_ascii=False
     )

@@ -34,7 +34,7 @@ TEXT_FIELDS = ("output", "completion", "text")
 def read_answers(path: Path) -> dict[str, list[tuple[str, str]]]:
     """Sample id -> [(output, origin "file:line")], in file order; every problem names its line."""
     by_id: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for row in read_jsonl(path):
+    for row in read_jsonl(path, errors="surrogateescape"):  # other tools' bytes, kept
         ident = next((row.fields[f] for f in ID_FIELDS if f in row.fields), None)
         if not isinstance(ident, str | int) or isinstance(ident, bool):
             raise UserError(f"{row.origin}: a line needs a sample id (`sample_id`) and `output`")

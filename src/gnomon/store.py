@@ -104,11 +104,25 @@ class Store(StoreReads):
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             if "results" in tables and self._version() < SCHEMA_VERSION:
-                self._migrate()
+                old = self._version()
+                try:
+                    self._migrate()
+                except sqlite3.OperationalError as exc:
+                    if not _read_only(exc):
+                        raise
+                    raise UserError(
+                        f"{path}: this store is from an older gnomon (schema {old}) and must be "
+                        f"upgraded to schema {SCHEMA_VERSION} once, which needs write access to "
+                        f"it and its folder ({exc})"
+                    ) from None
             if not (tables >= _TABLES and self._indexes() >= _INDEXES):
                 self._create()  # readers of a current store write nothing
         except sqlite3.DatabaseError as exc:
             self.conn.close()
+            if _read_only(exc):  # SQLite's write-ahead log needs to write beside the file
+                raise UserError(
+                    f"cannot read store {path} without write access to it and its folder ({exc})"
+                ) from None
             raise UserError(f"{path}: not a usable gnomon store ({exc})") from None
         except UserError:
             self.conn.close()
@@ -402,18 +416,25 @@ class Store(StoreReads):
             for r in self.conn.execute(_MOMENTS_SQL, (run_id,)).fetchall()
         ]
         if status is not None and status[0] != "running":  # read after it ended: final
-            with self.transaction():
-                if self.conn.execute(
-                    "SELECT 1 FROM run_moments_done WHERE run_id = ?", (run_id,)
-                ).fetchone():
-                    return rows  # another reader kept them first
-                self.conn.executemany(
-                    "INSERT INTO run_moments VALUES (:run_id, :bench, :metric, :cluster, :n, "
-                    ":total, :total_sq, :nonbinary)",
-                    rows,
-                )
-                self.conn.execute("INSERT INTO run_moments_done VALUES (?)", (run_id,))
+            try:
+                self._keep_moments(run_id, rows)
+            except sqlite3.OperationalError as exc:
+                if not _read_only(exc):
+                    raise  # a read-only store is read all the same, the sums not kept
         return rows
+
+    def _keep_moments(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        with self.transaction():
+            if self.conn.execute(
+                "SELECT 1 FROM run_moments_done WHERE run_id = ?", (run_id,)
+            ).fetchone():
+                return  # another reader kept them first
+            self.conn.executemany(
+                "INSERT INTO run_moments VALUES (:run_id, :bench, :metric, :cluster, :n, "
+                ":total, :total_sq, :nonbinary)",
+                rows,
+            )
+            self.conn.execute("INSERT INTO run_moments_done VALUES (?)", (run_id,))
 
     def truncated_counts(self, run_id: str) -> dict[str, int]:
         rows = self.conn.execute(
@@ -452,6 +473,10 @@ def _create_private(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _read_only(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY")
 
 
 def _json(obj: Any) -> str:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 from gnomon.hub.spec import Extractor as ExtractorSpec
+from gnomon.scoring import deadline
 
 __all__ = ["Extractor", "MathExtractor", "RegexExtractor", "math_equal", "run_pipeline"]
 
@@ -54,7 +55,8 @@ class RegexExtractor:
         self.fallback = spec.fallback
 
     def __call__(self, text: str) -> str | None:
-        matches = self.regex.findall(text)
+        with deadline.time_limit(deadline.REGEX_SECONDS, f"regex extractor {self.name!r}"):
+            matches = self.regex.findall(text)
         if not matches:
             return None
         try:
