@@ -8,7 +8,6 @@ whose answers are all stored does not load the model at all.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -244,7 +243,7 @@ def execute(
             if state.lookup.todo and executor is not None:
                 computed += compute(
                     plan, state, executor, store, run_id,
-                    functools.partial(progress, plan.spec.id),
+                    progress,
                 )  # fmt: skip
         status = "incomplete" if store.failures(run_id) else "complete"
     except KeyboardInterrupt:

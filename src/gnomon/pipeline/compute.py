@@ -80,17 +80,21 @@ def compute(
     executor: Executor,
     store: Store,
     run_id: str,
-    advance_factory: Callable[[int], Callable[[int], None]],
+    progress: Callable[[str, int], Callable[[int], None]],
 ) -> int:
-    """Answer the samples that need the engine, stage by stage, and score each when done."""
+    """Answer the samples that need the engine, stage by stage, and score each when done.
+    `progress(label, total)` gives each stage its own bar: a later turn's count is known only
+    when the turn before it is answered."""
     states = state.states
     active = list(state.lookup.todo)
-    first = sum(len(states[pos].pending) for pos in active)
-    advance = advance_factory(first)
     recorder = Recorder(plan, store, run_id, rescored=False)
     try:
+        stage = 0
         while active:
+            label = plan.spec.id if stage == 0 else f"{plan.spec.id} (turn {stage + 1})"
+            advance = progress(label, sum(len(states[pos].pending) for pos in active))
             active = _stage(plan, states, active, executor, store, run_id, recorder, advance)
+            stage += 1
     finally:
         recorder.close()
     return recorder.written

@@ -46,7 +46,7 @@ class PlanState:
 def start_stage(plan: BenchPlan, pos: int, state: SampleState) -> None:
     state.pending = plan.requests(plan.samples[pos], state.answers)
     state.pending_keys = [request_key(plan.model_key, r) for r in state.pending]
-    if state.prompt is None and state.pending:
+    if state.pending:  # the last stage's request shows the whole conversation up to its turn
         state.prompt = shown(state.pending[0])
 
 
