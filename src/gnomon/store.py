@@ -284,10 +284,23 @@ class Store(StoreReads):
             self._insert_answers(run_id, answers, time.time())
 
     def _insert_answers(self, run_id: str, answers: Iterable[AnswerRow], now: float) -> None:
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-            [(a.key, a.model_key, a.kind, a.answer, run_id, now) for a in answers],
-        )
+        """The hottest write of a run (one row per request): the text of each row is made
+        storable once per distinct value (`text.to_store`), not once per parameter."""
+        stored: dict[str, str] = {}
+
+        def once(value: str) -> str:
+            if value not in stored:
+                stored[value] = text.to_store(value)
+            return stored[value]
+
+        rows = [
+            (a.key, once(a.model_key), a.kind, text.to_store(a.answer), once(run_id), now)
+            for a in answers
+        ]
+        if rows:
+            sqlite3.Connection.executemany(
+                self.conn, "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
 
     def answers(self, keys: Sequence[str]) -> dict[str, str]:
         """The stored answers (JSON text, see `gnomon.requests`) among these request keys."""
