@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +16,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
+from gnomon.cli_browse import hub_app, runs_app
+from gnomon.cli_output import print_reports, quiet_libraries
 from gnomon.console import StoreOpt, default_store, err, out
 from gnomon.errors import UserError
 from gnomon.rank.commands import rank_app
@@ -36,8 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-hub_app = typer.Typer(help="Browse the benchmark hub.", no_args_is_help=True)
-runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
 app.add_typer(runs_app, name="runs")
 app.add_typer(rank_app, name="rank")
@@ -61,47 +59,12 @@ JudgeModelIdOpt = Annotated[
 ]
 
 
-def _quiet_libraries(needs_hub: bool = True) -> None:
-    from gnomon.hubnet import prefer_offline_when_unreachable
-
-    if needs_hub:
-        prefer_offline_when_unreachable()
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
 def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
     def start(bench: str, total: int) -> Callable[[int], None]:
         task = progress.add_task(bench, total=total)
         return lambda n: progress.advance(task, n)
 
     return start
-
-
-def _fmt(x: float | None, digits: int = 4) -> str:
-    return "-" if x is None or x != x else f"{x:.{digits}f}"
-
-
-def _print_reports(reports: list, title: str) -> None:
-    table = Table(title=Text(title), title_justify="left")
-    for column in ("benchmark", "metric", "value", "stderr", "95% CI", "n", "prompt"):
-        table.add_column(column, justify="right" if column in ("value", "stderr", "n") else "left")
-    for report in reports:
-        n = f"{report.done}" if report.complete else f"{report.done}/{report.planned} (partial)"
-        if report.truncated:
-            n += f", {report.truncated} truncated"
-        for name, score in report.metrics.items():
-            ci = f"[{_fmt(score.ci_low)}, {_fmt(score.ci_high)}]"
-            shown = f"{name} (headline)" if name == report.headline else name
-            table.add_row(
-                report.bench, shown, _fmt(score.value), _fmt(score.stderr), ci, n,
-                report.prompt_hash,
-            )  # fmt: skip
-    out.print(table)
-    for report in reports:
-        if report.headline_note:
-            out.print(f"{report.bench}: {report.headline_note}")
 
 
 @app.command()
@@ -208,7 +171,7 @@ def run(
         raise UserError(f"--data {data}: not a directory")
     hub_data = data is None and any(s.source.files is None for s in options.specs)
     local_judge = options.judge is None or options.judge.local or options.judge.engine == "openai"
-    _quiet_libraries(needs_hub=hub_data or not options.model.local or not local_judge)
+    quiet_libraries(needs_hub=hub_data or not options.model.local or not local_judge)
     _run_and_report(options, out_dir)
 
 
@@ -267,7 +230,7 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
     from gnomon.report import bench_reports, write_outputs
 
     reports = bench_reports(db, outcome.run_id)
-    _print_reports(reports, f"{model}  (run {outcome.run_id})")
+    print_reports(reports, f"{model}  (run {outcome.run_id})")
     out.print(
         f"{outcome.planned} samples: {outcome.reused} reused from the store, "
         f"{outcome.rescored} re-scored from stored answers, "
@@ -316,7 +279,7 @@ def score(
     from gnomon.store import Store
 
     judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
-    _quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
+    quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
     spec = resolve(bench)
     by_generation = _choice_by_generation(choice_by, False)
     store_path = store or default_store()
@@ -388,7 +351,7 @@ def serve(
     if ref.engine != "hf":  # serve drives a local model token by token
         raise UserError(f"gnomon serve serves local models (hf:), not {ref.engine}: models")
     check_port(host, port)
-    _quiet_libraries(needs_hub=not ref.local)
+    quiet_libraries(needs_hub=not ref.local)
     engine = load_engine(ref, device=device, dtype=dtype, batch_size=1)
     assert isinstance(engine, HFEngine)  # the hf engine kind loads an HFEngine
     err.print(f"serving {ref.display} as {name or model!r} on http://{host}:{port}/v1")
@@ -416,7 +379,7 @@ def demo(
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
 ) -> None:
     """Offline end-to-end run: build a tiny random-weight Llama and synthetic data, evaluate it."""
-    _quiet_libraries(needs_hub=False)
+    quiet_libraries(needs_hub=False)
     from gnomon import tiny
     from gnomon.engines import parse_model
     from gnomon.hub import resolve_many
@@ -452,138 +415,6 @@ def demo(
         f"the leaderboard of this store: gnomon rank --store {options.store_path}  "
         f"(web app: gnomon rank serve --store {options.store_path})"
     )
-
-
-@hub_app.command("list")
-def hub_list() -> None:
-    """Benchmarks in the hub."""
-    from gnomon.hub import all_specs
-
-    table = Table()
-    for column in ("id", "title", "dimension", "mode", "shots", "metrics", "version", "source"):
-        table.add_column(column)
-    for spec in all_specs():
-        source = spec.source.hub or spec.source.files or spec.source.package or ""
-        table.add_row(
-            spec.id, spec.title, spec.dimension, spec.mode, str(spec.fewshot.count),
-            ",".join(spec.metrics), str(spec.version), f"{source} [{spec.source.eval_split}]",
-        )  # fmt: skip
-    out.print(table)
-
-
-@hub_app.command("show")
-def hub_show(
-    name: Annotated[str, typer.Argument(help="a hub id or a spec file")],
-    data: Annotated[Path | None, typer.Option(help="render the example from local rows")] = None,
-    shots: Annotated[int | None, typer.Option(min=0)] = None,
-    index: Annotated[int, typer.Option(min=0, help="which row to render")] = 0,
-) -> None:
-    """A benchmark's definition and a fully rendered example prompt."""
-    from gnomon.hub import resolve
-    from gnomon.hub.example import example_sample
-
-    _quiet_libraries(needs_hub=data is None)
-    spec = resolve(name)
-    out.print(
-        Text.assemble(
-            (spec.id, "bold"), f" — {spec.title} (v{spec.version}, {spec.dimension}, {spec.mode})"
-        )
-    )
-    if spec.description:
-        out.print(spec.description)
-    source = spec.source.hub or spec.source.files or spec.source.package
-    out.print(f"source: {source} config={spec.source.config} split={spec.source.eval_split}")
-    fs = spec.fewshot
-    n_shots = fs.count if shots is None else shots
-    out.print(
-        f"few-shot: {n_shots} from {fs.split} ({fs.sampler}"
-        + (f", by {fs.group_by})" if fs.group_by else ")")
-    )
-    out.print(f"metrics: {', '.join(spec.metrics)}   prompt hash: {spec.prompt_hash(n_shots)}")
-    sample, note = example_sample(spec, data, shots, index)
-    out.rule(f"example prompt ({note})")
-    out.print(sample.context, markup=False, highlight=False, end="")
-    out.print(Text("⏎", "dim"))
-    out.rule()
-    if sample.choices:
-        delim = spec.prompt.target_delimiter
-        for i, choice in enumerate(sample.choices):
-            mark = "*" if i == sample.target else " "
-            out.print(f"{mark} continuation {i}: {delim + choice!r}", markup=False, highlight=False)
-    else:
-        out.print(f"target: {sample.target!r}", markup=False, highlight=False)
-
-
-@runs_app.command("list")
-def runs_list(store: StoreOpt = None) -> None:
-    """Runs in the store, newest first."""
-    from gnomon.store import Store
-
-    db = Store(store or default_store())
-    table = Table()
-    for column in (
-        "run",
-        "created",
-        "status",
-        "model",
-        "benchmarks",
-        "samples",
-        "reused",
-        "computed",
-        "seconds",
-    ):
-        table.add_column(column)
-    import time
-
-    for r in db.runs():
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"]))
-        table.add_row(
-            r["run_id"], created, r["status"], r["model"], ",".join(r["config"]["benches"]),
-            str(r["planned"]), str(r["reused"]), str(r["computed"]), f"{r['seconds']:.1f}",
-        )  # fmt: skip
-    out.print(table if db.runs() else f"no runs in {db.path} yet; start one with `gnomon run`")
-
-
-@runs_app.command("show")
-def runs_show(
-    run_id: Annotated[str, typer.Argument(help="a run id (or a unique prefix)")],
-    store: StoreOpt = None,
-    samples: Annotated[int, typer.Option(help="also print the first N samples")] = 0,
-    bench: Annotated[str | None, typer.Option(help="only this benchmark's samples")] = None,
-    wrong: Annotated[bool, typer.Option("--wrong", help="only samples answered wrongly")] = False,
-) -> None:
-    """One run's scores, settings and (optionally) samples."""
-    from gnomon.report import bench_reports
-    from gnomon.store import Store
-
-    db = Store(store or default_store())
-    run = db.run(run_id)
-    _print_reports(
-        bench_reports(db, run["run_id"]), f"{run['model']}  (run {run['run_id']}, {run['status']})"
-    )
-    settings = ", ".join(
-        f"{k}={v}" for k, v in {**run["config"], **run["engine"]}.items() if v is not None
-    )
-    out.print(f"settings: {settings}", markup=False, highlight=False)
-    shown = 0
-    for sample in db.samples(run["run_id"], bench):
-        if shown >= samples:
-            break
-        if wrong and sample["correct"]:
-            continue
-        shown += 1
-        mark = ("✓", "green") if sample["correct"] else ("✗", "red")
-        out.rule(Text(f"{sample['bench']} #{sample['index']} (id {sample['sample_id']})"))
-        out.print(sample["prompt"], markup=False, highlight=False)
-        verdict = f" prediction={sample['prediction']!r} target={sample['target']!r}"
-        out.print(Text.assemble(mark, verdict))  # model text is never read as markup
-        if "output" in sample:
-            out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
-        for i, run in enumerate(sample.get("runs", [])):  # code: why each completion failed
-            out.print(f"completion {i}: {run['status']}: {run['reason']}")
-            for stream in ("stdout", "stderr"):
-                if run.get(stream):
-                    out.print(f"  {stream}: {run[stream]!r}")
 
 
 def _fail(message: str, code: int) -> NoReturn:

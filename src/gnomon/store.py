@@ -25,6 +25,7 @@ from typing import Any
 from gnomon import text
 from gnomon.errors import UserError
 from gnomon.sandbox.hidden import hide_from_sandboxes
+from gnomon.store_answers import AnswerRow, StoreAnswers, _chunks
 from gnomon.store_reads import StoreReads
 from gnomon.store_schema import (
     _ADDED_COLUMNS,
@@ -72,15 +73,7 @@ class ResultRow:
     answer_keys: list[str] | None = None  # the answers scored, model's and judge's
 
 
-@dataclass(frozen=True)
-class AnswerRow:
-    key: str  # gnomon.requests.request_key: the model and the exact request
-    model_key: str
-    kind: str  # score or generate
-    answer: str  # JSON (gnomon.requests.answer_json)
-
-
-class Store(StoreReads):
+class Store(StoreReads, StoreAnswers):
     def __init__(self, path: Path, *, create: bool = True) -> None:
         """`create=False` refuses a path that holds no store: readers must not make one."""
         self.path = path
@@ -275,62 +268,6 @@ class Store(StoreReads):
                 f"UPDATE runs SET {counter} = {counter} + ? WHERE run_id = ?", (len(rows), run_id)
             )
         return len(rows)
-
-    # ----------------------------------------------------------------- answers
-    def add_answers(self, run_id: str, answers: Iterable[AnswerRow]) -> None:
-        """Answers whose sample is not finished yet (a multi-turn conversation part-way, a
-        sample another of whose requests failed): kept, so no request is ever sent twice."""
-        with self.transaction():
-            self._insert_answers(run_id, answers, time.time())
-
-    def _insert_answers(self, run_id: str, answers: Iterable[AnswerRow], now: float) -> None:
-        """The hottest write of a run (one row per request): the text of each row is made
-        storable once per distinct value (`text.to_store`), not once per parameter."""
-        stored: dict[str, str] = {}
-
-        def once(value: str) -> str:
-            if value not in stored:
-                stored[value] = text.to_store(value)
-            return stored[value]
-
-        rows = [
-            (a.key, once(a.model_key), a.kind, text.to_store(a.answer), once(run_id), now)
-            for a in answers
-        ]
-        if rows:
-            sqlite3.Connection.executemany(
-                self.conn, "INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?)", rows
-            )
-
-    def answers(self, keys: Sequence[str]) -> dict[str, str]:
-        """The stored answers (JSON text, see `gnomon.requests`) among these request keys."""
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT key, answer FROM answers WHERE key IN ({marks})", chunk
-            )
-            found.update((r[0], r[1]) for r in rows)
-        return found
-
-    def legacy_results(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Scores written before answers were kept apart, by their key (the sample key), with
-        the payload their answers can be read back from and the config of the run that made
-        them."""
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT s.key, s.payload, r.config FROM results s LEFT JOIN runs r "
-                f"ON r.run_id = s.run_id WHERE s.key IN ({marks}) AND s.scorer_hash = ?",
-                (*chunk, LEGACY_SCORER),
-            )
-            for key, payload, config in rows:
-                found[key] = {
-                    "payload": json.loads(payload),
-                    "config": json.loads(config) if config else {},
-                }
-        return found
 
     def add_failures(self, run_id: str, bench: str, failures: Iterable[tuple[str, str]]) -> None:
         """Samples the engine could not answer: kept with the run, not as results."""
@@ -533,11 +470,6 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:

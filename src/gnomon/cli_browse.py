@@ -1,0 +1,150 @@
+"""`gnomon hub` and `gnomon runs`: reading the benchmark hub and the store's past runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from gnomon.cli_output import print_reports, quiet_libraries
+from gnomon.console import StoreOpt, default_store, out
+
+hub_app = typer.Typer(help="Browse the benchmark hub.", no_args_is_help=True)
+runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
+
+
+@hub_app.command("list")
+def hub_list() -> None:
+    """Benchmarks in the hub."""
+    from gnomon.hub import all_specs
+
+    table = Table()
+    for column in ("id", "title", "dimension", "mode", "shots", "metrics", "version", "source"):
+        table.add_column(column)
+    for spec in all_specs():
+        source = spec.source.hub or spec.source.files or spec.source.package or ""
+        table.add_row(
+            spec.id, spec.title, spec.dimension, spec.mode, str(spec.fewshot.count),
+            ",".join(spec.metrics), str(spec.version), f"{source} [{spec.source.eval_split}]",
+        )  # fmt: skip
+    out.print(table)
+
+
+@hub_app.command("show")
+def hub_show(
+    name: Annotated[str, typer.Argument(help="a hub id or a spec file")],
+    data: Annotated[Path | None, typer.Option(help="render the example from local rows")] = None,
+    shots: Annotated[int | None, typer.Option(min=0)] = None,
+    index: Annotated[int, typer.Option(min=0, help="which row to render")] = 0,
+) -> None:
+    """A benchmark's definition and a fully rendered example prompt."""
+    from gnomon.hub import resolve
+    from gnomon.hub.example import example_sample
+
+    quiet_libraries(needs_hub=data is None)
+    spec = resolve(name)
+    out.print(
+        Text.assemble(
+            (spec.id, "bold"), f" — {spec.title} (v{spec.version}, {spec.dimension}, {spec.mode})"
+        )
+    )
+    if spec.description:
+        out.print(spec.description)
+    source = spec.source.hub or spec.source.files or spec.source.package
+    out.print(f"source: {source} config={spec.source.config} split={spec.source.eval_split}")
+    fs = spec.fewshot
+    n_shots = fs.count if shots is None else shots
+    out.print(
+        f"few-shot: {n_shots} from {fs.split} ({fs.sampler}"
+        + (f", by {fs.group_by})" if fs.group_by else ")")
+    )
+    out.print(f"metrics: {', '.join(spec.metrics)}   prompt hash: {spec.prompt_hash(n_shots)}")
+    sample, note = example_sample(spec, data, shots, index)
+    out.rule(f"example prompt ({note})")
+    out.print(sample.context, markup=False, highlight=False, end="")
+    out.print(Text("⏎", "dim"))
+    out.rule()
+    if sample.choices:
+        delim = spec.prompt.target_delimiter
+        for i, choice in enumerate(sample.choices):
+            mark = "*" if i == sample.target else " "
+            out.print(f"{mark} continuation {i}: {delim + choice!r}", markup=False, highlight=False)
+    else:
+        out.print(f"target: {sample.target!r}", markup=False, highlight=False)
+
+
+@runs_app.command("list")
+def runs_list(store: StoreOpt = None) -> None:
+    """Runs in the store, newest first."""
+    from gnomon.store import Store
+
+    db = Store(store or default_store())
+    table = Table()
+    for column in (
+        "run",
+        "created",
+        "status",
+        "model",
+        "benchmarks",
+        "samples",
+        "reused",
+        "re-scored",
+        "computed",
+        "seconds",
+    ):
+        table.add_column(column)
+    import time
+
+    for r in db.runs():
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"]))
+        table.add_row(
+            r["run_id"], created, r["status"], r["model"], ",".join(r["config"]["benches"]),
+            str(r["planned"]), str(r["reused"]), str(r.get("rescored", 0)), str(r["computed"]),
+            f"{r['seconds']:.1f}",
+        )  # fmt: skip
+    out.print(table if db.runs() else f"no runs in {db.path} yet; start one with `gnomon run`")
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="a run id (or a unique prefix)")],
+    store: StoreOpt = None,
+    samples: Annotated[int, typer.Option(help="also print the first N samples")] = 0,
+    bench: Annotated[str | None, typer.Option(help="only this benchmark's samples")] = None,
+    wrong: Annotated[bool, typer.Option("--wrong", help="only samples answered wrongly")] = False,
+) -> None:
+    """One run's scores, settings and (optionally) samples."""
+    from gnomon.report import bench_reports
+    from gnomon.store import Store
+
+    db = Store(store or default_store())
+    run = db.run(run_id)
+    print_reports(
+        bench_reports(db, run["run_id"]), f"{run['model']}  (run {run['run_id']}, {run['status']})"
+    )
+    settings = ", ".join(
+        f"{k}={v}" for k, v in {**run["config"], **run["engine"]}.items() if v is not None
+    )
+    out.print(f"settings: {settings}", markup=False, highlight=False)
+    shown = 0
+    for sample in db.samples(run["run_id"], bench):
+        if shown >= samples:
+            break
+        if wrong and sample["correct"]:
+            continue
+        shown += 1
+        mark = ("✓", "green") if sample["correct"] else ("✗", "red")
+        out.rule(Text(f"{sample['bench']} #{sample['index']} (id {sample['sample_id']})"))
+        out.print(sample["prompt"], markup=False, highlight=False)
+        verdict = f" prediction={sample['prediction']!r} target={sample['target']!r}"
+        out.print(Text.assemble(mark, verdict))  # model text is never read as markup
+        if "output" in sample:
+            out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
+        for i, run in enumerate(sample.get("runs", [])):  # code: why each completion failed
+            out.print(f"completion {i}: {run['status']}: {run['reason']}")
+            for stream in ("stdout", "stderr"):
+                if run.get(stream):
+                    out.print(f"  {stream}: {run[stream]!r}")

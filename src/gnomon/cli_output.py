@@ -1,0 +1,46 @@
+"""What the `gnomon` commands share: library quieting before heavy imports, and the scores
+table every command that reports a run prints."""
+
+from __future__ import annotations
+
+import os
+
+from rich.table import Table
+from rich.text import Text
+
+from gnomon.console import out
+
+
+def quiet_libraries(needs_hub: bool = True) -> None:
+    from gnomon.hubnet import prefer_offline_when_unreachable
+
+    if needs_hub:
+        prefer_offline_when_unreachable()
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def print_reports(reports: list, title: str) -> None:
+    table = Table(title=Text(title), title_justify="left")
+    for column in ("benchmark", "metric", "value", "stderr", "95% CI", "n", "prompt"):
+        table.add_column(column, justify="right" if column in ("value", "stderr", "n") else "left")
+    for report in reports:
+        n = f"{report.done}" if report.complete else f"{report.done}/{report.planned} (partial)"
+        if report.truncated:
+            n += f", {report.truncated} truncated"
+        for name, score in report.metrics.items():
+            ci = f"[{_fmt(score.ci_low)}, {_fmt(score.ci_high)}]"
+            shown = f"{name} (headline)" if name == report.headline else name
+            table.add_row(
+                report.bench, shown, _fmt(score.value), _fmt(score.stderr), ci, n,
+                report.prompt_hash,
+            )  # fmt: skip
+    out.print(table)
+    for report in reports:
+        if report.headline_note:
+            out.print(f"{report.bench}: {report.headline_note}")
