@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnomon.engines.base import GenerateRequest, GenerateResult
+from gnomon.engines.base import GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.hub.spec import Extractor as ExtractorSpec
-from gnomon.modes.base import Answer, Mode, Request
-from gnomon.modes.turns import turn_request
+from gnomon.modes.base import Answer
+from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
 from gnomon.scoring.metrics import lookup, text_fn
@@ -32,28 +32,15 @@ def build_extractor(spec: ExtractorSpec) -> Extractor:
     return RegexExtractor(spec)
 
 
-class GenerateMode(Mode):
-    verb = "generate"
+class GenerateMode(GeneratingMode):
     scorer_version = 2  # 2: the extraction pipeline, metrics from the registry
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         super().__init__(spec)
-        assert spec.generation is not None  # guaranteed by spec validation
-        self.generation = spec.generation
         # a judge extractor is no function of the text: the judged subclass asks it
         # (judge_extract.py)
         self.extractors = [(e, build_extractor(e)) for e in spec.extract if e.kind != "judge"]
         self.text_metrics = [m for m in spec.metrics if _kind(m) == "text"]
-        self.multi_stage = spec.prompt.turns is not None  # a later turn quotes earlier answers
-
-    def requests(self, sample: Sample) -> list[GenerateRequest]:
-        g = self.generation
-        return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
-
-    def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
-        if not self.multi_stage:
-            return super().stage_requests(sample, answers)
-        return turn_request(sample, self.generation, answers)
 
     def metric_names(self) -> list[str]:
         names = []
@@ -62,9 +49,6 @@ class GenerateMode(Mode):
             if _kind(metric) == "text":
                 names.extend(f"{metric}_{e.name}" for e, _ in self.extractors[1:])
         return names
-
-    def settings(self) -> dict[str, Any]:
-        return {"greedy": True, **self.generation.model_dump()}
 
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
         output = payload.get("output")

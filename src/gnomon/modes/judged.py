@@ -22,8 +22,7 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
-from gnomon.modes.base import Answer, Mode, Request
-from gnomon.modes.turns import turn_request
+from gnomon.modes.turns import GeneratingMode
 from gnomon.modes.verdicts import (
     PAIRWISE,
     PARSER_VERSION,
@@ -35,30 +34,15 @@ from gnomon.prompts import Sample
 from gnomon.scoring.metrics import judge_metrics
 
 
-class JudgedMode(Mode):
-    verb = "generate"
+class JudgedMode(GeneratingMode):
     judged = True
     scores_in_background = True
 
     def __init__(self, spec: BenchmarkSpec) -> None:
         super().__init__(spec)
-        assert spec.generation is not None and spec.judge is not None  # spec validation
-        self.generation = spec.generation
+        assert spec.judge is not None  # spec validation
         self.judge = spec.judge
         self.prompt = JudgePrompt(spec.judge, spec.id)
-        self.multi_stage = spec.prompt.turns is not None  # a later turn quotes earlier answers
-
-    def requests(self, sample: Sample) -> list[GenerateRequest]:
-        g = self.generation
-        return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
-
-    def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
-        if not self.multi_stage:
-            return super().stage_requests(sample, answers)
-        return turn_request(sample, self.generation, answers)
-
-    def settings(self) -> dict[str, Any]:
-        return {"greedy": True, **self.generation.model_dump()}
 
     def metric_names(self) -> list[str]:
         return judge_metrics(self.judge.verdict)

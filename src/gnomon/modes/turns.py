@@ -10,9 +10,11 @@ template.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult, Message
-from gnomon.hub.spec import Generation
+from gnomon.hub.spec import BenchmarkSpec, Generation
+from gnomon.modes.base import Mode
 from gnomon.prompts import Sample
 from gnomon.requests import Answer, Request
 
@@ -39,3 +41,28 @@ def turn_request(
     flat = "\n\n".join(m.content for m in messages)  # for engines that read plain text
     g = generation
     return [GenerateRequest(flat, tuple(g.until), g.max_tokens, messages=tuple(messages))]
+
+
+class GeneratingMode(Mode):
+    """The requests of a mode that answers by generation (free text, judged): greedy decoding
+    of the prompt, or, when the spec has `prompt.turns`, one turn per stage."""
+
+    verb = "generate"
+
+    def __init__(self, spec: BenchmarkSpec) -> None:
+        super().__init__(spec)
+        assert spec.generation is not None  # guaranteed by spec validation
+        self.generation = spec.generation
+        self.multi_stage = spec.prompt.turns is not None  # a later turn quotes earlier answers
+
+    def requests(self, sample: Sample) -> list[GenerateRequest]:
+        g = self.generation
+        return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
+
+    def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
+        if not self.multi_stage:
+            return super().stage_requests(sample, answers)
+        return turn_request(sample, self.generation, answers)
+
+    def settings(self) -> dict[str, Any]:
+        return {"greedy": True, **self.generation.model_dump()}
