@@ -5,34 +5,18 @@ from __future__ import annotations
 import re
 import string
 
-from gnomon.hub.spec import Extractor, Normalize
+from gnomon.hub.spec import Normalize
 from gnomon.scoring import deadline
+from gnomon.scoring.extractors import RegexExtractor as PipelineRegex
 
 
-class RegexExtractor:
-    """All matches of a regex; keep the `group_select`-th, and its first non-empty group."""
-
-    def __init__(self, spec: Extractor) -> None:
-        assert spec.regex is not None, "the spec requires `regex` of a regex extractor"
-        self.name = spec.name
-        self.regex = re.compile(spec.regex)
-        self.group_select = spec.group_select
-        self.fallback = spec.fallback
+class RegexExtractor(PipelineRegex):
+    """lm-evaluation-harness's regex filter on its own: the pipeline's regex extractor, with the
+    spec's fallback (`[invalid]`) where it finds nothing."""
 
     def __call__(self, text: str) -> str:
-        with deadline.time_limit(deadline.REGEX_SECONDS, f"regex extractor {self.name!r}"):
-            matches = self.regex.findall(text)
-        if not matches:
-            return self.fallback
-        try:
-            match = matches[self.group_select]
-        except IndexError:
-            return self.fallback
-        if isinstance(match, tuple):
-            match = next((m for m in match if m), None)
-            if match is None:
-                return self.fallback
-        return match.strip()
+        found = super().__call__(text)
+        return self.fallback if found is None else found
 
 
 def normalize(text: str, rules: Normalize) -> str:

@@ -10,17 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 
 from gnomon.data import Row
 from gnomon.engines.base import GenerateRequest, Message
 from gnomon.errors import UserError
 from gnomon.hub.spec import JudgeSpec
+from gnomon.templating import ENV, evaluate
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
-)
 # What a template sees besides the row's fields (which these names shadow; `row.NAME` reaches
 # a shadowed field). `answers` and `questions` are lists, one item per turn of a conversation
 # (`prompt.turns`; one item without), so a template can show the whole exchange.
@@ -31,10 +28,10 @@ class JudgePrompt:
     def __init__(self, spec: JudgeSpec, bench: str) -> None:
         self.spec = spec
         try:
-            self._template = _ENV.from_string(spec.template)
-            self._system = _ENV.from_string(spec.system) if spec.system else None
+            self._template = ENV.from_string(spec.template)
+            self._system = ENV.from_string(spec.system) if spec.system else None
             self._baseline = (
-                _ENV.compile_expression(spec.baseline, undefined_to_none=False)
+                ENV.compile_expression(spec.baseline, undefined_to_none=False)
                 if spec.baseline
                 else None
             )
@@ -53,7 +50,7 @@ class JudgePrompt:
         templates render for it (with as many placeholder answers as the row has turns)."""
         out: dict[str, Any] = {"row": dict(fields), "question": question, "reference": reference}
         if self._baseline is not None:
-            baseline = _eval(row.origin, "judge.baseline", self._baseline, {**fields, **out})
+            baseline = evaluate(row.origin, "judge.baseline", self._baseline, {**fields, **out})
             if not isinstance(baseline, str):
                 raise UserError(
                     f"{row.origin}: judge.baseline must give text, got {baseline!r:.80}"
@@ -66,7 +63,7 @@ class JudgePrompt:
         }
         for what, template in (("judge.template", self._template), ("judge.system", self._system)):
             if template is not None:
-                _eval(row.origin, what, template.render, self._context(out, placeholder))
+                evaluate(row.origin, what, template.render, self._context(out, placeholder))
         return out
 
     def _context(self, row_vars: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
@@ -98,12 +95,3 @@ class JudgePrompt:
         turns = ((Message("system", system),) if system else ()) + (Message("user", user),)
         flat = f"{system}\n\n{user}" if system else user
         return GenerateRequest(flat, (), self.spec.max_tokens, 0.0, messages=turns)
-
-
-def _eval(origin: str, what: str, fn: Any, context: dict[str, Any]) -> Any:
-    try:
-        return fn(**context)
-    except TemplateError as exc:
-        raise UserError(f"{origin}: {what}: {exc.message}") from None
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise UserError(f"{origin}: {what}: {exc}") from None

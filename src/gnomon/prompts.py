@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 
 from gnomon import text
 from gnomon.data import Row
@@ -23,10 +22,7 @@ from gnomon.errors import UserError
 from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
-
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
-)
+from gnomon.templating import ENV, evaluate
 
 
 @dataclass(frozen=True)
@@ -93,16 +89,16 @@ class Renderer:
         self.shots = spec.fewshot.count if shots is None else shots
         p = spec.prompt
         try:
-            self._description = _ENV.from_string(p.description)
-            self._template = _ENV.from_string(p.template)
-            self._target = _ENV.compile_expression(p.target, undefined_to_none=False)
+            self._description = ENV.from_string(p.description)
+            self._template = ENV.from_string(p.template)
+            self._target = ENV.compile_expression(p.target, undefined_to_none=False)
             self._fewshot_target = (
-                _ENV.compile_expression(p.fewshot_target, undefined_to_none=False)
+                ENV.compile_expression(p.fewshot_target, undefined_to_none=False)
                 if p.fewshot_target
                 else None
             )
             self._choices: Callable[..., Any] | None = (
-                _ENV.compile_expression(p.choices, undefined_to_none=False)
+                ENV.compile_expression(p.choices, undefined_to_none=False)
                 if isinstance(p.choices, str)
                 else None
             )
@@ -112,9 +108,9 @@ class Renderer:
             code = spec.code
             self._code = (
                 {
-                    "solution_prefix": _ENV.from_string(code.solution_prefix),
-                    "tests": _ENV.from_string(code.tests),
-                    "call": _ENV.from_string(code.call),
+                    "solution_prefix": ENV.from_string(code.solution_prefix),
+                    "tests": ENV.from_string(code.tests),
+                    "call": ENV.from_string(code.call),
                 }
                 if code
                 else None
@@ -122,7 +118,7 @@ class Renderer:
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad code template: {exc.message}") from None
         try:
-            self._turns = [_ENV.from_string(t) for t in p.turns or ()]
+            self._turns = [ENV.from_string(t) for t in p.turns or ()]
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad turn template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
@@ -146,12 +142,7 @@ class Renderer:
             raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
 
     def _eval(self, what: str, fn: Callable[..., Any], fields: dict[str, Any], row: Row) -> Any:
-        try:
-            return fn(**fields)
-        except TemplateError as exc:
-            raise UserError(f"{row.origin}: {what}: {exc.message}") from None
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            raise UserError(f"{row.origin}: {what}: {exc}") from None
+        return evaluate(row.origin, what, fn, fields)
 
     def choices(self, fields: dict[str, Any], row: Row) -> list[str]:
         raw = self.spec.prompt.choices

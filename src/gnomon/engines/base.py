@@ -8,8 +8,9 @@ and KV caching live inside engines and nowhere else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,21 @@ class ToolCall:
     name: str
     arguments: str
     id: str | None = None
+
+
+def chat_turn(
+    message: Message, content: Any, call: Callable[[ToolCall], dict[str, Any]]
+) -> dict[str, Any]:
+    """A turn in the OpenAI chat shape, which servers and chat templates both read; `content`
+    and `call` say how this reader wants the text and each tool call written."""
+    item: dict[str, Any] = {"role": message.role, "content": content}
+    if message.tool_calls:
+        item["tool_calls"] = [call(c) for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        item["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        item["name"] = message.name
+    return item
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from gnomon.engines.base import Message, ToolCall
+from gnomon.engines.base import Message, ToolCall, chat_turn
 from gnomon.errors import UserError
 from gnomon.text import shown
 
@@ -21,17 +21,7 @@ class NotRendered(ValueError):
 
 
 def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    out = []
-    for message in messages:
-        item: dict[str, Any] = {"role": message.role, "content": shown(message.content)}
-        if message.tool_calls:
-            item["tool_calls"] = [_template_call(call) for call in message.tool_calls]
-        if message.tool_call_id is not None:
-            item["tool_call_id"] = message.tool_call_id
-        if message.name is not None:
-            item["name"] = message.name
-        out.append(item)
-    return out
+    return [chat_turn(m, shown(m.content), _template_call) for m in messages]
 
 
 def _template_call(call: ToolCall) -> dict[str, Any]:

@@ -8,12 +8,9 @@ Kept apart from `hf.py` so that importing them costs nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from gnomon.engines.base import Message
 
 
 @dataclass(frozen=True)
@@ -46,31 +43,3 @@ def cancel_criteria(cancel: Callable[[], bool]) -> Any:
             return torch.full((rows,), cancel(), dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([Cancel()])
-
-
-def message_dict(message: Message) -> dict[str, Any]:
-    """A turn in the OpenAI chat shape that chat templates read. A tool call's arguments go to
-    the template parsed when they are a JSON object (templates print them with `tojson`)."""
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        calls = []
-        for call in message.tool_calls:
-            try:
-                arguments: Any = json.loads(call.arguments)
-            except ValueError:
-                arguments = call.arguments
-            if not isinstance(arguments, dict):
-                arguments = call.arguments
-            entry: dict[str, Any] = {
-                "type": "function",
-                "function": {"name": call.name, "arguments": arguments},
-            }
-            if call.id is not None:
-                entry["id"] = call.id
-            calls.append(entry)
-        out["tool_calls"] = calls
-    if message.tool_call_id is not None:
-        out["tool_call_id"] = message.tool_call_id
-    if message.name is not None:
-        out["name"] = message.name
-    return out

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gnomon.engines.answers import cut, split_thinking
-from gnomon.engines.base import GenerateRequest, GenerateResult, Message, ToolCall
+from gnomon.engines.base import GenerateRequest, GenerateResult, Message, ToolCall, chat_turn
 
 MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
 
@@ -23,18 +23,10 @@ class NotSendable(ValueError):
 def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """A conversation as `messages`: an assistant turn's calls in `tool_calls` (arguments as JSON
     text, content null when the turn only calls tools), a tool turn with its `tool_call_id`."""
-    out = []
-    for message in messages:
-        item: dict[str, Any] = {"role": message.role, "content": message.content}
-        if message.tool_calls:
-            item["content"] = message.content or None
-            item["tool_calls"] = [_wire_call(call) for call in message.tool_calls]
-        if message.tool_call_id is not None:
-            item["tool_call_id"] = message.tool_call_id
-        if message.name is not None:
-            item["name"] = message.name
-        out.append(item)
-    return out
+    return [
+        chat_turn(m, (m.content or None) if m.tool_calls else m.content, _wire_call)
+        for m in messages
+    ]
 
 
 def _wire_call(call: ToolCall) -> dict[str, Any]:

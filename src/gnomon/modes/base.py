@@ -97,3 +97,11 @@ class Mode(ABC):
         """The answers a score stored before answers were kept apart was made from, in the
         order of `requests(sample)`, or None when the old payload cannot give them back."""
         return None
+
+
+def output_answer(payload: dict[str, Any]) -> list[Answer] | None:
+    """The one generation a schema-1 score of a single-answer generation mode kept (`output`)."""
+    output = payload.get("output")
+    if not isinstance(output, str):
+        return None
+    return [GenerateResult(output, bool(payload.get("truncated")))]

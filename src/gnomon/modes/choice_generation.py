@@ -12,7 +12,7 @@ import string
 from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
-from gnomon.modes.base import Answer, Mode
+from gnomon.modes.base import Answer, Mode, output_answer
 from gnomon.prompts import Sample
 
 VARIANT = "choice-as-generation-v1"
@@ -51,10 +51,7 @@ class ChoiceAsGenerationMode(Mode):
         return ["acc"]
 
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
-        output = payload.get("output")
-        if not isinstance(output, str):
-            return None
-        return [GenerateResult(output, bool(payload.get("truncated")))]
+        return output_answer(payload)
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[0].text

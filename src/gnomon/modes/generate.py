@@ -17,7 +17,7 @@ from typing import Any
 from gnomon.engines.base import GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.hub.spec import Extractor as ExtractorSpec
-from gnomon.modes.base import Answer
+from gnomon.modes.base import Answer, output_answer
 from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
@@ -51,10 +51,7 @@ class GenerateMode(GeneratingMode):
         return names
 
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
-        output = payload.get("output")
-        if not isinstance(output, str):
-            return None
-        return [GenerateResult(output, bool(payload.get("truncated")))]
+        return output_answer(payload)
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[-1].text  # a conversation is scored on its last turn

@@ -112,7 +112,10 @@ def _stage(
 ) -> list[int]:
     """One stage for every active sample: send the requests not yet answered, finish each
     sample's stage as its last answer arrives. Returns the samples with a further stage."""
-    stored = store.answers([k for pos in active for k in states[pos].pending_keys])
+    unread = [k for pos in active if states[pos].known is None for k in states[pos].pending_keys]
+    stored = store.answers(unread)  # what the look-up read already is not read again
+    for pos in active:
+        stored.update(states[pos].known or {})
     got: dict[int, dict[int, Answer | FailedResult]] = {pos: {} for pos in active}
     sends, owners = [], []
     for pos in active:

@@ -33,6 +33,8 @@ class SampleState:
     pending_keys: list[str] = field(default_factory=list)
     new_answers: list[AnswerRow] = field(default_factory=list)  # to store with its score
     prompt: str | None = None  # the first request as shown: what the model was sent
+    # the stored answers among `pending_keys`, once they have been looked up (None: not yet)
+    known: dict[str, str] | None = None
 
 
 @dataclass
@@ -46,6 +48,7 @@ class PlanState:
 def start_stage(plan: BenchPlan, pos: int, state: SampleState) -> None:
     state.pending = plan.requests(plan.samples[pos], state.answers)
     state.pending_keys = [request_key(plan.model_key, r) for r in state.pending]
+    state.known = None
     if state.pending:  # the last stage's request shows the whole conversation up to its turn
         state.prompt = shown(state.pending[0])
 
@@ -76,6 +79,7 @@ def look_up(plan: BenchPlan, store: Store, *, chat_api: bool = False) -> PlanSta
         for pos in active:
             state = states[pos]
             if not all(k in stored for k in state.pending_keys):
+                state.known = {k: stored[k] for k in state.pending_keys if k in stored}
                 continue
             for request, key in zip(state.pending, state.pending_keys, strict=True):
                 state.answers.append(answer_from_json(kind_of(request), stored[key]))

@@ -43,9 +43,9 @@ class Extractor(Protocol):
 class RegexExtractor:
     """All matches of a regex; keep the `group_select`-th, and its first non-empty group.
 
-    The same reading as `gnomon.extract.RegexExtractor` (lm-evaluation-harness's regex filter),
-    but "no match", "no such match index" and "every group empty" give None. The spec's fallback
-    is kept as `fallback` for callers that score one extractor on its own."""
+    lm-evaluation-harness's regex filter, except that "no match", "no such match index" and
+    "every group empty" give None, so a pipeline can try its next extractor; the spec's fallback
+    is kept as `fallback` (`gnomon.extract.RegexExtractor` returns it)."""
 
     def __init__(self, spec: ExtractorSpec) -> None:
         assert spec.regex is not None, "the spec requires `regex` of a regex extractor"
