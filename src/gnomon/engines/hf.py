@@ -26,7 +26,11 @@ from gnomon.engines.base import (
     ScoreResult,
 )
 from gnomon.engines.hf_generate import HFGeneration
+from gnomon.engines.hf_tokens import PairEncoder
 from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
+from gnomon.engines.prefix_attention import KEYWORD as SHARED
+from gnomon.engines.prefix_attention import install as install_shared_prefix
+from gnomon.engines.threads import ThreadPolicy
 from gnomon.errors import UserError
 from gnomon.prompts import ChatFormat
 from gnomon.text import shown
@@ -45,6 +49,10 @@ def resolve_device(device: str) -> torch.device:
         return torch.device(device)
     except RuntimeError:
         raise UserError(f"--device {device!r} is not a device torch knows") from None
+
+
+def device_is_cpu(device: str) -> bool:
+    return resolve_device(device).type == "cpu"
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -88,9 +96,12 @@ class HFEngine(HFGeneration, Engine):
         revision: str | None = None,
         max_length: int | None = None,
         min_shared_prefix: int = 32,
+        threads: int | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        # the first look at the machine's load spans the model's loading
+        self.threads = ThreadPolicy(threads) if device_is_cpu(device) else None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = max(1, batch_size)
@@ -117,6 +128,8 @@ class HFEngine(HFGeneration, Engine):
         self._head = self.model.get_output_embeddings()
         self._pad_id = self.tokenizer.pad_token_id or self.tokenizer.eos_token_id or 0
         self._fast = self._check_fast_path()
+        self._shared = install_shared_prefix(self.model) and self._check_shared_prefix()
+        self._pairs = PairEncoder(self.tokenizer, shown)
 
     # ----------------------------------------------------------------- tokenisation
     def _resolve_max_length(self) -> int:
@@ -167,6 +180,11 @@ class HFEngine(HFGeneration, Engine):
         return [self.prefix_token_id], cont
 
     # ----------------------------------------------------------------- forward helpers
+    def tick(self) -> None:
+        """Before each batch: re-choose the CPU threads if other work on the machine changed."""
+        if self.threads is not None:
+            self.threads.tick()
+
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Head (and any final scaling the architecture defines) on the rows that are read."""
         logits = self._head(hidden)
@@ -188,6 +206,34 @@ class HFEngine(HFGeneration, Engine):
             mine = self._logits(hidden)[0]
         tolerance = 1e-3 if self.dtype == torch.float32 else 5e-2
         return bool(torch.allclose(full, mine, atol=tolerance, rtol=tolerance))
+
+    def _check_shared_prefix(self) -> bool:
+        """Trust the shared-prefix attention only if a suffix scored over it gives the logits of
+        the same tokens run whole, in a batch with padding and over a cached tail."""
+        vocab = int(getattr(self.model.config, "vocab_size", 0) or 0)
+        if vocab < 8:
+            return False
+        gen = torch.Generator().manual_seed(0)
+        whole = torch.randint(3, vocab, (2, 24), generator=gen).to(self.device)
+        whole[1, :16] = whole[0, :16]
+        with torch.inference_mode():
+            try:
+                want = self.model(input_ids=whole).logits.float()
+                prefix = self._layers(self.model(input_ids=whole[:1, :16], use_cache=True)
+                                      .past_key_values)  # fmt: skip
+                suffix = whole[:, 16:]
+                out = self.model(
+                    input_ids=suffix,
+                    position_ids=torch.arange(16, 24, device=self.device).expand(2, -1),
+                    past_key_values=self._cache([]),
+                    use_cache=True,
+                    **{SHARED: prefix},
+                )
+                got = out.logits.float()
+            except Exception:  # an architecture whose forward does not carry the keyword
+                return False
+        tolerance = 1e-3 if self.dtype == torch.float32 else 5e-2
+        return bool(torch.allclose(want[:, 16:], got, atol=tolerance, rtol=tolerance))
 
     def _hidden(self, **kwargs: Any) -> tuple[torch.Tensor, Any]:
         if self._fast:
@@ -218,23 +264,14 @@ class HFEngine(HFGeneration, Engine):
             for group in prefix_groups(works, self.min_shared_prefix):
                 prefix = None
                 if group.prefix_len:
+                    self.tick()
                     ids = torch.tensor([group.contexts[0].tokens[: group.prefix_len]])
                     _, cache = self._hidden(input_ids=ids.to(self.device), use_cache=True)
                     prefix = self._layers(cache)
                     self.tokens_computed += group.prefix_len
                 for batch in batches(group.contexts, self.batch_size):
+                    self.tick()
                     yield self._score_batch(batch, group.prefix_len, prefix)
-
-    def encode_many(self, texts: Sequence[str]) -> dict[str, list[int]]:
-        """`encode` for many strings in one call to the tokenizer's (parallel) batch encoder."""
-        unique = list(dict.fromkeys(texts))
-        bos = self.tokenizer.bos_token
-        plain = [t for t in unique if not (bos and t.startswith(bos))]
-        out = {t: self.encode(t) for t in unique if bos and t.startswith(bos)}
-        if plain:
-            ids = self.tokenizer([shown(t) for t in plain])["input_ids"]
-            out.update(zip(plain, ids, strict=True))
-        return out
 
     def _encode_requests(
         self, requests: Sequence[ScoreRequest]
@@ -246,13 +283,17 @@ class HFEngine(HFGeneration, Engine):
             if context and n_spaces:
                 context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
             split.append((context, continuation))
-        texts = [t for c, k in split if c for t in (c, c + k)]
-        tokens = self.encode_many(texts)
+        bos = self.tokenizer.bos_token
+        plain = (p for p in split if p[0] and not (bos and p[0].startswith(bos)))
+        paired = list(dict.fromkeys(plain))
+        encoded = dict(zip(paired, self._pairs.encode_pairs(paired), strict=True))
         pairs = []
         for (context, continuation), req in zip(split, requests, strict=True):
-            if context:
-                ctx = tokens[context]
-                cont = tokens[context + continuation][len(ctx) :]
+            if (context, continuation) in encoded:
+                ctx, cont = encoded[context, continuation]
+            elif context:  # begins with the BOS string: no special tokens added
+                ctx = self.encode(context)
+                cont = self.encode(context + continuation)[len(ctx) :]
             else:
                 ctx, cont = self._encode_empty_context(continuation)
             if not cont:
@@ -264,6 +305,18 @@ class HFEngine(HFGeneration, Engine):
                 )
             pairs.append((ctx, cont))
         return pairs
+
+    def _prefix_kwargs(
+        self, size: int, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None
+    ) -> dict[str, Any]:
+        """How a batch of `size` rows sees the shared prefix: one copy through the shared-prefix
+        attention where the model passed its check, else a cache expanded over the rows."""
+        if prefix is None:
+            return {}
+        if self._shared:
+            return {SHARED: prefix, "past_key_values": self._cache([])}
+        expanded = [(k.expand(size, -1, -1, -1), v.expand(size, -1, -1, -1)) for k, v in prefix]
+        return {"past_key_values": self._cache(expanded)}
 
     def _score_batch(
         self,
@@ -277,11 +330,11 @@ class HFEngine(HFGeneration, Engine):
         size = len(works)
         kwargs: dict[str, Any] = {"input_ids": ids.to(self.device)}
         needs_cache = any(len(c) > 1 for w in works for _, c, _ in w.conts)
-        if prefix is not None:
-            kwargs["past_key_values"] = self._cache(
-                [(k.expand(size, -1, -1, -1), v.expand(size, -1, -1, -1)) for k, v in prefix]
-            )
-        kwargs["use_cache"] = needs_cache or prefix is not None
+        kwargs.update(self._prefix_kwargs(size, prefix))
+        if prefix is not None and self._shared:
+            positions = torch.arange(prefix_len, prefix_len + width, device=self.device)
+            kwargs["position_ids"] = positions.unsqueeze(0).expand(size, -1)
+        kwargs["use_cache"] = needs_cache or "past_key_values" in kwargs
         states, cache = self._hidden(**kwargs)
         self.tokens_computed += sum(map(len, suffixes))
         last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
@@ -300,9 +353,11 @@ class HFEngine(HFGeneration, Engine):
                     tails.append(_Tail(row, req_index, cont, lp0, g0, truncated))
         if tails:
             layers = self._layers(cache)
-            ends = [prefix_len + len(s) for s in suffixes]
+            # the cache holds the prefix too unless the prefix is shared apart from it
+            cached = 0 if self._shared else prefix_len
+            ends = [cached + len(s) for s in suffixes]
             for chunk in batches(tails, self.batch_size * 4):
-                results.extend(self._score_tails(chunk, ends, layers))
+                results.extend(self._score_tails(chunk, ends, layers, prefix_len - cached, prefix))
         return results
 
     def _score_tails(
@@ -310,12 +365,15 @@ class HFEngine(HFGeneration, Engine):
         chunk: list[_Tail],
         ends: list[int],
         layers: list[tuple[torch.Tensor, torch.Tensor]],
+        offset: int,
+        prefix: list[tuple[torch.Tensor, torch.Tensor]] | None,
     ) -> list[tuple[int, ScoreResult]]:
         """Continuation tokens after the first, on top of each context's cached keys/values.
 
         Rows of the context batch were right-padded, so each row's cache has a padded gap between
         its context end and the continuation; the attention mask hides it and the position ids
-        carry on from the real context end.
+        carry on from the real context end (`offset` more where the shared prefix is kept apart
+        from the cache).
         """
         rows = torch.tensor([t.row for t in chunk], device=self.device)
         cache = self._cache([(k.index_select(0, rows), v.index_select(0, rows)) for k, v in layers])
@@ -327,13 +385,15 @@ class HFEngine(HFGeneration, Engine):
             tail = t.cont[:-1]
             ids.append(tail + [self._pad_id] * (width - len(tail)))
             mask.append([1] * end + [0] * (past - end) + [1] * width)
-            pos.append(list(range(end, end + width)))
+            pos.append(list(range(offset + end, offset + end + width)))
+        extra: dict[str, Any] = {SHARED: prefix} if offset and prefix is not None else {}
         states, _ = self._hidden(
             input_ids=torch.tensor(ids, device=self.device),
             attention_mask=torch.tensor(mask, device=self.device),
             position_ids=torch.tensor(pos, device=self.device),
             past_key_values=cache,
             use_cache=True,
+            **extra,
         )
         n_read = [len(t.cont) - 1 for t in chunk]
         self.tokens_computed += sum(n_read)
@@ -361,6 +421,8 @@ class HFEngine(HFGeneration, Engine):
             "dtype": str(self.dtype).removeprefix("torch."),
             "max_length": str(self.max_length),
             "fast_head": str(self._fast),
+            "shared_prefix_attention": str(self._shared),
+            "threads": self.threads.describe() if self.threads else "",
             "path": str(Path(self.name)) if Path(self.name).exists() else self.name,
         }
 
