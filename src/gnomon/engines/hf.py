@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ class HFEngine(HFGeneration, Engine):
         self._fast = self._check_fast_path()
         self._shared = install_shared_prefix(self.model) and self._check_shared_prefix()
         self._pairs = PairEncoder(self.tokenizer, shown)
+        self.call_cost = self._measure_call_cost()
 
     # ----------------------------------------------------------------- tokenisation
     def _resolve_max_length(self) -> int:
@@ -207,6 +209,21 @@ class HFEngine(HFGeneration, Engine):
         tolerance = 1e-3 if self.dtype == torch.float32 else 5e-2
         return bool(torch.allclose(full, mine, atol=tolerance, rtol=tolerance))
 
+    def _measure_call_cost(self) -> float:
+        """A forward call's fixed cost (Python, dispatch, masks) in tokens' worth of compute,
+        from the best of a few 1-token and 9-token passes: for a tiny model one call costs as much
+        as hundreds of tokens, for a large one a fraction of a token."""
+        ids = torch.full((1, 9), self.prefix_token_id, device=self.device)
+        best = [float("inf"), float("inf")]
+        with torch.inference_mode():
+            for _ in range(3):
+                for i, width in enumerate((1, 9)):
+                    start = time.perf_counter()
+                    self._hidden(input_ids=ids[:, :width])
+                    best[i] = min(best[i], time.perf_counter() - start)
+        per_token = max((best[1] - best[0]) / 8, 1e-9)
+        return min(max(best[0] - per_token, 0.0) / per_token, 4096.0)
+
     def _check_shared_prefix(self) -> bool:
         """Trust the shared-prefix attention only if a suffix scored over it gives the logits of
         the same tokens run whole, in a batch with padding and over a cached tail."""
@@ -261,7 +278,7 @@ class HFEngine(HFGeneration, Engine):
         pairs = self._encode_requests(requests)
         works = group_by_context(pairs, self.max_length)
         with torch.inference_mode():
-            for group in prefix_groups(works, self.min_shared_prefix):
+            for group in prefix_groups(works, self.min_shared_prefix, self.call_cost):
                 prefix = None
                 if group.prefix_len:
                     self.tick()
@@ -422,6 +439,7 @@ class HFEngine(HFGeneration, Engine):
             "max_length": str(self.max_length),
             "fast_head": str(self._fast),
             "shared_prefix_attention": str(self._shared),
+            "call_cost_tokens": f"{self.call_cost:.0f}",
             "threads": self.threads.describe() if self.threads else "",
             "path": str(Path(self.name)) if Path(self.name).exists() else self.name,
         }

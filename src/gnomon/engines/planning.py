@@ -60,7 +60,9 @@ def _common_prefix(a: Tokens, b: Tokens, limit: int) -> int:
     return i
 
 
-def prefix_groups(works: list[ContextWork], min_prefix: int) -> list[PrefixGroup]:
+def prefix_groups(
+    works: list[ContextWork], min_prefix: int, call_cost: float = 0.0
+) -> list[PrefixGroup]:
     """Sort contexts so shared prefixes sit together, then cut groups where sharing stops paying.
 
     In sorted order the common prefix of a run of contexts is the smallest common prefix of
@@ -69,6 +71,11 @@ def prefix_groups(works: list[ContextWork], min_prefix: int) -> list[PrefixGroup
     few-shot prefix to a short one; a stray that sorts first is recognised by its neighbour
     sharing far more with the next context than with it. Every context keeps at least its last
     token outside the prefix: that position's logits score the continuation's first token.
+
+    A group costs forward calls of its own (the prefix pass, and batches that cannot mix with
+    other contexts); `call_cost` is one call's fixed cost in tokens' worth of compute. A group is
+    kept only when the tokens it saves outweigh two such calls, so on a model so small that a
+    call's overhead dwarfs its arithmetic, short shared prefixes are simply recomputed.
     """
     ordered = sorted(works, key=lambda w: w.tokens)
     shared = [
@@ -83,7 +90,8 @@ def prefix_groups(works: list[ContextWork], min_prefix: int) -> list[PrefixGroup
     def close() -> None:
         if len(current) > 1:
             usable = min(prefix, min(len(w.tokens) for w in current) - 1)
-            if usable >= min_prefix:
+            saved = (len(current) - 1) * usable
+            if usable >= min_prefix and saved > 2 * call_cost:
                 groups.append(PrefixGroup(usable, sorted(current, key=lambda w: -len(w.tokens))))
                 return
         loners.extend(current)

@@ -138,5 +138,7 @@ class ThreadPolicy:
     def describe(self) -> str:
         if self.requested is not None:
             return str(self.requested)
-        low, high = min(self.used, default=0), max(self.used, default=0)
+        if not self.used:
+            return "auto"
+        low, high = min(self.used), max(self.used)
         return f"auto ({low})" if low == high else f"auto ({low}-{high})"
