@@ -88,6 +88,7 @@ class HFEngine(HFGeneration, Engine):
         revision: str | None = None,
         max_length: int | None = None,
         min_shared_prefix: int = 32,
+        threads: int | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,6 +96,7 @@ class HFEngine(HFGeneration, Engine):
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = max(1, batch_size)
         self.min_shared_prefix = min_shared_prefix
+        self.threads = threads
         self.tokens_computed = 0
         self.name = name_or_path
         try:
