@@ -8,14 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
 
 from gnomon.cli_browse import hub_app, runs_app
@@ -26,6 +18,8 @@ from gnomon.rank.commands import rank_app
 from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT, check_port
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
+    from rich.progress import Progress
+
     from gnomon.engines import ApiSettings, ModelRef
     from gnomon.run import RunOptions, RunOutcome
     from gnomon.store import Store
@@ -53,6 +47,12 @@ JudgeBaseUrlOpt = Annotated[
 JudgeKeyEnvOpt = Annotated[
     str, typer.Option(help="an openai: judge's API key: the environment variable holding it")
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="torch intra-op threads; default: chosen from the cores other work leaves free"
+    ),
+]
 JudgeModelIdOpt = Annotated[
     str | None,
     typer.Option(help="an openai: judge's identity in the store, wherever it is served"),
@@ -79,6 +79,7 @@ def run(
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
+    threads: ThreadsOpt = None,
     revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
     samples: Annotated[
         int, typer.Option(min=1, help="completions per problem for code benchmarks (pass@k)")
@@ -166,6 +167,7 @@ def run(
         system_prompt=system_prompt,
         judge=judge_ref,
         judge_api=judge_api,
+        threads=threads,
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")
@@ -214,6 +216,15 @@ def _run_and_report(options: RunOptions, out_dir: Path | None) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -271,6 +282,7 @@ def score(
     judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
     judge_model_id: JudgeModelIdOpt = None,
     device: Annotated[str, typer.Option(help="a local judge: auto, cpu, cuda, cuda:N")] = "auto",
+    threads: ThreadsOpt = None,
 ) -> None:
     """Score answers made by another tool with the benchmark's own scorer, and store them."""
     from gnomon.hub import resolve
@@ -283,7 +295,9 @@ def score(
     spec = resolve(bench)
     by_generation = _choice_by_generation(choice_by, False)
     store_path = store or default_store()
-    runner = make_judge(judge_ref, judge_api, store_path, device=device) if judge_ref else None
+    runner = None
+    if judge_ref is not None:
+        runner = make_judge(judge_ref, judge_api, store_path, device=device, threads=threads)
     db = Store(store_path)
     try:
         outcome = score_file(
@@ -306,7 +320,7 @@ def score_code(
 ) -> None:
     """The former name of `gnomon score`, for code benchmarks."""
     score(completions, bench, data, "loglikelihood", store, out_dir, None, None,
-          "OPENAI_API_KEY", None, "auto")  # fmt: skip
+          "OPENAI_API_KEY", None, "auto", None)  # fmt: skip
 
 
 @app.command()
@@ -323,6 +337,7 @@ def serve(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
+    threads: ThreadsOpt = None,
     revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
     max_queue: Annotated[
         int,
@@ -352,7 +367,7 @@ def serve(
         raise UserError(f"gnomon serve serves local models (hf:), not {ref.engine}: models")
     check_port(host, port)
     quiet_libraries(needs_hub=not ref.local)
-    engine = load_engine(ref, device=device, dtype=dtype, batch_size=1)
+    engine = load_engine(ref, device=device, dtype=dtype, batch_size=1, threads=threads)
     assert isinstance(engine, HFEngine)  # the hf engine kind loads an HFEngine
     err.print(f"serving {ref.display} as {name or model!r} on http://{host}:{port}/v1")
     stopped = serve_app(

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from gnomon import __version__
 from gnomon.engines import ApiSettings, ModelRef, load_engine, model_key
+from gnomon.engines.devices import dtype_name
+from gnomon.engines.refs import check_threads
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.pipeline.compute import compute, rescore
@@ -53,6 +55,10 @@ class RunOptions:
     system_prompt: str | None = None
     judge: ModelRef | None = None  # the model judged benchmarks ask for verdicts
     judge_api: ApiSettings | None = None  # for an `openai:` judge
+    threads: int | None = None  # torch threads of a local model or judge (None: engine's choice)
+
+    def __post_init__(self) -> None:
+        check_threads(self.threads)  # now, not at load: a stored run loads nothing
 
 
 @dataclass
@@ -72,9 +78,8 @@ ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
 def resolved_dtype(device: str, dtype: str) -> str:
-    from gnomon.engines.hf import resolve_device, resolve_dtype
-
-    return str(resolve_dtype(dtype, resolve_device(device))).removeprefix("torch.")
+    """The dtype part of a local model's key; torch is imported only if a GPU may decide it."""
+    return dtype_name(device, dtype)
 
 
 def new_run_id() -> str:
@@ -99,7 +104,7 @@ def _judge(options: RunOptions) -> Judge | None:
         return None
     return make_judge(
         options.judge, options.judge_api, options.store_path, device=options.device,
-        dtype=options.dtype, batch_size=options.batch_size,
+        dtype=options.dtype, batch_size=options.batch_size, threads=options.threads,
     )  # fmt: skip
 
 
@@ -111,19 +116,23 @@ def make_judge(
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int = 8,
+    threads: int | None = None,
 ) -> Judge:
     """The judge, named for the store without loading it: loaded on the first verdict that is
     not stored yet. A served judge is asked through the chat API."""
     served = ref.engine == "openai"
     if not served and api is not None and api.model_id is not None:
         raise UserError("--judge-model-id names a served judge; local ones are named by files")
+    check_threads(threads)
     dtype = "served" if served else resolved_dtype(device, dtype)
     api = api or ApiSettings()
     if served and not api.chat:
         api = dataclasses.replace(api, chat=True)
 
     def load() -> Executor:
-        engine = load_engine(ref, device=device, dtype=dtype, batch_size=batch_size, api=api)
+        engine = load_engine(
+            ref, device=device, dtype=dtype, batch_size=batch_size, api=api, threads=threads
+        )
         return InProcess(engine)
 
     return Judge(model_key(ref, dtype, api), load, store_path)
@@ -174,6 +183,7 @@ def _config(options: RunOptions, plans: list[BenchPlan], dtype: str) -> dict[str
         "device": options.device,
         "dtype": dtype,
         "batch_size": options.batch_size,
+        "threads": options.threads,
         "base_url": options.api.base_url if options.api else None,
         "chat_api": options.api.chat if options.api else None,
         "served_model_id": options.api.model_id if options.api else None,
@@ -223,7 +233,7 @@ def execute(
         log(f"loading {options.model.display} ({options.device}, {dtype})")
         engine = load_engine(
             options.model, device=options.device, dtype=dtype, batch_size=options.batch_size,
-            api=options.api,
+            api=options.api, threads=options.threads,
         )  # fmt: skip
         executor = InProcess(engine)
     run_id = new_run_id()  # record

@@ -43,6 +43,12 @@ def model_key(ref: ModelRef, dtype: str, api: ApiSettings | None = None) -> str:
 
 
 def load_engine(
-    ref: ModelRef, *, device: str, dtype: str, batch_size: int, api: ApiSettings | None = None
+    ref: ModelRef,
+    *,
+    device: str,
+    dtype: str,
+    batch_size: int,
+    api: ApiSettings | None = None,
+    threads: int | None = None,
 ) -> Engine:
-    return engine_kind(ref).load(ref, LoadOptions(device, dtype, batch_size, api))
+    return engine_kind(ref).load(ref, LoadOptions(device, dtype, batch_size, api, threads))

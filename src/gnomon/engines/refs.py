@@ -67,3 +67,17 @@ class LoadOptions:
     dtype: str = "auto"
     batch_size: int = 8
     api: ApiSettings | None = None
+    # torch intra-op threads for engines that compute here (None: the engine chooses); never
+    # part of a key, since it does not change answers
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        check_threads(self.threads)
+
+
+def check_threads(threads: int | None) -> None:
+    """`--threads` is a count of threads: 1 or more (None leaves the choice to the engine)."""
+    if threads is not None and (isinstance(threads, bool) or threads < 1):
+        raise UserError(
+            f"--threads {threads}: give 1 or more (or leave it out to let gnomon choose)"
+        )

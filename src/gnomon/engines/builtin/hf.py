@@ -87,6 +87,7 @@ def load(ref: ModelRef, options: LoadOptions) -> Engine:
         dtype=options.dtype,
         batch_size=options.batch_size,
         revision=ref.revision,
+        threads=options.threads,
     )
 
 
