@@ -107,7 +107,6 @@ class HFEngine(HFGeneration, Engine):
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = max(1, batch_size)
         self.min_shared_prefix = min_shared_prefix
-        self.threads = threads
         self.tokens_computed = 0
         self.name = name_or_path
         try:
