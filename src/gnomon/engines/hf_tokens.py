@@ -27,7 +27,7 @@ from typing import Any
 TAIL_CHARS = 48  # an anchor sits at least this far before the context's end
 SPOT_CHECKS = 2  # pairs per call also tokenised in full and compared
 
-_LOCAL_PRE = {
+_SPLITTING = {
     "ByteLevel", "Split", "Whitespace", "WhitespaceSplit", "Punctuation", "Digits", "Metaspace",
     "BertPreTokenizer", "CharDelimiterSplit", "UnicodeScripts",
 }  # fmt: skip
@@ -35,18 +35,34 @@ _LOCAL_NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase", "BertNormalizer
 _PER_PIECE_MODELS = {"BPE", "WordPiece", "WordLevel", "Unigram"}
 
 
-def _local(component: dict[str, Any] | None, allowed: set[str]) -> bool:
-    if component is None:
-        return True
-    kind = component.get("type")
-    if kind == "Sequence":
-        parts = component.get("pretokenizers") or component.get("normalizers") or []
-        return all(_local(p, allowed) for p in parts)
-    if kind not in allowed:
+def _splits(pre: dict[str, Any]) -> bool | None:
+    """True: cuts text into pieces locally; None: leaves pieces whole, mapping characters
+    locally (byte-level without its regex); False: anything else."""
+    kind = pre.get("type")
+    if kind == "ByteLevel" and not pre.get("use_regex", True):
+        return None
+    if kind == "Metaspace" and pre.get("split") is False:
+        return None if pre.get("prepend_scheme") == "never" else False
+    return kind in _SPLITTING
+
+
+def _pre_is_local(pre: dict[str, Any] | None) -> bool:
+    """A pre-tokenizer whose pieces depend only on nearby text (so the model sees each piece
+    alone): one that splits, or a sequence of local steps of which one splits."""
+    if pre is None:
         return False
-    if kind == "ByteLevel" and not component.get("use_regex", True):
-        return False  # the whole text is one piece
-    return not (kind == "Metaspace" and component.get("split") is False)
+    if pre.get("type") == "Sequence":
+        steps = [_splits(p) for p in pre.get("pretokenizers") or []]
+        return all(s is not False for s in steps) and any(s is True for s in steps)
+    return _splits(pre) is True
+
+
+def _normalizer_is_local(norm: dict[str, Any] | None) -> bool:
+    if norm is None:
+        return True
+    if norm.get("type") == "Sequence":
+        return all(_normalizer_is_local(n) for n in norm.get("normalizers") or [])
+    return norm.get("type") in _LOCAL_NORMALIZERS
 
 
 def pipeline_is_local(tokenizer: Any) -> bool:
@@ -61,10 +77,7 @@ def pipeline_is_local(tokenizer: Any) -> bool:
     model = spec.get("model") or {}
     if model.get("type") not in _PER_PIECE_MODELS or model.get("dropout"):
         return False
-    pre = spec.get("pre_tokenizer")
-    if pre is None:
-        return False
-    return _local(pre, _LOCAL_PRE) and _local(spec.get("normalizer"), _LOCAL_NORMALIZERS)
+    return _pre_is_local(spec.get("pre_tokenizer")) and _normalizer_is_local(spec.get("normalizer"))
 
 
 @dataclass(frozen=True)
