@@ -142,6 +142,10 @@ def test_seeded_samples_do_not_depend_on_the_batch_and_match_the_previous_path(
         GenerateRequest(p, ("\n\n",) if i % 2 else (), 6 + 4 * (i % 3), temperature=1.0, seed=i)
         for i, p in enumerate(prompts)
     ]
+    # the same prompt several times (pass@k): all of it but its last token is shared
+    requests += [
+        GenerateRequest(prompts[0], (), 8, temperature=0.8, seed=100 + k) for k in range(3)
+    ]
     # before gnomon's loop, a sample came from model.generate with the seeded processor
     want = [alone(engine, r) for r in requests]
     assert collect(engine, requests) == want
