@@ -1,6 +1,8 @@
-"""Generation for the transformers engine: one `model.generate` path for `HFEngine.generate` and
-for `gnomon serve`, conversations through the chat template, per-row seeded sampling, and the
-token log-probabilities serve's `echo` needs. A mixin, so `hf.py` keeps to loading and scoring.
+"""Generation for the transformers engine: one path for `HFEngine.generate` and for `gnomon
+serve` (gnomon's own decoding loop, `hf_decode`, which runs a shared few-shot prefix once; or
+`model.generate` for a model that loop does not reproduce), conversations through the chat
+template, per-row seeded sampling, and the token log-probabilities serve's `echo` needs. A mixin,
+so `hf.py` keeps to loading and scoring.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -18,6 +20,11 @@ from gnomon.engines.hf_chat import NotRendered, render
 from gnomon.engines.hf_types import Generation, TokenLogprobs, cancel_criteria
 from gnomon.engines.planning import batches
 from gnomon.errors import UserError
+
+if TYPE_CHECKING:  # both import transformers, which `generate` loads only when it runs
+    from gnomon.engines.hf_decode import Decoder, Row
+
+TOP_P = 0.95  # sampling.TOP_P
 
 
 class HFGeneration:
@@ -29,6 +36,7 @@ class HFGeneration:
     device: torch.device
     batch_size: int
     max_length: int
+    min_shared_prefix: int
     tokens_computed: int
     _pad_id: int
     _fast: bool
@@ -43,10 +51,11 @@ class HFGeneration:
         raise NotImplementedError
 
     def generate(self, requests: Sequence[GenerateRequest]) -> Iterator[GenerateBatch]:
-        """Batched longest first with left padding, stopped per row at a stop string. A
-        conversation is rendered by the model's chat template first; one the template cannot
-        render is that request's `FailedResult`. Sampling draws each row from its own request's
-        seed (see `sampling`), so a sample does not depend on its batch."""
+        """Prompts sharing a few-shot prefix run it once (see `hf_decode`); each row stops at
+        its own stop strings, EOS or max_tokens. A conversation is rendered by the model's chat
+        template first; one the template cannot render, or a prompt with no tokens, is that
+        request's `FailedResult`. Sampling draws each row from its own request's seed (see
+        `sampling`), so a sample does not depend on its batch."""
         reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
         encoded, failed = [], []
         for index, req in enumerate(requests):
@@ -59,21 +68,66 @@ class HFGeneration:
                 failed.append((index, FailedResult(str(exc))))
                 continue
             tokens = self.encode(prompt)
+            if not tokens:
+                failed.append((index, FailedResult("the prompt is empty after tokenisation")))
+                continue
             encoded.append((index, tokens[-room:], len(tokens) > room))
         if failed:
             yield failed
+        decoder = self._decoder()
+        with torch.inference_mode():
+            if decoder is None:
+                yield from self._generate_with_model(encoded, requests, reader)
+                return
+            rows = [self._row(tokens, requests[index]) for index, tokens, _ in encoded]
+            for batch in decoder.run(rows, top_p=TOP_P):
+                done: list[tuple[int, GenerateResult | FailedResult]] = []
+                for i, new in batch:
+                    index, tokens, truncated = encoded[i]
+                    done.append((index, reader.read(new, requests[index], truncated, len(tokens))))
+                yield done
 
-        # a batch shares its stop strings and token budget, so one request's stop never ends
-        # another's generation; within that, longest first
+    def _row(self, tokens: list[int], request: GenerateRequest) -> Row:
+        from gnomon.engines.hf_decode import Row
+
+        stops = self._stops(request.until)
+        return Row(tokens, request.max_tokens, stops, request.temperature, request.seed)
+
+    def _stops(self, until: Sequence[str]) -> tuple[str, ...]:
+        """The stop strings generation watches for: the request's and EOS's text."""
+        eos = self._eos_text()
+        return tuple(sorted(set(until) | ({eos} if eos else set())))
+
+    def _decoder(self) -> Decoder | None:
+        """gnomon's decoding loop for this model, or None where it does not reproduce what the
+        model computes (checked once per engine)."""
+        if not hasattr(self, "_own_decoder"):
+            from gnomon.engines.hf_decode import Decoder
+
+            try:
+                decoder: Decoder | None = Decoder(self)
+            except Exception:  # a config it cannot read: model.generate's path
+                decoder = None
+            self._own_decoder = decoder if decoder is not None and decoder.supported() else None
+        return self._own_decoder
+
+    def _generate_with_model(
+        self,
+        encoded: list[tuple[int, list[int], bool]],
+        requests: Sequence[GenerateRequest],
+        reader: RowReader,
+    ) -> Iterator[GenerateBatch]:
+        """`model.generate`'s path: a batch shares its stop strings and token budget, so one
+        request's stop never ends another's generation; within that, longest first."""
+
         def shared(e: tuple[int, list[int], bool]) -> tuple[tuple[str, ...], int, float]:
             req = requests[e[0]]
             return req.until, req.max_tokens, req.temperature
 
-        encoded.sort(key=lambda e: (*shared(e), -len(e[1])))
-        with torch.inference_mode():
-            for _, same in groupby(encoded, key=shared):
-                for chunk in batches(list(same), self.batch_size):
-                    yield self._generate_batch(chunk, requests, reader)
+        encoded = sorted(encoded, key=lambda e: (*shared(e), -len(e[1])))
+        for _, same in groupby(encoded, key=shared):
+            for chunk in batches(list(same), self.batch_size):
+                yield self._generate_batch(chunk, requests, reader)
 
     def _prompt(self, request: GenerateRequest) -> str:
         if request.messages is None:
@@ -110,28 +164,57 @@ class HFGeneration:
         until: Sequence[str] = (),
         temperature: float | Sequence[float] = 0.0,
         seed: int | None | Sequence[int | None] = 0,
-        top_p: float = 0.95,  # sampling.TOP_P
+        top_p: float = TOP_P,
         cancel: Callable[[], bool] | None = None,
     ) -> list[Generation]:
-        """The one `model.generate` call, for `generate` and for `gnomon serve`, so greedy text
-        over HTTP is the text a local run produces. Rows are left-padded into one batch; each
-        stops at EOS or any of `until`. `temperature` (one, or one per row) 0 is greedy; above it
-        samples (top-p), each row from its own stream seeded by its `seed` (a fresh random seed
-        where None), so a row's text never depends on its batch. `cancel`, polled between
-        decoding steps, ends the generation early (the caller then discards what it got)."""
+        """The generation `generate` runs, for `gnomon serve` too, so greedy text over HTTP is
+        the text a local run produces. Each row stops at EOS or any of `until`. `temperature`
+        (one, or one per row) 0 is greedy; above it samples (top-p), each row from its own
+        stream seeded by its `seed` (a fresh random seed where None), so a row's text never
+        depends on its batch. `cancel`, polled between decoding steps, ends the generation early
+        (the caller then discards what it got)."""
         if max_tokens == 0:
             return [Generation([], "", "length") for _ in rows]
+        temps = [temperature] * len(rows) if isinstance(temperature, float | int) else temperature
+        seeds = [seed] * len(rows) if seed is None or isinstance(seed, int) else seed
+        decoder = self._decoder()
+        if decoder is None:
+            news = self._model_generate(rows, max_tokens, until, temps, seeds, top_p, cancel)
+        else:
+            from gnomon.engines.hf_decode import Row
+
+            stops = self._stops(until)
+            spec = [
+                Row(list(t), max_tokens, stops, float(temp), s)
+                for t, temp, s in zip(rows, temps, seeds, strict=True)
+            ]
+            news = [[] for _ in rows]
+            with torch.inference_mode():
+                for batch in decoder.run(spec, top_p=top_p, cancel=cancel):
+                    for i, new in batch:
+                        news[i] = new
+        return [Generation(new, *self._cut(new, until, max_tokens)) for new in news]
+
+    def _model_generate(
+        self,
+        rows: list[list[int]],
+        max_tokens: int,
+        until: Sequence[str],
+        temps: Sequence[float],
+        seeds: Sequence[int | None],
+        top_p: float,
+        cancel: Callable[[], bool] | None,
+    ) -> list[list[int]]:
+        """One `model.generate` call, rows left-padded into one batch; each row's new tokens
+        (a row that stopped early is followed by padding)."""
         width = max(len(t) for t in rows)
         ids = [[self._pad_id] * (width - len(t)) + t for t in rows]
         mask = [[0] * (width - len(t)) + [1] * len(t) for t in rows]
-        eos = self._eos_text()
-        stops = sorted(set(until) | ({eos} if eos else set()))
+        stops = self._stops(until)
         from transformers import LogitsProcessorList
 
         from gnomon.engines.sampling import SeededSampler
 
-        temps = [temperature] * len(rows) if isinstance(temperature, float | int) else temperature
-        seeds = [seed] * len(rows) if seed is None or isinstance(seed, int) else seed
         processors = LogitsProcessorList()
         if any(t > 0 for t in temps):
             fresh = [secrets.randbits(63) if s is None else s for s in seeds]
@@ -149,18 +232,13 @@ class HFGeneration:
                 top_p=None,
                 top_k=None,
                 logits_processor=processors,
-                stop_strings=stops or None,
+                stop_strings=list(stops) or None,
                 tokenizer=self.tokenizer,
                 pad_token_id=self._pad_id,
                 **extra,
             )
         self.tokens_computed += sum(map(len, rows)) + int(out[:, width:].numel())
-        done = []
-        for row in range(len(rows)):
-            new = out[row, width : width + max_tokens].tolist()
-            text, finish = self._cut(new, until, max_tokens)
-            done.append(Generation(new, text, finish))
-        return done
+        return [out[row, width : width + max_tokens].tolist() for row in range(len(rows))]
 
     def _eos_text(self) -> str:
         eos_id = self.tokenizer.eos_token_id

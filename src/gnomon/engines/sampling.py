@@ -8,8 +8,9 @@ whatever else is in the batch and on whatever device the logits are (the draws a
 CPU, so CPU and GPU consume the same stream).
 
 The draw is by inverse CDF over the nucleus (top-p) of the temperature-scaled distribution, and
-the chosen token is handed back as the only finite logit, so the model's own greedy decoding
-loop (KV cache, padding, stop strings) carries on unchanged.
+`choose` hands back the chosen tokens (gnomon's own decoding loop, `hf_decode`, which drops a
+finished row's stream with `keep`); as a logits processor the chosen token is handed back as the
+only finite logit, so `model.generate`'s greedy loop carries on unchanged.
 """
 
 from __future__ import annotations
@@ -33,17 +34,26 @@ class SeededSampler(LogitsProcessor):
         self.generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        chosen = self.choose(scores)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, chosen[:, None], 0.0)
+
+    def choose(self, scores: torch.Tensor) -> torch.Tensor:
+        """Each row's next token: the row's next draw (one per row per step, even for greedy
+        or finished rows: a row's k-th token always takes its k-th number) through `pick`."""
         rows = scores.shape[0]
         if rows != len(self.generators):
             raise ValueError(f"{rows} rows of logits for {len(self.generators)} seeded rows")
-        # one draw per row per step, even for greedy or finished rows: a row's k-th token always
-        # takes its k-th number
         draws = torch.stack(
             [torch.rand((), generator=g, dtype=torch.float64) for g in self.generators]
         )
-        chosen = self.pick(scores, draws.to(scores.device))
-        out = torch.full_like(scores, float("-inf"))
-        return out.scatter_(1, chosen[:, None], 0.0)
+        return self.pick(scores, draws.to(scores.device))
+
+    def keep(self, rows: Sequence[int]) -> None:
+        """Only these rows go on (the others finished): their streams go with them, so a row's
+        draws never depend on when the others stop."""
+        self.temperatures = [self.temperatures[r] for r in rows]
+        self.generators = [self.generators[r] for r in rows]
 
     def pick(self, logits: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
         """Per row, the token whose cumulative probability (largest first, within the nucleus)
