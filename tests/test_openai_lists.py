@@ -160,3 +160,26 @@ def test_a_failed_list_fails_its_requests_only(local, expected) -> None:
         [expected[i].logprob for i in rest], abs=1e-4
     )
     assert engine.score_lists  # a server failure says nothing about lists
+
+
+def test_choices_are_read_by_index() -> None:
+    """Pure: an answer's choices in prompt order, whatever order they come in; an answer that is
+    not one choice per prompt says why."""
+    from gnomon.engines.answers import NoLogprobs
+    from gnomon.engines.identity import Mismatch
+    from gnomon.engines.openai_wire import NotAList, choices_in_order
+
+    prompts = ["Q: a", "Q: b", "Q: c"]
+    lp = {"token_logprobs": [None, -1.0], "text_offset": [0, 2], "tokens": ["Q:", " a"]}
+    made = [{"index": i, "text": p, "logprobs": lp} for i, p in enumerate(prompts)]
+    assert choices_in_order([made[2], made[0], made[1]], prompts) == made
+    plain = [{k: v for k, v in c.items() if k != "index"} for c in made]
+    assert choices_in_order(plain, prompts) == plain
+    with pytest.raises(NotAList):
+        choices_in_order(made[:1], prompts)  # answered the first prompt only
+    with pytest.raises(NotAList):
+        choices_in_order([{**c, "index": 0} for c in made], prompts)
+    with pytest.raises(Mismatch):
+        choices_in_order([{**c, "text": "other"} for c in made[:2]], prompts)
+    with pytest.raises(NoLogprobs):
+        choices_in_order([{"index": 0, "text": "Q: a", "logprobs": None}], prompts)

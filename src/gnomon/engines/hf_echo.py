@@ -171,7 +171,12 @@ class EchoScorer:
         return best, shared - 1
 
     def _store(self, prefix: _Prefix) -> None:
+        """Keep `prefix` for later requests, unless it is short, or its cache does not hold one
+        position per token (a sliding-window layer drops old ones): a slice of it would not be
+        the keys and values of that many tokens."""
         if self.keep <= 0 or len(prefix.tokens) < MIN_KEEP:
+            return
+        if any(k.shape[-2] != len(prefix.tokens) for k, _ in prefix.layers):
             return
         self._kept[prefix.tokens] = prefix
         self._kept.move_to_end(prefix.tokens)

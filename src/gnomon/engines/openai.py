@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gnomon.engines.answers import NoLogprobs, parse_retry_after, read_score, split_thinking
+from gnomon.engines.answers import NoLogprobs, parse_retry_after, split_thinking
 from gnomon.engines.base import (
     Engine,
     FailedResult,
@@ -55,10 +55,14 @@ from gnomon.engines.base import (
 from gnomon.engines.identity import Mismatch, ResponseLedger
 from gnomon.engines.openai_wire import (
     MAX_STOP,
+    NotAList,
     NotSendable,
+    ScorePrompt,
     generation_body,
     read_generation,
+    read_scores,
     request_text,
+    score_body,
 )
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
@@ -103,10 +107,6 @@ class _Saturated(_Retry):
     """429/503 with `Retry-After`: the server is busy, not broken."""
 
 
-class _NotAList(Exception):
-    """The server answered a list of prompts, but not with one choice per prompt."""
-
-
 class _Withdrawn(Exception):
     """A request its sender no longer wants sent (see `OpenAIEngine._post`)."""
 
@@ -117,45 +117,6 @@ class _Job(Generic[R]):
 
     indices: Sequence[int]
     run: Callable[[httpx.AsyncClient], Awaitable[Sequence[R]]]
-
-
-@dataclass(frozen=True)
-class _Scored:
-    """What is sent for a score request, and where in it the continuation starts."""
-
-    prompt: str
-    split: int
-
-    @staticmethod
-    def of(request: ScoreRequest) -> _Scored:
-        context = request.context
-        split = len(context.rstrip()) if context.strip() else 0
-        return _Scored(context + request.continuation, split)
-
-
-def _chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[at : at + size] for at in range(0, len(items), size)]
-
-
-def _in_order(choices: Any, prompts: list[str]) -> list[Any]:
-    """A list request's choices in the order of its prompts: by `index`, or as given where no
-    choice has one. An answer with not one choice per prompt that echoes our prompts comes from
-    a server that does not take lists (`_NotAList`); one that echoes none belongs to another
-    request (`Mismatch`, retried), unless it has no log-probabilities at all (`NoLogprobs`)."""
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise TypeError("choices is not a list of objects")
-    indices = [c.get("index") for c in choices]
-    if all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
-        if sorted(indices) == list(range(len(prompts))):
-            return [c for _, c in sorted(zip(indices, choices, strict=True), key=lambda x: x[0])]
-    elif len(choices) == len(prompts) and all(i is None for i in indices):
-        return choices
-    if not any((c.get("logprobs") or {}).get("token_logprobs") for c in choices):
-        raise NoLogprobs("an answer without prompt logprobs")
-    texts = [c.get("text") for c in choices]
-    if any(isinstance(t, str) and any(t.startswith(p) for p in prompts) for t in texts):
-        raise _NotAList(f"{len(choices)} choices for a list of {len(prompts)} prompts")
-    raise Mismatch("the answer's choices are not this request's prompts")
 
 
 def _api_root(base_url: str) -> str:
@@ -479,16 +440,17 @@ class OpenAIEngine(Engine):
         groups: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.context, []).append(index)
-        jobs: list[_Job[ScoreResult | FailedResult]] = [
-            _Job(chunk, self._score_job([_Scored.of(requests[i]) for i in chunk]))
-            for indices in groups.values()
-            for chunk in _chunks(indices, MAX_PROMPTS)
-        ]
+        jobs: list[_Job[ScoreResult | FailedResult]] = []
+        for indices in groups.values():
+            for at in range(0, len(indices), MAX_PROMPTS):
+                chunk = indices[at : at + MAX_PROMPTS]
+                group = [ScorePrompt.of(requests[i]) for i in chunk]
+                jobs.append(_Job(chunk, self._score_job(group)))
         batches = self._run(jobs)  # a job's own failures are results: R is the union
         return batches
 
     def _score_job(
-        self, group: list[_Scored]
+        self, group: list[ScorePrompt]
     ) -> Callable[[httpx.AsyncClient], Awaitable[list[ScoreResult | FailedResult]]]:
         """One list request for the group; one request each where lists are not taken."""
 
@@ -497,7 +459,7 @@ class OpenAIEngine(Engine):
                 max_tokens = self._score_max_tokens
                 try:
                     return list(await self._score_once(client, group))
-                except _NotAList:
+                except NotAList:
                     self.score_lists, self._lists_refused = False, True
                 except _Withdrawn:  # lists were refused while this one waited
                     return await self._score_singly(client, group)
@@ -520,11 +482,11 @@ class OpenAIEngine(Engine):
         return job
 
     async def _score_singly(
-        self, client: httpx.AsyncClient, group: list[_Scored]
+        self, client: httpx.AsyncClient, group: list[ScorePrompt]
     ) -> list[ScoreResult | FailedResult]:
         """One request per prompt, each failing on its own."""
 
-        async def single(scored: _Scored) -> ScoreResult | FailedResult:
+        async def single(scored: ScorePrompt) -> ScoreResult | FailedResult:
             try:
                 return (await self._score_once(client, [scored]))[0]
             except RequestFailed as exc:
@@ -533,7 +495,7 @@ class OpenAIEngine(Engine):
         return list(await asyncio.gather(*(single(s) for s in group)))
 
     async def _score_once(
-        self, client: httpx.AsyncClient, group: list[_Scored]
+        self, client: httpx.AsyncClient, group: list[ScorePrompt]
     ) -> list[ScoreResult]:
         """One request for the group's prompts: a plain string for one, a list for several.
         A lone prompt refused (400) with `max_tokens: 0` is asked again with 1 (the extra token
@@ -541,13 +503,8 @@ class OpenAIEngine(Engine):
         prompts = [s.prompt for s in group]
 
         def parse(data: dict[str, Any]) -> list[ScoreResult]:
-            choices = data["choices"]
             try:
-                choices = _in_order(choices, prompts) if len(group) > 1 else choices[:1]
-                results = [
-                    read_score({"choices": [choice]}, s.prompt, s.split)
-                    for choice, s in zip(choices, group, strict=True)
-                ]
+                results = read_scores(data, group)
             except NoLogprobs as exc:
                 self._no_logprobs += 1
                 if self._no_logprobs >= NO_LOGPROBS_VERDICT:
@@ -561,14 +518,7 @@ class OpenAIEngine(Engine):
 
         tokens = sum(self.count_tokens(p) + 1 for p in prompts)
         max_tokens = self._score_max_tokens
-        body = {
-            "model": self.model,
-            "prompt": prompts[0] if len(prompts) == 1 else prompts,
-            "echo": True,
-            "max_tokens": max_tokens,
-            "logprobs": 1,
-            "temperature": 0,
-        }
+        body = score_body(self.model, prompts, max_tokens)
         wanted = (lambda: self.score_lists) if len(prompts) > 1 else None
         try:
             return await self._post(client, "/completions", body, tokens, parse, wanted)
