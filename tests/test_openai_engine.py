@@ -43,6 +43,8 @@ SCORE_REQUESTS = [ScoreRequest(QUESTION, f" {letter}") for letter in "ABCD"] + [
     ScoreRequest("The garden\n", "is near the river."),
     ScoreRequest(QUESTION + " ", "B"),
 ]
+# one request per distinct context: a context's continuations are sent as one list of prompts
+POSTS = len({r.context for r in SCORE_REQUESTS})
 PROMPT = "The small river moves slowly near the ancient garden, and the doctor"
 GENERATE_REQUESTS = [
     GenerateRequest(PROMPT, (), 8),
@@ -59,7 +61,9 @@ class FaultProxy:
     `Retry-After: 0`), "badgzip" (`Content-Encoding: gzip` on a body that is not gzip), "trickle"
     (one byte every `trickle_s` seconds, for up to 20 s), "nolp" (the real answer with
     `token_logprobs: null`), "replay" (the previous POST's response again, byte for byte) or
-    "swap" (the previous response with a fresh `id`, and the previous request's `X-Request-Id`).
+    "swap" (the previous response with a fresh `id`, and the previous request's `X-Request-Id`)
+    or "first-only" (a list of prompts answered for its first prompt alone, as a server that
+    does not take lists may do).
     With `echo_ids` the proxy echoes each request's `X-Request-Id`, as some servers do."""
 
     def __init__(
@@ -137,6 +141,8 @@ class FaultProxy:
             raise RuntimeError("injected: trickled for 20 s")
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
+        if fault == "first-only" and isinstance(payload.get("prompt"), list):
+            body = json.dumps({**payload, "prompt": payload["prompt"][0]}).encode()
         headers = {k.decode(): v.decode() for k, v in scope["headers"] if k == b"authorization"}
         headers["content-type"] = "application/json"
         async with httpx.AsyncClient(timeout=60) as client:
@@ -258,19 +264,29 @@ def test_transient_faults_cost_retries_not_samples(local, expected) -> None:
         got = collect(engine.score(SCORE_REQUESTS), len(SCORE_REQUESTS))
     assert_scores(got, expected)
     assert len(delays) == len(faults) and delays.count(1.0) == 1  # Retry-After: 1 honoured
-    assert len(proxy.posts) >= len(SCORE_REQUESTS) + len(faults)
+    assert len(proxy.posts) >= POSTS + len(faults)
+
+
+def prompts_of(body: dict) -> list[str]:
+    """The prompts a completions body sends: one string, or a list of them."""
+    prompt = body["prompt"]
+    return [prompt] if isinstance(prompt, str) else list(prompt)
+
+
+def poisons(body: dict) -> bool:
+    return any(p.startswith("The doctor said") for p in prompts_of(body))
 
 
 def test_a_request_that_always_fails_becomes_failed_result(local, expected) -> None:
     _, url = local
     poisoned = 5
-    plan = lambda n, body: "503" if body["prompt"].startswith("The doctor said") else None  # noqa: E731
+    plan = lambda n, body: "503" if poisons(body) else None  # noqa: E731
     with proxied(url, plan) as (proxy_url, proxy):
         engine = OpenAIEngine(NAME, proxy_url, concurrency=4, max_retries=3, **FAST)
         got = collect(engine.score(SCORE_REQUESTS), len(SCORE_REQUESTS))
     assert isinstance(got[poisoned], FailedResult)
     assert "503" in got[poisoned].reason
-    tries = [p for p in proxy.posts if p["prompt"].startswith("The doctor said")]
+    tries = [p for p in proxy.posts if poisons(p)]
     assert len(tries) == 4  # the first attempt and max_retries more
     for i, (g, w) in enumerate(zip(got, expected, strict=True)):
         if i != poisoned:
@@ -340,7 +356,7 @@ def test_closing_early_cancels_the_rest(local) -> None:
     batches = engine.score(SCORE_REQUESTS)
     first = next(batches)
     batches.close()
-    assert len(first) == 1
+    assert len(first) == 4  # one request: the first question's four choices
 
 
 # ----------------------------------------------------------------------------- chat & thinking

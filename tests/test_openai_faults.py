@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 from loopback import running
-from test_openai_engine import FAST, NAME, PROMPT, SCORE_REQUESTS, assert_scores, collect, proxied
+from test_openai_engine import (
+    FAST,
+    NAME,
+    POSTS,
+    PROMPT,
+    SCORE_REQUESTS,
+    assert_scores,
+    collect,
+    proxied,
+)
 
 from gnomon.engines.base import FailedResult, GenerateRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
@@ -54,7 +63,7 @@ def scores_through(url: str, plan, **options) -> tuple[list, float, object]:  # 
 def test_a_body_that_does_not_decode_is_retried(local, expected) -> None:
     got, _, proxy = scores_through(local[1], lambda n, body: "badgzip" if n in (0, 3) else None)
     assert_scores(got, expected)
-    assert len(proxy.posts) == len(SCORE_REQUESTS) + 2
+    assert len(proxy.posts) == POSTS + 2
 
 
 def test_a_trickling_server_meets_the_deadline(local, expected) -> None:
@@ -69,7 +78,7 @@ def test_one_answer_without_logprobs_is_a_fault_not_a_verdict(local, expected) -
     plan = lambda n, body: "nolp" if n % 2 == 0 else None  # noqa: E731
     got, _, proxy = scores_through(local[1], plan, engine={"concurrency": 1})
     assert_scores(got, expected)
-    assert len(proxy.posts) == 2 * len(SCORE_REQUESTS)
+    assert len(proxy.posts) == 2 * POSTS
 
 
 def test_an_endpoint_that_keeps_answering_without_logprobs_stops(local) -> None:
@@ -83,7 +92,7 @@ def test_an_endpoint_that_keeps_answering_without_logprobs_stops(local) -> None:
 def test_a_replayed_score_is_not_stored(local, expected) -> None:
     got, _, proxy = scores_through(local[1], lambda n, body: "replay" if n % 2 else None)
     assert_scores(got, expected)
-    assert len(proxy.posts) > len(SCORE_REQUESTS)
+    assert len(proxy.posts) > POSTS
 
 
 def test_a_replayed_generation_is_not_stored(local, texts) -> None:
@@ -122,7 +131,7 @@ def test_waiting_for_a_slot_is_not_part_of_the_deadline(local, expected) -> None
     options = {"slow_s": 0.6, "engine": {"concurrency": 1, "timeout": 1.0, "max_retries": 0}}
     got, elapsed, _ = scores_through(local[1], lambda n, body: "slow", **options)
     assert_scores(got, expected)
-    assert elapsed > 0.6 * len(SCORE_REQUESTS)
+    assert elapsed > 0.6 * POSTS
 
 
 @pytest.mark.parametrize("bad", [{"timeout": 0}, {"timeout": float("nan")}, {"max_retries": -1}])

@@ -20,6 +20,11 @@ server sees no more than `concurrency` requests, polling included), waits as tol
 jitter, and tries again without spending a retry, for up to `saturation_patience` seconds (10
 deadlines by default); after that such answers spend retries like any other fault.
 
+Scoring sends the continuations of one context together, as one `/completions` request whose
+`prompt` is a list (one choice per prompt, by `index`), so a server can compute the context once.
+A server that refuses a list (a 4xx whose prompts are then answered one by one, or an answer
+without one choice per prompt) is asked one prompt per request for the rest of the run.
+
 The API key is sent only in the `Authorization` header: it is never logged, never part of
 `describe()` and never in an error message.
 """
@@ -32,12 +37,13 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from gnomon.engines.answers import NoLogprobs, parse_retry_after, read_score, split_thinking
+from gnomon.engines.answers import NoLogprobs, parse_retry_after, split_thinking
 from gnomon.engines.base import (
     Engine,
     FailedResult,
@@ -49,15 +55,20 @@ from gnomon.engines.base import (
 from gnomon.engines.identity import Mismatch, ResponseLedger
 from gnomon.engines.openai_wire import (
     MAX_STOP,
+    NotAList,
     NotSendable,
+    ScorePrompt,
     generation_body,
     read_generation,
+    read_scores,
     request_text,
+    score_body,
 )
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
 from gnomon.text import dumps as json_text
 
+MAX_PROMPTS = 16  # prompts in one scoring request (a question's choices)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 SATURATED_STATUS = frozenset({429, 503})  # with Retry-After: "busy, come back then"
 NO_LOGPROBS_VERDICT = 3  # answers in a row without prompt logprobs before the run stops
@@ -94,6 +105,18 @@ class _Retry(Exception):
 
 class _Saturated(_Retry):
     """429/503 with `Retry-After`: the server is busy, not broken."""
+
+
+class _Withdrawn(Exception):
+    """A request its sender no longer wants sent (see `OpenAIEngine._post`)."""
+
+
+@dataclass(frozen=True)
+class _Job(Generic[R]):
+    """Requests answered together: their indices, and the work that answers them in order."""
+
+    indices: Sequence[int]
+    run: Callable[[httpx.AsyncClient], Awaitable[Sequence[R]]]
 
 
 def _api_root(base_url: str) -> str:
@@ -155,6 +178,8 @@ class OpenAIEngine(Engine):
         self._request_bucket = TokenBucket(requests_per_minute) if requests_per_minute else None
         self._token_bucket = TokenBucket(tokens_per_minute) if tokens_per_minute else None
         self._score_max_tokens = 0  # 1 once the server refuses max_tokens=0
+        self.score_lists = True  # whether a context's prompts are sent as one list now
+        self._lists_refused = False  # the server has shown that it does not take lists
         self._no_logprobs = 0  # answers in a row without prompt logprobs
         self._ledger = ResponseLedger()
         self._semaphore = asyncio.Semaphore(self.concurrency)  # replaced per event loop
@@ -205,20 +230,19 @@ class OpenAIEngine(Engine):
         }
 
     # ----------------------------------------------------------------- the loop
-    def _run(
-        self, jobs: Sequence[Callable[[httpx.AsyncClient], Awaitable[R]]]
-    ) -> Iterator[list[tuple[int, R | FailedResult]]]:
+    def _run(self, jobs: Sequence[_Job[R]]) -> Iterator[list[tuple[int, R | FailedResult]]]:
         """Run every job on a private event loop; yield (index, result) batches as they finish.
 
-        A `RequestFailed` becomes that index's `FailedResult`; any other exception (`UserError`)
-        cancels the rest and propagates. Closing the generator early cancels what is in flight.
+        A job answers the request indices it names, in order. A `RequestFailed` becomes a
+        `FailedResult` for each of them; any other exception (`UserError`) cancels the rest and
+        propagates. Closing the generator early cancels what is in flight.
         """
         if not jobs:
             return
         loop = asyncio.new_event_loop()
         tasks: list[asyncio.Task[None]] = []
         client: httpx.AsyncClient | None = None
-        queue: asyncio.Queue[tuple[int, Any]]
+        queue: asyncio.Queue[tuple[Sequence[int], Any]]
 
         async def start() -> None:
             nonlocal client, queue
@@ -229,19 +253,19 @@ class OpenAIEngine(Engine):
             )
             queue = asyncio.Queue()
             self._semaphore = asyncio.Semaphore(self.concurrency)  # this loop's
-            for index, job in enumerate(jobs):
-                tasks.append(asyncio.create_task(one(index, job, client)))
+            for job in jobs:
+                tasks.append(asyncio.create_task(one(job, client)))
 
-        async def one(index: int, job: Any, http: httpx.AsyncClient) -> None:
+        async def one(job: _Job[R], http: httpx.AsyncClient) -> None:
             try:
-                result: Any = await job(http)
+                result: Any = await job.run(http)
             except RequestFailed as exc:
-                result = FailedResult(exc.reason)
+                result = [FailedResult(exc.reason)] * len(job.indices)
             except Exception as exc:  # handed to the caller: UserError, bugs
                 result = exc
-            queue.put_nowait((index, result))
+            queue.put_nowait((job.indices, result))
 
-        async def collect() -> list[tuple[int, Any]]:
+        async def collect() -> list[tuple[Sequence[int], Any]]:
             items = [await queue.get()]
             while len(items) < self.concurrency and not queue.empty():
                 items.append(queue.get_nowait())
@@ -251,11 +275,13 @@ class OpenAIEngine(Engine):
             loop.run_until_complete(start())
             remaining = len(jobs)
             while remaining:
-                batch = loop.run_until_complete(collect())
-                remaining -= len(batch)
-                for _, result in batch:
-                    if isinstance(result, Exception):
-                        raise result
+                done = loop.run_until_complete(collect())
+                remaining -= len(done)
+                batch: list[tuple[int, Any]] = []
+                for indices, results in done:
+                    if isinstance(results, Exception):
+                        raise results
+                    batch.extend(zip(indices, results, strict=True))
                 yield batch
         finally:
             for task in tasks:
@@ -274,10 +300,14 @@ class OpenAIEngine(Engine):
         body: dict[str, Any],
         tokens: int,
         parse: Callable[[dict[str, Any]], R],
+        wanted: Callable[[], bool] | None = None,
     ) -> R:
         """POST with rate limits, a deadline per attempt and retries; `parse` turns the JSON body
         into a result, and a body it cannot read (KeyError, TypeError, ...) counts as malformed,
-        so it is retried. Only answers that belong to this request are parsed (see identity)."""
+        so it is retried. Only answers that belong to this request are parsed (see identity).
+
+        `wanted`, asked before each attempt (once its slot is free), withdraws the request
+        (`_Withdrawn`) when it says no: what the run learnt meanwhile may make it pointless."""
 
         def checked(data: dict[str, Any]) -> R:
             result = parse(data)
@@ -290,9 +320,13 @@ class OpenAIEngine(Engine):
             if failures:
                 await asyncio.sleep(self._delay(failures, retry_after))
             retry_after = None
+            if wanted is not None and not wanted():
+                raise _Withdrawn()
             await self._pace(tokens)
             async with self._semaphore:  # waiting here is not part of any deadline
                 while True:
+                    if wanted is not None and not wanted():
+                        raise _Withdrawn()
                     try:
                         return await self._attempt(client, path, body, checked)
                     except _Saturated as exc:
@@ -394,25 +428,83 @@ class OpenAIEngine(Engine):
     ) -> Iterator[list[tuple[int, ScoreResult | FailedResult]]]:
         """Echoed prompt log-probabilities of context+continuation, as lm-evaluation-harness
         reads them: trailing context whitespace belongs to the continuation, whose tokens are those
-        starting at or after the context's end."""
+        starting at or after the context's end.
+
+        The continuations of one context go in one request, as a list of prompts (at most
+        `MAX_PROMPTS`), so a server computes the shared context once (see `score_lists`)."""
         if self.mode == "chat":
             raise UserError(
                 "the endpoint does not return prompt logprobs (chat mode); "
                 "run choice benchmarks by generation: add --choice-by generation"
             )
-        jobs = [self._score_job(r) for r in requests]
-        return self._run(jobs)
+        groups: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.context, []).append(index)
+        jobs: list[_Job[ScoreResult | FailedResult]] = []
+        for indices in groups.values():
+            for at in range(0, len(indices), MAX_PROMPTS):
+                chunk = indices[at : at + MAX_PROMPTS]
+                group = [ScorePrompt.of(requests[i]) for i in chunk]
+                jobs.append(_Job(chunk, self._score_job(group)))
+        batches = self._run(jobs)  # a job's own failures are results: R is the union
+        return batches
 
     def _score_job(
-        self, request: ScoreRequest
-    ) -> Callable[[httpx.AsyncClient], Awaitable[ScoreResult]]:
-        context, continuation = request.context, request.continuation
-        prompt = context + continuation
-        split = len(context.rstrip()) if context.strip() else 0
+        self, group: list[ScorePrompt]
+    ) -> Callable[[httpx.AsyncClient], Awaitable[list[ScoreResult | FailedResult]]]:
+        """One list request for the group; one request each where lists are not taken."""
 
-        def parse(data: dict[str, Any]) -> ScoreResult:
+        async def job(client: httpx.AsyncClient) -> list[ScoreResult | FailedResult]:
+            if len(group) > 1 and self.score_lists:
+                max_tokens = self._score_max_tokens
+                try:
+                    return list(await self._score_once(client, group))
+                except NotAList:
+                    self.score_lists, self._lists_refused = False, True
+                except _Withdrawn:  # lists were refused while this one waited
+                    return await self._score_singly(client, group)
+                except RequestFailed as exc:
+                    if exc.status is None or not 400 <= exc.status < 500:
+                        raise  # the server failed, not the list: more requests would not help
+                    # refused: was it the list? Until its prompts tell, no more lists are sent
+                    self.score_lists = False
+                singles = await self._score_singly(client, group)
+                if all(isinstance(r, ScoreResult) for r in singles) and (
+                    self._score_max_tokens == max_tokens
+                ):
+                    self._lists_refused = True  # each was answered alone: it was the list
+                self.score_lists = not self._lists_refused
+                return singles
+            if len(group) == 1:
+                return list(await self._score_once(client, group))
+            return await self._score_singly(client, group)
+
+        return job
+
+    async def _score_singly(
+        self, client: httpx.AsyncClient, group: list[ScorePrompt]
+    ) -> list[ScoreResult | FailedResult]:
+        """One request per prompt, each failing on its own."""
+
+        async def single(scored: ScorePrompt) -> ScoreResult | FailedResult:
             try:
-                result = read_score(data, prompt, split)
+                return (await self._score_once(client, [scored]))[0]
+            except RequestFailed as exc:
+                return FailedResult(exc.reason)
+
+        return list(await asyncio.gather(*(single(s) for s in group)))
+
+    async def _score_once(
+        self, client: httpx.AsyncClient, group: list[ScorePrompt]
+    ) -> list[ScoreResult]:
+        """One request for the group's prompts: a plain string for one, a list for several.
+        A lone prompt refused (400) with `max_tokens: 0` is asked again with 1 (the extra token
+        is not read); a list's 400 may mean the list, so its prompts are asked one by one."""
+        prompts = [s.prompt for s in group]
+
+        def parse(data: dict[str, Any]) -> list[ScoreResult]:
+            try:
+                results = read_scores(data, group)
             except NoLogprobs as exc:
                 self._no_logprobs += 1
                 if self._no_logprobs >= NO_LOGPROBS_VERDICT:
@@ -422,29 +514,22 @@ class OpenAIEngine(Engine):
                     ) from None
                 raise _Retry(f"{exc} from /completions") from None
             self._no_logprobs = 0
-            return result
+            return results
 
-        async def job(client: httpx.AsyncClient) -> ScoreResult:
-            while True:
-                max_tokens = self._score_max_tokens
-                body = {
-                    "model": self.model,
-                    "prompt": prompt,
-                    "echo": True,
-                    "max_tokens": max_tokens,
-                    "logprobs": 1,
-                    "temperature": 0,
-                }
-                try:
-                    return await self._post(
-                        client, "/completions", body, self.count_tokens(prompt) + 1, parse
-                    )
-                except RequestFailed as exc:
-                    if exc.status != 400 or max_tokens != 0:
-                        raise
-                    self._score_max_tokens = 1  # some servers refuse 0; read the prompt anyway
-
-        return job
+        tokens = sum(self.count_tokens(p) + 1 for p in prompts)
+        max_tokens = self._score_max_tokens
+        body = score_body(self.model, prompts, max_tokens)
+        wanted = (lambda: self.score_lists) if len(prompts) > 1 else None
+        try:
+            return await self._post(client, "/completions", body, tokens, parse, wanted)
+        except RequestFailed as exc:
+            if exc.status != 400 or max_tokens != 0 or len(prompts) > 1:
+                raise
+        # some servers refuse 0: read the prompt anyway, and once that works, for the run (a
+        # prompt refused for itself, one too long say, fails without changing the run)
+        result = await self._post(client, "/completions", {**body, "max_tokens": 1}, tokens, parse)
+        self._score_max_tokens = 1
+        return result
 
     # ----------------------------------------------------------------- generate
     def generate(
@@ -453,11 +538,11 @@ class OpenAIEngine(Engine):
         """Completions mode sends the first four stop strings (OpenAI's limit) and cuts the rest
         here. Chat mode cuts every stop string here, after the thinking is taken out, so that a
         stop string inside the reasoning cannot end the answer before it starts."""
-        return self._run([self._generate_job(r) for r in requests])
+        return self._run([_Job([i], self._generate_job(r)) for i, r in enumerate(requests)])
 
     def _generate_job(
         self, request: GenerateRequest
-    ) -> Callable[[httpx.AsyncClient], Awaitable[GenerateResult]]:
+    ) -> Callable[[httpx.AsyncClient], Awaitable[list[GenerateResult]]]:
         chat = self.mode == "chat"
         until = [s for s in request.until if s]
         try:
@@ -465,7 +550,7 @@ class OpenAIEngine(Engine):
         except NotSendable as exc:
             reason = str(exc)
 
-            async def refused(client: httpx.AsyncClient) -> GenerateResult:
+            async def refused(client: httpx.AsyncClient) -> list[GenerateResult]:
                 raise RequestFailed(reason)
 
             return refused
@@ -475,8 +560,8 @@ class OpenAIEngine(Engine):
 
         tokens = self.count_tokens(request_text(request)) + request.max_tokens
 
-        async def job(client: httpx.AsyncClient) -> GenerateResult:
-            return await self._post(client, path, body, tokens, parse)
+        async def job(client: httpx.AsyncClient) -> list[GenerateResult]:
+            return [await self._post(client, path, body, tokens, parse)]
 
         return job
 

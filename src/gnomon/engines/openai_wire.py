@@ -1,4 +1,4 @@
-"""Generation requests and answers in the OpenAI wire format: pure functions, no I/O.
+"""Requests and answers in the OpenAI wire format: pure functions, no I/O.
 
 Kept apart from the engine (which owns sending, retrying and pacing) so that what is sent for a
 request, and what an answer means, can be read and tested on their own.
@@ -8,16 +8,92 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from gnomon.engines.answers import cut, split_thinking
-from gnomon.engines.base import GenerateRequest, GenerateResult, Message, ToolCall, chat_turn
+from gnomon.engines.answers import NoLogprobs, cut, read_score, split_thinking
+from gnomon.engines.base import (
+    GenerateRequest,
+    GenerateResult,
+    Message,
+    ScoreRequest,
+    ScoreResult,
+    ToolCall,
+    chat_turn,
+)
+from gnomon.engines.identity import Mismatch
 
 MAX_STOP = 4  # OpenAI's limit on `stop`; further stop strings are applied client-side
 
 
 class NotSendable(ValueError):
     """A request this endpoint cannot take as it stands; the request's fault, not the server's."""
+
+
+class NotAList(Exception):
+    """The server answered a list of prompts, but not with one choice per prompt."""
+
+
+# ----------------------------------------------------------------------------- scoring
+@dataclass(frozen=True)
+class ScorePrompt:
+    """What is sent for a score request, and where in it the continuation starts."""
+
+    prompt: str
+    split: int
+
+    @staticmethod
+    def of(request: ScoreRequest) -> ScorePrompt:
+        context = request.context
+        split = len(context.rstrip()) if context.strip() else 0
+        return ScorePrompt(context + request.continuation, split)
+
+
+def score_body(model: str, prompts: Sequence[str], max_tokens: int) -> dict[str, Any]:
+    """Echoed prompt log-probabilities: a plain string for one prompt, a list for several."""
+    return {
+        "model": model,
+        "prompt": prompts[0] if len(prompts) == 1 else list(prompts),
+        "echo": True,
+        "max_tokens": max_tokens,
+        "logprobs": 1,
+        "temperature": 0,
+    }
+
+
+def read_scores(data: dict[str, Any], group: Sequence[ScorePrompt]) -> list[ScoreResult]:
+    """The scores in an answer to `score_body`, in the order of `group` (see `read_score`)."""
+    choices = data["choices"]
+    if len(group) > 1:
+        choices = choices_in_order(choices, [s.prompt for s in group])
+    return [
+        read_score({"choices": [choice]}, s.prompt, s.split)
+        for choice, s in zip(choices[: len(group)], group, strict=True)
+    ]
+
+
+def choices_in_order(choices: Any, prompts: list[str]) -> list[Any]:
+    """A list request's choices in the order of its prompts: by `index`, or as given where no
+    choice has one. An answer with not one choice per prompt that echoes our prompts comes from
+    a server that does not take lists (`NotAList`); one that echoes none belongs to another
+    request (`Mismatch`, retried), unless it has no log-probabilities at all (`NoLogprobs`)."""
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+        raise TypeError("choices is not a list of objects")
+    indices = [c.get("index") for c in choices]
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        if sorted(indices) == list(range(len(prompts))):
+            return [c for _, c in sorted(zip(indices, choices, strict=True), key=lambda x: x[0])]
+    elif len(choices) == len(prompts) and all(i is None for i in indices):
+        return choices
+    if not any((c.get("logprobs") or {}).get("token_logprobs") for c in choices):
+        raise NoLogprobs("an answer without prompt logprobs")
+    texts = [c.get("text") for c in choices]
+    if any(isinstance(t, str) and any(t.startswith(p) for p in prompts) for t in texts):
+        raise NotAList(f"{len(choices)} choices for a list of {len(prompts)} prompts")
+    raise Mismatch("the answer's choices are not this request's prompts")
+
+
+# ----------------------------------------------------------------------------- generation
 
 
 def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -247,19 +247,16 @@ def create_app(
         prompts = await run_in_threadpool(lambda: [server.prepare(t, limit) for t in texts])
 
         def work(cancel: threading.Event) -> list[Choice]:
-            return [
-                server.complete(
-                    prompt,
-                    temperature=body.temperature,
-                    top_p=body.top_p,
-                    stop=stop,
-                    seed=body.seed,
-                    echo=body.echo,
-                    logprobs=body.logprobs,
-                    cancel=cancel,
-                )
-                for prompt in prompts
-            ]
+            return server.complete(
+                prompts,
+                temperature=body.temperature,
+                top_p=body.top_p,
+                stop=stop,
+                seed=body.seed,
+                echo=body.echo,
+                logprobs=body.logprobs,
+                cancel=cancel,
+            )
 
         out: list[Choice] = await run(request, response, work)
         choices = [
@@ -271,16 +268,19 @@ def create_app(
             }
             for index, (prompt, choice) in enumerate(zip(prompts, out, strict=True))
         ]
-        return {
-            "id": f"cmpl-{uuid.uuid4().hex}",
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": model_name,
-            "choices": choices,
-            "usage": _usage(
-                sum(c.prompt_tokens for c in out), sum(c.completion_tokens for c in out)
-            ),
-        }
+        return JSONText(
+            {
+                "id": f"cmpl-{uuid.uuid4().hex}",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model_name,
+                "choices": choices,
+                "usage": _usage(
+                    sum(c.prompt_tokens for c in out), sum(c.completion_tokens for c in out)
+                ),
+            },
+            headers=dict(response.headers),
+        )
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatBody, request: Request, response: Response):
@@ -292,7 +292,7 @@ def create_app(
 
         def work(cancel: threading.Event) -> Choice:
             return server.complete(
-                prompt,
+                [prompt],
                 temperature=body.temperature,
                 top_p=body.top_p,
                 stop=stop,
@@ -300,7 +300,7 @@ def create_app(
                 echo=False,
                 logprobs=None,
                 cancel=cancel,
-            )
+            )[0]
 
         choice: Choice = await run(request, response, work)
         return {
@@ -320,6 +320,15 @@ def create_app(
 
     app.state.scheduler = scheduler
     return app
+
+
+class JSONText(JSONResponse):
+    """A body as `gnomon.text.dumps` writes it: an echoed prompt may hold lone surrogates (sent
+    as JSON escapes), which plain JSON encoding cannot put into UTF-8. Returned as a response,
+    so FastAPI does not walk a large echo (every token, its alternatives) before encoding it."""
+
+    def render(self, content: Any) -> bytes:
+        return json_text(content, separators=(",", ":")).encode("utf-8")
 
 
 class EchoRequestId:

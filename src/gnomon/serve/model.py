@@ -3,7 +3,9 @@ generate and read log-probabilities, and shape what it returns as OpenAI does.
 
 Generation is `HFEngine.generate_tokens`, the path `HFEngine.generate` takes, so greedy text over
 HTTP is the text a local run produces; it runs on the scheduler's thread and stops at the next
-step once its request's cancel flag is set. Chat prompts are the engine's rendering of the
+step once its request's cancel flag is set. Log-probabilities (echo scoring) are `EchoScorer`'s:
+a request's prompts share the computation of their common tokens, and successive requests that
+of a few-shot block. Chat prompts are the engine's rendering of the
 conversation (`HFEngine.prompt_text`).
 """
 
@@ -14,10 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from gnomon.engines.base import GenerateRequest
-from gnomon.engines.hf_types import Generation
+from gnomon.engines.hf_echo import EchoScorer
+from gnomon.engines.hf_types import Generation, TokenLogprobs
 from gnomon.errors import UserError
 from gnomon.serve.errors import APIError
-from gnomon.serve.logprobs import display_tokens, token_texts
+from gnomon.serve.logprobs import TokenTexts, display_tokens, token_texts
 from gnomon.serve.scheduler import Cancelled
 
 if TYPE_CHECKING:
@@ -57,6 +60,9 @@ class Server:
         self.tokenizer = engine.tokenizer
         eos_id = self.tokenizer.eos_token_id
         self.eos_ids = {eos_id} if eos_id is not None else set()
+        self.scorer = EchoScorer(engine)
+        self._pieces: dict[int, str] = {}  # each alternative's spelling, decoded once
+        self._texts = TokenTexts(self.tokenizer)  # prompts' token texts, shared parts once
 
     def prepare(self, prompt: str, max_tokens: int | None) -> Prompt:
         ids = self.engine.encode(prompt)
@@ -77,7 +83,7 @@ class Server:
 
     def complete(
         self,
-        prompt: Prompt,
+        prompts: list[Prompt],
         *,
         temperature: float,
         top_p: float,
@@ -86,25 +92,45 @@ class Server:
         echo: bool,
         logprobs: int | None,
         cancel: threading.Event,
-    ) -> Choice:
-        """On the scheduler's thread; raises `Cancelled` as soon as `cancel` is seen."""
-        ids = prompt.ids
-        _check(cancel)
-        gen = self.engine.generate_tokens(
-            [ids],
-            max_tokens=prompt.max_tokens,
-            until=stop,
-            temperature=temperature,
-            seed=seed,
-            top_p=top_p,
-            cancel=cancel.is_set,
-        )[0]
+    ) -> list[Choice]:
+        """One choice per prompt, in order. On the scheduler's thread; raises `Cancelled` as
+        soon as `cancel` is seen.
+
+        Each prompt generates on its own, as a one-prompt request would (so its text does not
+        depend on the list it came in); the log-probabilities of all of them are computed
+        together (`EchoScorer`): the prompts' shared tokens once, the rest in one batch."""
+        gens = []
+        for prompt in prompts:
+            _check(cancel)
+            gens.append(
+                self.engine.generate_tokens(
+                    [prompt.ids],
+                    max_tokens=prompt.max_tokens,
+                    until=stop,
+                    temperature=temperature,
+                    seed=seed,
+                    top_p=top_p,
+                    cancel=cancel.is_set,
+                )[0]
+            )
         _check(cancel)  # a generation cut short by cancellation is not a result
-        lp = None
+        shaped: list[dict[str, Any] | None] = [None] * len(prompts)
         if logprobs is not None:
-            new = gen.tokens[: self._kept(gen)]
-            lp = self._logprobs(ids, new, logprobs, echo, len(prompt.text))
-        return Choice(gen.text, gen.finish_reason, len(ids), len(gen.tokens), lp)
+            news = [gen.tokens[: self._kept(gen)] for gen in gens]
+            # without echo only generated tokens are reported: a prompt with none needs no pass
+            wanted = [i for i, new in enumerate(news) if echo or new]
+            results = self.scorer.logprobs(
+                [prompts[i].ids + news[i] for i in wanted], logprobs, lambda: _check(cancel)
+            )
+            found = dict(zip(wanted, results, strict=True))
+            for i, (prompt, new) in enumerate(zip(prompts, news, strict=True)):
+                shaped[i] = self._logprobs(
+                    found.get(i), prompt.ids, new, logprobs, echo, len(prompt.text)
+                )
+        return [
+            Choice(gen.text, gen.finish_reason, len(prompt.ids), len(gen.tokens), lp)
+            for prompt, gen, lp in zip(prompts, gens, shaped, strict=True)
+        ]
 
     def _kept(self, gen: Generation) -> int:
         """How many generated tokens the answer's text spans: none from EOS on, none past a
@@ -121,12 +147,21 @@ class Server:
         return kept
 
     def _logprobs(
-        self, prompt_ids: list[int], new: list[int], top: int, echo: bool, prompt_chars: int
+        self,
+        result: TokenLogprobs | None,
+        prompt_ids: list[int],
+        new: list[int],
+        top: int,
+        echo: bool,
+        prompt_chars: int,
     ) -> dict[str, Any]:
+        """OpenAI's `logprobs` object for the prompt (with echo) and the generated tokens, from
+        the numbers of `prompt_ids + new` (None when there are no tokens to report)."""
         seq = prompt_ids + new
-        result = self.engine.token_logprobs(seq, top)
+        if result is None:
+            result = TokenLogprobs([], [])
         first = 0 if echo else len(prompt_ids)
-        texts = token_texts(self.tokenizer, prompt_ids) if echo else []
+        texts = self._texts(prompt_ids) if echo else []
         texts += token_texts(self.tokenizer, new)
         ids = seq[first:]
         offsets, at = [], 0
@@ -155,7 +190,12 @@ class Server:
         }
 
     def _piece(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id], skip_special_tokens=False)
+        piece = self._pieces.get(token_id)
+        if piece is None:
+            piece = self._pieces[token_id] = self.tokenizer.decode(
+                [token_id], skip_special_tokens=False
+            )
+        return piece
 
     def chat_prompt(self, request: GenerateRequest) -> str:
         """The conversation as the engine renders it for generation."""
