@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from transformers import AttentionInterface
 
+from gnomon.engines.prefix_attention import attend
+
 NAME = "gnomon_shared_prefix"
 _ACTIVE: contextvars.ContextVar[RowCache | None] = contextvars.ContextVar("gnomon_kv", default=None)
 # per-call options this attention does not implement; any of them set means another computation
@@ -105,9 +107,9 @@ class RowCache:
         scaling: float | None,
     ) -> torch.Tensor:
         """Softmax attention of the new columns' queries over the prefix and the rows' visible
-        columns, as one softmax: the two parts share one running maximum and one denominator.
-        Products run in the model's dtype, the softmax in float32, as transformers' eager
-        attention does. Returns (rows, new columns, heads, head_dim), as its attention does."""
+        columns, as one softmax (`prefix_attention.attend`: the two parts merge through their
+        log-sum-exps). Returns (rows, new columns, heads, head_dim), as transformers' attention
+        functions do."""
         if self._bias is None:
             raise Unsupported("attention called outside a decoding step")
         self.calls += 1
@@ -147,41 +149,11 @@ class RowCache:
         query: torch.Tensor,
         keys: torch.Tensor,
         values: torch.Tensor,
-        bias: torch.Tensor,
+        bias: torch.Tensor,  # (rows, 1, 1, width, seen)
         prefix: tuple[torch.Tensor, torch.Tensor] | None,
         scale: float,
     ) -> torch.Tensor:
-        rows, heads, width, dim = query.shape
-        kv_heads, seen = keys.shape[1], keys.shape[2]
-        group = heads // kv_heads
-        # the query heads sharing a key head sit together: (rows, kv_heads, group * width, dim)
-        q = query.reshape(rows, kv_heads, group * width, dim)
-        own = torch.matmul(q, keys.transpose(-1, -2)).float() * scale
-        own = (own.view(rows, kv_heads, group, width, seen) + bias).view(
-            rows, kv_heads, group * width, seen
-        )
-        top = own.amax(-1)  # (rows, kv_heads, group * width)
-        shared = None
-        if prefix is not None:
-            pk, pv = prefix  # (1, kv_heads, prefix, dim)
-            # every row's queries against the one copy of the prefix: one product per key head
-            flat = q.transpose(0, 1).reshape(kv_heads, rows * group * width, dim)
-            shared = torch.matmul(flat, pk[0].transpose(-1, -2)).float() * scale
-            top = torch.maximum(top, shared.amax(-1).view(kv_heads, rows, -1).transpose(0, 1))
-        else:  # a padding column that sees nothing: zeros, not NaN
-            top = top.masked_fill(torch.isinf(top), 0.0)
-        own = own.sub_(top[..., None]).exp_()
-        total = own.sum(-1)
-        out = torch.matmul(own.to(values.dtype), values).float()
-        if shared is not None:
-            flat_top = top.transpose(0, 1).reshape(kv_heads, -1)
-            shared = shared.sub_(flat_top[..., None]).exp_()
-            total += shared.sum(-1).view(kv_heads, rows, -1).transpose(0, 1)
-            part = torch.matmul(shared.to(values.dtype), pv[0]).float()
-            out += part.view(kv_heads, rows, group * width, dim).transpose(0, 1)
-        out /= total.clamp_min(torch.finfo(torch.float32).tiny)[..., None]
-        out = out.view(rows, kv_heads, group, width, dim).reshape(rows, heads, width, dim)
-        return out.transpose(1, 2)
+        return attend(query, keys, values, bias[:, :, 0], prefix, scale)
 
 
 def _attention(

@@ -47,6 +47,7 @@ def _part(
 
 
 def _bias(mask: torch.Tensor | None, q_len: int, kv_len: int, like: torch.Tensor) -> torch.Tensor:
+    # float32 bias whatever the model's dtype: -inf must stay -inf
     """The additive mask of the suffix part: transformers' own (boolean or additive), else causal
     aligned to the end (a query sees every key up to its own position)."""
     if mask is not None:
@@ -61,35 +62,42 @@ def _bias(mask: torch.Tensor | None, q_len: int, kv_len: int, like: torch.Tensor
     return bias.masked_fill(~allowed, float("-inf"))[None, None]
 
 
-def prefix_attention(
-    module: Any,
+def attend(
     query: torch.Tensor,  # (B, H, S, D)
-    key: torch.Tensor,  # (B, Hkv, K, D): the suffix's own keys (cached ones included)
+    key: torch.Tensor,  # (B, Hkv, K, D): each row's own keys (cached ones included)
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    prefix: tuple[torch.Tensor, torch.Tensor],  # (1, Hkv, P, D) each
+    bias: torch.Tensor,  # additive, broadcastable to (B, 1, S, K)
+    prefix: tuple[torch.Tensor, torch.Tensor] | None,  # (1, Hkv, P, D) each, seen by every query
     scaling: float,
 ) -> torch.Tensor:
-    """(B, S, H, D), the layout transformers' attention functions return."""
+    """Softmax attention of the queries over the shared prefix and their own rows' keys, as one
+    softmax: the two parts' log-sum-exps merge exactly. (B, S, H, D), the layout transformers'
+    attention functions return. A query that sees no key at all gets zeros, not NaN."""
     batch, heads, q_len, dim = query.shape
-    kv_heads = key.shape[1]
+    kv_heads, kv_len = key.shape[1], key.shape[2]
     groups = heads // kv_heads
-    # prefix: every row and every head of a group attends to the same keys, so rows and groups
-    # fold into the query axis of one (Hkv, G*B*S, D) x (Hkv, P, D) attention, with no copy
-    folded = query.view(batch, kv_heads, groups, q_len, dim).permute(1, 2, 0, 3, 4)
-    folded = folded.reshape(1, kv_heads, groups * batch * q_len, dim)
-    out_p, lse_p = _part(folded, prefix[0], prefix[1], None, scaling)
-    out_p = out_p.reshape(kv_heads, groups, batch, q_len, dim).permute(2, 0, 1, 3, 4)
-    lse_p = lse_p.reshape(kv_heads, groups, batch, q_len, 1).permute(2, 0, 1, 3, 4)
-    # suffix: per row, a group's heads fold into the query axis against their shared key head
+    # own rows: a group's heads fold into the query axis against their shared key head
     q_s = query.reshape(batch, kv_heads, groups * q_len, dim)
-    bias = _bias(attention_mask, q_len, key.shape[2], query)
-    bias = bias.expand(*bias.shape[:-2], q_len, key.shape[2]).repeat(1, 1, groups, 1)
-    out_s, lse_s = _part(q_s, key, value, bias, scaling)
-    out_s = out_s.reshape(batch, kv_heads, groups, q_len, dim)
-    lse_s = lse_s.reshape(batch, kv_heads, groups, q_len, 1)
-    lse = torch.logaddexp(lse_p.float(), lse_s.float())
-    out = out_p.float() * torch.exp(lse_p - lse) + out_s.float() * torch.exp(lse_s - lse)
+    bias = bias.expand(*bias.shape[:-2], q_len, kv_len).repeat(1, 1, groups, 1)
+    out_s, lse_s = _part(q_s, key, value, bias.to(query.dtype), scaling)
+    out_s = out_s.reshape(batch, kv_heads, groups, q_len, dim).float()
+    lse_s = lse_s.reshape(batch, kv_heads, groups, q_len, 1).float()
+    blind = ~torch.isfinite(lse_s)
+    if bool(blind.any()):
+        out_s = out_s.masked_fill(blind, 0.0)
+        lse_s = lse_s.masked_fill(blind, float("-inf"))
+    if prefix is None:
+        out = out_s
+    else:
+        # prefix: every row and every head of a group attends to the same keys, so rows and
+        # groups fold into the query axis of one (Hkv, G*B*S, D) x (Hkv, P, D) attention
+        folded = query.view(batch, kv_heads, groups, q_len, dim).permute(1, 2, 0, 3, 4)
+        folded = folded.reshape(1, kv_heads, groups * batch * q_len, dim)
+        out_p, lse_p = _part(folded, prefix[0], prefix[1], None, scaling)
+        out_p = out_p.reshape(kv_heads, groups, batch, q_len, dim).permute(2, 0, 1, 3, 4).float()
+        lse_p = lse_p.reshape(kv_heads, groups, batch, q_len, 1).permute(2, 0, 1, 3, 4).float()
+        lse = torch.logaddexp(lse_p, lse_s)
+        out = out_p * torch.exp(lse_p - lse) + out_s * torch.exp(lse_s - lse)
     return out.reshape(batch, heads, q_len, dim).transpose(1, 2).contiguous().to(query.dtype)
 
 
@@ -109,8 +117,8 @@ def _wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         scaling = kwargs.get("scaling")
         if scaling is None:
             scaling = query.shape[-1] ** -0.5
-        prefix = layers[module.layer_idx]
-        return prefix_attention(module, query, key, value, attention_mask, prefix, scaling), None
+        bias = _bias(attention_mask, query.shape[2], key.shape[2], query)
+        return attend(query, key, value, bias, layers[module.layer_idx], scaling), None
 
     attention.__wrapped__ = original  # type: ignore[attr-defined]
     return attention
