@@ -182,11 +182,6 @@ class HFEngine(HFGeneration, Engine):
         return [self.prefix_token_id], cont
 
     # ----------------------------------------------------------------- forward helpers
-    def tick(self) -> None:
-        """Before each batch: re-choose the CPU threads if other work on the machine changed."""
-        if self.threads is not None:
-            self.threads.tick()
-
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Head (and any final scaling the architecture defines) on the rows that are read."""
         logits = self._head(hidden)
@@ -253,6 +248,10 @@ class HFEngine(HFGeneration, Engine):
         return bool(torch.allclose(want[:, 16:], got, atol=tolerance, rtol=tolerance))
 
     def _hidden(self, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        """Every forward pass (scoring, decoding, serving) goes through here, so here the CPU
+        threads are re-chosen when other work on the machine has changed."""
+        if self.threads is not None:
+            self.threads.tick()
         if self._fast:
             out = self._base(**kwargs)
             return out.last_hidden_state, out.past_key_values
@@ -281,13 +280,11 @@ class HFEngine(HFGeneration, Engine):
             for group in prefix_groups(works, self.min_shared_prefix, self.call_cost):
                 prefix = None
                 if group.prefix_len:
-                    self.tick()
                     ids = torch.tensor([group.contexts[0].tokens[: group.prefix_len]])
                     _, cache = self._hidden(input_ids=ids.to(self.device), use_cache=True)
                     prefix = self._layers(cache)
                     self.tokens_computed += group.prefix_len
                 for batch in batches(group.contexts, self.batch_size):
-                    self.tick()
                     yield self._score_batch(batch, group.prefix_len, prefix)
 
     def _encode_requests(
