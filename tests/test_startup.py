@@ -155,13 +155,21 @@ def test_a_fully_stored_run_imports_neither_torch_nor_transformers(
 
 
 def test_threads_reach_the_engine(llama_dir: Path) -> None:
+    import torch
+
     from gnomon.engines.hf import HFEngine
 
     ref = parse_model(f"hf:{llama_dir}")
-    engine = load_engine(ref, device="cpu", dtype="float32", batch_size=1, threads=3)
-    assert isinstance(engine, HFEngine) and engine.threads == 3
-    engine = load_engine(ref, device="cpu", dtype="float32", batch_size=1)
-    assert isinstance(engine, HFEngine) and engine.threads is None
+    before = torch.get_num_threads()
+    try:
+        engine = load_engine(ref, device="cpu", dtype="float32", batch_size=1, threads=3)
+        assert isinstance(engine, HFEngine) and engine.threads is not None
+        assert engine.threads.requested == 3 and torch.get_num_threads() == 3
+        engine = load_engine(ref, device="cpu", dtype="float32", batch_size=1)
+        assert isinstance(engine, HFEngine) and engine.threads is not None
+        assert engine.threads.requested is None
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("threads", [0, -2])

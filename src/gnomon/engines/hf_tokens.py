@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TAIL_CHARS = 48  # an anchor sits at least this far before the context's end
+ANCHOR_TRIES = 4  # token boundaries tried per context
 SPOT_CHECKS = 2  # pairs per call also tokenised in full and compared
 
 _SPLITTING = {
@@ -93,6 +94,7 @@ class PairEncoder:
         self.tokenizer = tokenizer
         self.shown = shown
         self.fast = pipeline_is_local(tokenizer)
+        self.anchored = 0  # pairs the last call tokenised against an anchor (for tests, reports)
 
     def _plain(self, texts: Sequence[str], special: bool = True) -> list[list[int]]:
         if not texts:
@@ -103,6 +105,7 @@ class PairEncoder:
     def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """(encode(context), encode(context + continuation)[len(encode(context)):]) per pair;
         contexts are non-empty and do not start with the BOS string."""
+        self.anchored = 0
         if not pairs:
             return []
         contexts = list(dict.fromkeys(c for c, _ in pairs))
@@ -132,6 +135,7 @@ class PairEncoder:
             if whole[len(ctx) :] != cont:
                 self.fast = False  # the locality argument failed for this tokenizer
                 return self._full(pairs, contexts)
+        self.anchored = len(fast)
         return [item for item in out if item is not None]
 
     def _anchors(
@@ -143,24 +147,27 @@ class PairEncoder:
     ) -> dict[str, _Anchor]:
         """A checked anchor per context that has one: the last token boundary at least
         TAIL_CHARS before the end whose tail, tokenised alone, gives the context's own tokens."""
-        candidates: dict[str, _Anchor] = {}
+        candidates: list[tuple[str, _Anchor]] = []
         for context, text, spans in zip(contexts, shown, offsets, strict=True):
-            limit = len(text) - TAIL_CHARS
+            limit, found = len(text) - TAIL_CHARS, 0
             for j in range(len(spans) - 1, 0, -1):
                 start, _ = spans[j]
                 _, prev_end = spans[j - 1]
                 if prev_end <= 0 or start <= 0 or prev_end > start:
                     continue  # special tokens, or a character split over several tokens
                 if prev_end <= limit:
-                    candidates[context] = _Anchor(prev_end, j)
-                    break
-        names = list(candidates)
-        tails = self._plain([self.shown(c)[candidates[c].cut :] for c in names], special=False)
-        return {
-            c: candidates[c]
-            for c, tail in zip(names, tails, strict=True)
-            if tail == tokens[c][candidates[c].index :]
-        }
+                    # a few boundaries each: a tokenizer that marks the start of a text (a
+                    # Metaspace prepending its space) passes only where a word begins
+                    candidates.append((context, _Anchor(prev_end, j)))
+                    found += 1
+                    if found == ANCHOR_TRIES:
+                        break
+        tails = self._plain([self.shown(c)[a.cut :] for c, a in candidates], special=False)
+        anchors: dict[str, _Anchor] = {}
+        for (context, anchor), tail in zip(candidates, tails, strict=True):
+            if context not in anchors and tail == tokens[context][anchor.index :]:
+                anchors[context] = anchor
+        return anchors
 
     def _full(
         self, pairs: Sequence[tuple[str, str]], contexts: list[str]
