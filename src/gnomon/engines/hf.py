@@ -128,6 +128,8 @@ class HFEngine(HFGeneration, Engine):
         self._base = getattr(self.model, self.model.base_model_prefix)
         self._head = self.model.get_output_embeddings()
         self._pad_id = self.tokenizer.pad_token_id or self.tokenizer.eos_token_id or 0
+        if self.threads is not None:  # before the first forward pass: small passes on
+            self.threads.tick()  # contended threads are where the time goes
         self._fast = self._check_fast_path()
         self._shared = install_shared_prefix(self.model) and self._check_shared_prefix()
         self._pairs = PairEncoder(self.tokenizer, shown)

@@ -97,10 +97,20 @@ class PairEncoder:
         self.anchored = 0  # pairs the last call tokenised against an anchor (for tests, reports)
 
     def _plain(self, texts: Sequence[str], special: bool = True) -> list[list[int]]:
+        """The tokenizer's own call: the reference every shortcut is checked against."""
         if not texts:
             return []
         out = self.tokenizer([self.shown(t) for t in texts], add_special_tokens=special)
         return [list(ids) for ids in out["input_ids"]]
+
+    def _backend(self, texts: Sequence[str], special: bool) -> list[Any]:
+        """The same encodings straight from the Rust tokenizer the call wraps, without building
+        Python lists of every offset and mask for thousands of short texts."""
+        if not texts:
+            return []
+        return list(self.tokenizer.backend_tokenizer.encode_batch(
+            list(texts), add_special_tokens=special
+        ))  # fmt: skip
 
     def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """(encode(context), encode(context + continuation)[len(encode(context)):]) per pair;
@@ -112,13 +122,17 @@ class PairEncoder:
         if not self.fast:
             return self._full(pairs, contexts)
         shown = [self.shown(c) for c in contexts]
-        enc = self.tokenizer(shown, return_offsets_mapping=True)
-        tokens = {c: list(ids) for c, ids in zip(contexts, enc["input_ids"], strict=True)}
-        anchors = self._anchors(contexts, shown, tokens, enc["offset_mapping"])
+        encodings = self._backend(shown, special=True)
+        tokens = {c: e.ids for c, e in zip(contexts, encodings, strict=True)}
+        anchors = self._anchors(contexts, shown, tokens, [e.offsets for e in encodings])
         fast = [(i, c, k) for i, (c, k) in enumerate(pairs) if c in anchors]
-        tails = self._plain(
-            [self.shown(c)[anchors[c].cut :] + self.shown(k) for _, c, k in fast], special=False
-        )
+        tails = [
+            e.ids
+            for e in self._backend(
+                [self.shown(c)[anchors[c].cut :] + self.shown(k) for _, c, k in fast],
+                special=False,
+            )
+        ]
         out: list[tuple[list[int], list[int]] | None] = [None] * len(pairs)
         for (i, c, _), tail in zip(fast, tails, strict=True):
             ctx = tokens[c]
@@ -162,7 +176,8 @@ class PairEncoder:
                     found += 1
                     if found == ANCHOR_TRIES:
                         break
-        tails = self._plain([self.shown(c)[a.cut :] for c, a in candidates], special=False)
+        texts = [self.shown(c)[a.cut :] for c, a in candidates]
+        tails = [e.ids for e in self._backend(texts, special=False)]
         anchors: dict[str, _Anchor] = {}
         for (context, anchor), tail in zip(candidates, tails, strict=True):
             if context not in anchors and tail == tokens[context][anchor.index :]:
