@@ -29,19 +29,13 @@ import re
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
+from gnomon_side import OFFLINE_ENV, RunFailed, gnomon_command, run_logged
+from lm_eval_side import TokenCounter, first_argmax
 
 
 @dataclass(frozen=True)
@@ -155,24 +149,6 @@ def write_data(workdir: Path, setup: Setup) -> tuple[Path, Path, list[str], dict
 
 
 # ---------------------------------------------------------------------------- runs
-def run_logged(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - started
-    log.write_text(f"$ {' '.join(cmd)}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
-        sys.exit(f"command failed ({proc.returncode}), log in {log}:\n{tail}")
-    return wall, proc.stdout
-
-
-def gnomon_command() -> list[str]:
-    script = Path(sys.executable).with_name("gnomon")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from gnomon.cli import main; main()"]
-
-
 def run_gnomon(
     model_dir: Path, data_dir: Path, out: Path, batch_size: int, env: dict[str, str], res: ToolRuns
 ) -> None:
@@ -190,7 +166,7 @@ def run_gnomon(
         "--store", str(store),
         "--out", str(out / "out"),
     ]  # fmt: skip
-    wall, stdout = run_logged(cmd, out / "log.txt", env)
+    wall, stdout, _ = run_logged(cmd, out / "log.txt", env)
     with sqlite3.connect(store) as db:
         ((tokens, seconds, reused),) = db.execute("SELECT tokens, seconds, reused FROM runs")
     if reused:
@@ -210,10 +186,6 @@ def run_gnomon(
     res.predictions.append(preds)
     results = json.loads((out / "out" / "results.json").read_text(encoding="utf-8"))
     res.accuracy = results["benchmarks"]["mmlu"]["metrics"]["acc"]["value"]
-
-
-def _first_argmax(values: list[float]) -> int:
-    return max(range(len(values)), key=lambda i: (values[i], -i))  # numpy's tie rule
 
 
 def run_lm_eval(
@@ -241,7 +213,7 @@ def run_lm_eval(
         "--log_samples",
         "--output_path", str(out / "out"),
     ]  # fmt: skip
-    wall, _ = run_logged(cmd, out / "log.txt", env)
+    wall, _, _ = run_logged(cmd, out / "log.txt", env)
     (results_file,) = (out / "out").rglob("results_*.json")
     results = json.loads(results_file.read_text(encoding="utf-8"))
     res.wall_s.append(wall)
@@ -256,7 +228,7 @@ def run_lm_eval(
             # filtered_resps: one (loglikelihood, is_greedy) per choice, in choice order
             lls = [float(r[0]) for r in sample["filtered_resps"]]
             row = rows_of[task][int(sample["doc_id"])]
-            preds[row] = _first_argmax(lls)
+            preds[row] = first_argmax(lls)
             correct += preds[row] == int(sample["target"])
             if not res.predictions:
                 res.logprobs[row] = lls
@@ -271,43 +243,9 @@ def run_lm_eval(
 def lm_eval_tokens(
     model_dir: Path, requests: list[tuple[str, str]], batch_size: int
 ) -> tuple[int, int]:
-    """Tokens lm-eval's `hf` backend puts through the model for these requests.
-
-    Measured with lm-eval's own code, in process, rather than re-derived: `HFLM.loglikelihood`
-    tokenises the pairs, merges requests whose context + continuation[:-1] coincide (its
-    one-token-continuation logits cache), truncates to the window and batches exactly as in the
-    timed runs; `pad_and_concat` receives each batch's rows unpadded, so summing their lengths
-    gives the non-padding tokens and (rows x padded width) the positions actually computed. The
-    forward pass itself is replaced by zeros of the right shape: the counts do not depend on it,
-    and this keeps the measurement out of the timed runs.
-    """
-    import torch
-    from lm_eval.api.instance import Instance
-    from lm_eval.models import huggingface as hf_backend
-
-    lm = hf_backend.HFLM(
-        pretrained=str(model_dir), device="cpu", dtype="float32", batch_size=batch_size
-    )
-    counts = {"tokens": 0, "padded": 0}
-    real_pad = hf_backend.pad_and_concat
-
-    def counting_pad(max_length: int, tensors: list, padding_side: str = "right"):
-        counts["tokens"] += sum(int(t.shape[-1]) for t in tensors)
-        counts["padded"] += max_length * len(tensors)
-        return real_pad(max_length, tensors, padding_side=padding_side)
-
-    vocab = lm.model.config.vocab_size
-    hf_backend.pad_and_concat = counting_pad
-    lm._model_call = lambda inps, **_: torch.zeros(*inps.shape, vocab)  # type: ignore[method-assign]
-    try:
-        instances = [
-            Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=i)
-            for i, pair in enumerate(requests)
-        ]
-        lm.loglikelihood(instances, disable_tqdm=True)
-    finally:
-        hf_backend.pad_and_concat = real_pad
-    return counts["tokens"], counts["padded"]
+    """Tokens lm-eval's `hf` backend puts through the model for these requests (non-padding,
+    and with its padding), counted with its own code in process: see `TokenCounter`."""
+    return TokenCounter(model_dir, batch_size).loglikelihood(requests)
 
 
 # ---------------------------------------------------------------------------- report
@@ -490,4 +428,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RunFailed as exc:
+        sys.exit(str(exc))
