@@ -59,20 +59,34 @@ class Shape:
 
 ALL = ("score", "gen", "served")
 # The default sweep: widths 128..1,024, 2..24 layers, vocabularies 2K..50K, questions of 35 to
-# 340 tokens (5-shot prompts of about 350 to 1,900). Every cell pays about 15 s of start-up
-# per repeat (lm-eval ~10 s, gnomon ~4 s) before any compute, so these sizes and the tasks each
-# shape runs by default are what keep the whole default sweep (3 repeats, quiet and busy) near
-# 35 minutes on 2 cores; `--shapes NAME --tasks ...` runs any task on any shape.
+# 340 tokens (5-shot prompts of about 350 to 1,900). Every cell pays start-up before any compute
+# (lm-eval ~10 s, gnomon ~4 s), so each shape's question count is sized for about 40 s of
+# lm-eval's compute on 2 cores: enough that the ratio measures computing, not importing, while
+# the default sweep (3 repeats, quiet and busy) stays near an hour; `--shapes NAME --tasks ...`
+# runs any task on any shape.
 SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
         # name, hidden, layers, heads, kv heads, vocab, score q, passage, gen q, served q, tasks
-        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 100, 0, 8, 60, ("score", "served")),
-        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 100, 1, 8, 24, ("score",)),
-        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 12, 20, 4, 8, ("score",)),
-        Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 12, 2, 4, 8, ("score",)),
+        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 2000, 0, 40, 100, ("score", "gen", "served")),
+        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 700, 1, 8, 24, ("score",)),
+        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 36, 20, 4, 8, ("score",)),
+        Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 40, 2, 16, 8, ("score", "gen")),
         Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 8, 0, 2, 4, ("score",)),
-        Shape("smollm2-135m", 576, 30, 9, 3, 49152, 8, 1, 2, 8, ("score", "gen"), "smollm2"),
+        Shape(
+            "smollm2-135m",
+            576,
+            30,
+            9,
+            3,
+            49152,
+            16,
+            1,
+            8,
+            16,
+            ("score", "gen", "served"),
+            "smollm2",
+        ),
     )
 }
 QUICK = Shape("quick-h64-l2-v1k", 64, 2, 4, 2, 1024, 8, 0, 2, 8, ALL)
