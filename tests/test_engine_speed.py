@@ -284,3 +284,19 @@ def test_sharing_that_costs_more_calls_than_it_saves_is_dropped() -> None:
     assert prefix_groups(works, min_prefix=32, call_cost=39.0)[0].prefix_len == 40
     (loners,) = prefix_groups(works, min_prefix=32, call_cost=41.0)
     assert loners.prefix_len == 0 and len(loners.contexts) == 3
+
+
+# ----------------------------------------------------------------- request keys
+
+
+def test_score_request_keys_hash_the_context_once_and_equal_the_canonical_form() -> None:
+    from gnomon.requests import canonical_key, request_key
+
+    rng = random.Random(8)
+    alphabet = [*PIECES, '"', "\\", "\x00", "\x1f", "</script>", "\ud83d", "\ude00", "\u2028"]
+    for _ in range(300):
+        context = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        for cont in rng.sample([*CONTINUATIONS, '"', "\\n", ""], 3):
+            for model_key in ("hf:local:abc|float32", 'odd "key" \ud800'):
+                req = ScoreRequest(context, cont)
+                assert request_key(model_key, req) == canonical_key(model_key, req)

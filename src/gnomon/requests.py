@@ -9,6 +9,7 @@ as a chat message, say) can never share an answer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from typing import Any
@@ -35,7 +36,17 @@ def kind_of(request: Request) -> str:
 
 def request_key(model_key: str, request: Request) -> str:
     """Every field, by name. A loglikelihood request (the bulk of most runs: one per choice)
-    takes a fast path with the same canonical form as the general one."""
+    takes a fast path with the same canonical form as the general one: its context's part of
+    the form is hashed once for all of a question's choices (`_score_head`)."""
+    if isinstance(request, ScoreRequest):
+        digest = _score_head(model_key, request.context).copy()
+        digest.update(text.encode(json.dumps(request.continuation, ensure_ascii=False) + "}]"))
+        return digest.hexdigest()
+    return canonical_key(model_key, request)
+
+
+def canonical_key(model_key: str, request: Request) -> str:
+    """The key's definition: SHA-256 of the JSON list [version, model, kind, fields]."""
     if isinstance(request, ScoreRequest):
         fields: dict[str, Any] = {"context": request.context, "continuation": request.continuation}
     else:
@@ -46,6 +57,18 @@ def request_key(model_key: str, request: Request) -> str:
         [_KEY_VERSION, model_key, kind_of(request), fields], sort_keys=True, ensure_ascii=False
     )
     return hashlib.sha256(text.encode(blob)).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _score_head(model_key: str, context: str) -> Any:
+    """The hash state of a score request's canonical form up to its continuation's value (keys
+    sort "context" before "continuation"), so the long context is hashed once per question."""
+    form = json.dumps(
+        [_KEY_VERSION, model_key, "score", {"context": context, "continuation": ""}],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode(form[: -len('""}]')]))
 
 
 def answer_json(answer: Answer) -> str:
