@@ -44,7 +44,7 @@ CONTINUATIONS = [
 
 def random_pairs(seed: int, n: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    shots = "".join(rng.choice(PIECES) for _ in range(120))  # a shared few-shot block
+    shots = "".join(rng.choice(PIECES) for _ in range(200))  # a shared few-shot block
     pairs = []
     for _ in range(n):
         question = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40)))
@@ -108,6 +108,7 @@ def test_anchored_tokenisation_equals_full_tokenisation(llama_dir: Path, qwen2_d
         got = encoder.encode_pairs(pairs)
         assert encoder.fast, f"{name}: the shortcut turned itself off"
         assert encoder.anchored > len(pairs) // 2, f"{name}: the shortcut was hardly used"
+        assert encoder.derived > 10, f"{name}: no context reused the few-shot block's tokens"
         assert got == full_tokenisation(tok, pairs), name
 
 
@@ -117,7 +118,7 @@ def test_a_tokenizer_that_is_not_local_takes_the_full_path() -> None:
     pairs = random_pairs(1, 10)
     encoder = PairEncoder(tok, shown)
     assert encoder.encode_pairs(pairs) == full_tokenisation(tok, pairs)
-    assert encoder.anchored == 0
+    assert encoder.anchored == encoder.derived == 0
 
 
 # ----------------------------------------------------------------- shared-prefix attention

@@ -13,7 +13,7 @@ import torch
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.engines.hf import HFEngine
 from gnomon.engines.hf_answers import RowReader
-from gnomon.engines.hf_decode import MAX_ROWS_PER_SLOT, plan, rows_per_batch
+from gnomon.engines.hf_decode import KV_BUDGET, MAX_ROWS_PER_SLOT, plan, rows_per_batch
 from gnomon.engines.sampling import SeededSampler
 from gnomon.tiny import synthetic_rows
 
@@ -292,3 +292,13 @@ def test_plan_groups_by_prefix_and_cuts_batches_by_the_budget() -> None:
     assert max(map(len, shared.batches)) == rows_per_batch(4, 300, 8, 32) > 4
     # within a group, longest first: the first batch's first row has the widest suffix
     assert len(prompts[shared.batches[0][0]]) == max(map(len, few_shot))
+
+
+def test_a_small_model_under_a_shared_prefix_fills_its_cache_budget_with_rows() -> None:
+    # 1 KiB of keys and values per token: 64 rows of 316 tokens are far under the budget
+    assert rows_per_batch(8, 1000, 60, 256, token_bytes=1024) == 8 * MAX_ROWS_PER_SLOT
+    # a large model's rows are bounded by memory: 50 KiB per token
+    big = rows_per_batch(8, 1000, 60, 256, token_bytes=50 * 1024)
+    assert big == KV_BUDGET // (50 * 1024 * 316) and 30 <= big < 8 * MAX_ROWS_PER_SLOT
+    # without a shared prefix the budget changes nothing
+    assert rows_per_batch(8, 0, 60, 256, token_bytes=1024) == 8

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 # a batch never holds more than this many times `batch_size` rows, however short they are
 MAX_ROWS_PER_SLOT = 8
+KV_BUDGET = 512 * 2**20  # bytes of per-row cache a batch under a shared prefix may fill
 # generation-config fields that cannot change a greedy or seeded pass: token ids, lengths (set
 # per call), sampling knobs (`model.generate` is called with do_sample=False), output switches
 _INERT = frozenset(
@@ -76,20 +77,33 @@ class Group:
     batches: list[list[int]] = field(default_factory=list)
 
 
-def rows_per_batch(batch_size: int, prefix_len: int, width: int, new_tokens: int) -> int:
+def rows_per_batch(
+    batch_size: int, prefix_len: int, width: int, new_tokens: int, token_bytes: int = 0
+) -> int:
     """How many rows of `width` prompt tokens past a shared prefix, each generating up to
     `new_tokens`, make one batch: as many as keep the batch's cache (the prefix once, then
     `width + new_tokens` columns per row) within what `batch_size` whole prompts would hold,
     `batch_size * (prefix_len + width + new_tokens)`, and at most MAX_ROWS_PER_SLOT times
     `batch_size`. Without a shared prefix that is `batch_size` rows; under an 8-shot block it is
-    several times more, and the more rows a step carries, the less each one costs."""
+    several times more, and the more rows a step carries, the less each one costs.
+
+    With a shared prefix and `token_bytes` (one token's keys and values over all layers), rows
+    also fill KV_BUDGET bytes of cache if that allows more (still at most the cap): a decoding
+    step of a small model costs about the same for 8 rows as for 64, so rows are what make it
+    cheap, and memory is what bounds them."""
     per_row = max(1, width + new_tokens)
     rows = batch_size + (batch_size - 1) * prefix_len // per_row
+    if prefix_len and token_bytes > 0:
+        rows = max(rows, KV_BUDGET // (token_bytes * per_row))
     return max(1, min(rows, MAX_ROWS_PER_SLOT * batch_size))
 
 
 def plan(
-    prompts: Sequence[Sequence[int]], new_tokens: Sequence[int], batch_size: int, min_prefix: int
+    prompts: Sequence[Sequence[int]],
+    new_tokens: Sequence[int],
+    batch_size: int,
+    min_prefix: int,
+    token_bytes: int = 0,
 ) -> list[Group]:
     """Group prompts by shared prefix, then cut each group (longest rest of prompt first, so
     padding stays small) into batches by `rows_per_batch`."""
@@ -103,7 +117,8 @@ def plan(
             index = work.conts[0][0]
             rest = len(work.tokens) - shared.prefix_len
             w, t = max(width, rest), max(most, new_tokens[index])
-            if batch and len(batch) + 1 > rows_per_batch(batch_size, shared.prefix_len, w, t):
+            fits = rows_per_batch(batch_size, shared.prefix_len, w, t, token_bytes)
+            if batch and len(batch) + 1 > fits:
                 group.batches.append(batch)
                 batch, w, t = [], rest, new_tokens[index]
             batch.append(index)
@@ -177,6 +192,15 @@ class Decoder:
         self._extra = (
             {"logits_to_keep": 1} if not engine._fast and "logits_to_keep" in takes else {}
         )
+
+    def token_bytes(self) -> int:
+        """One token's keys and values over every layer, in the model's dtype."""
+        config = self._text_config()
+        heads = int(getattr(config, "num_attention_heads", 1) or 1)
+        kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+        head_dim = getattr(config, "head_dim", None) or int(config.hidden_size) // heads
+        size = torch.tensor([], dtype=self.model.dtype).element_size()
+        return 2 * self.layers * kv_heads * int(head_dim) * size
 
     def _text_config(self) -> Any:
         config = self.model.config
@@ -279,6 +303,7 @@ class Decoder:
             [rows[i].max_tokens for i in todo],
             engine.batch_size,
             engine.min_shared_prefix,
+            self.token_bytes(),
         )
         for group in groups:
             group.batches = [[todo[i] for i in batch] for batch in group.batches]
