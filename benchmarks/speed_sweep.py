@@ -255,7 +255,7 @@ def prepare(sweep: Sweep, shapes: list[Shape]) -> dict[str, dict[str, Any]]:
         work, tasks = sweep.workdir, tasks_of(shape, sweep.args)
         prepared[shape.name] = {
             "model": model,
-            "score": score_data(work, shape.score_questions, shape.passage),
+            "score": score_data(work, shape.score_questions, shape.passage, shape.subjects),
             "gen": gen_data(work, shape.gen_questions, sweep.args.max_gen_toks),
             "served": score_data(work, shape.served_questions, shape.passage)
             if "served" in tasks

@@ -48,6 +48,7 @@ class Shape:
     served_questions: int  # MMLU test rows for the served-scoring task
     tasks: tuple[str, ...]  # what the default sweep runs on it (`--tasks` overrides)
     real: str | None = None  # "smollm2": the real model; the sizes above describe it
+    subjects: int = 4  # MMLU subjects the questions spread over (each its own 5-shot prefix)
 
     def describe(self) -> str:
         kind = "SmolLM2-135M-Instruct (real weights)" if self.real else "random-weight Llama"
@@ -223,18 +224,25 @@ class ScoreData:
     rows_of: dict[str, list[int]]  # lm-eval task -> gnomon row index of each doc, in doc order
 
 
-def score_data(workdir: Path, questions: int, passage: int) -> ScoreData:
-    """5-shot MMLU format: the 4 synthetic subjects, one lm-eval task per subject that includes
-    lm-eval's own `mmlu_<subject>.yaml` (its template, description and first-5 dev shots)."""
+def score_data(workdir: Path, questions: int, passage: int, subjects: int = 4) -> ScoreData:
+    """5-shot MMLU format: the first `subjects` of the 4 synthetic subjects, one lm-eval task per
+    subject that includes lm-eval's own `mmlu_<subject>.yaml` (its template, description and
+    first-5 dev shots). Real MMLU subjects have 100 to 1,500 questions each, so a run of few
+    questions is closer to one subject's than to a few questions from each of many."""
     import lm_eval
 
     from gnomon.tiny import MMLU_SUBJECTS, synthetic_rows
 
-    root = workdir / "data" / f"mmlu-q{questions}-p{passage}"
+    root = workdir / "data" / f"mmlu-q{questions}-p{passage}-s{subjects}"
     rng = random.Random(f"sweep-passage:{passage}")
+    kept = sorted(MMLU_SUBJECTS)[:subjects]
     rows: dict[str, list[dict[str, Any]]] = {}
     for split in ("test", "dev"):
-        rows[split] = synthetic_rows("mmlu", split, questions)
+        wanted = questions * len(MMLU_SUBJECTS) // subjects if split == "test" else questions
+        every = synthetic_rows("mmlu", split, wanted)
+        rows[split] = [r for r in every if r["subject"] in kept][
+            : questions if split == "test" else None
+        ]
         if passage:
             for row in rows[split]:
                 row["question"] = f"{_passage(rng, passage)} {row['question']}"
@@ -243,7 +251,7 @@ def score_data(workdir: Path, questions: int, passage: int) -> ScoreData:
     tasks_dir.mkdir(parents=True, exist_ok=True)
     own = Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
     tasks, rows_of = [], {}
-    for subject in sorted(MMLU_SUBJECTS):
+    for subject in kept:
         task = f"sweep_mmlu_{subject}"
         files = {}
         for split in ("test", "dev"):

@@ -294,11 +294,12 @@ def test_plan_groups_by_prefix_and_cuts_batches_by_the_budget() -> None:
     assert len(prompts[shared.batches[0][0]]) == max(map(len, few_shot))
 
 
-def test_a_small_model_under_a_shared_prefix_fills_its_cache_budget_with_rows() -> None:
+def test_a_small_model_fills_its_cache_budget_with_rows() -> None:
     # 1 KiB of keys and values per token: 64 rows of 316 tokens are far under the budget
     assert rows_per_batch(8, 1000, 60, 256, token_bytes=1024) == 8 * MAX_ROWS_PER_SLOT
     # a large model's rows are bounded by memory: 50 KiB per token
     big = rows_per_batch(8, 1000, 60, 256, token_bytes=50 * 1024)
     assert big == KV_BUDGET // (50 * 1024 * 316) and 30 <= big < 8 * MAX_ROWS_PER_SLOT
-    # without a shared prefix the budget changes nothing
-    assert rows_per_batch(8, 0, 60, 256, token_bytes=1024) == 8
+    # without a shared prefix too, but a whole prompt per row
+    assert rows_per_batch(8, 0, 900, 256, token_bytes=1024) == 8 * MAX_ROWS_PER_SLOT
+    assert rows_per_batch(8, 0, 900, 256, token_bytes=100 * 1024) == 8  # the floor stays

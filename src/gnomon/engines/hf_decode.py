@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # a batch never holds more than this many times `batch_size` rows, however short they are
 MAX_ROWS_PER_SLOT = 8
-KV_BUDGET = 512 * 2**20  # bytes of per-row cache a batch under a shared prefix may fill
+KV_BUDGET = 512 * 2**20  # bytes of per-row cache a decoding batch may fill
 # generation-config fields that cannot change a greedy or seeded pass: token ids, lengths (set
 # per call), sampling knobs (`model.generate` is called with do_sample=False), output switches
 _INERT = frozenset(
@@ -87,13 +87,13 @@ def rows_per_batch(
     `batch_size`. Without a shared prefix that is `batch_size` rows; under an 8-shot block it is
     several times more, and the more rows a step carries, the less each one costs.
 
-    With a shared prefix and `token_bytes` (one token's keys and values over all layers), rows
-    also fill KV_BUDGET bytes of cache if that allows more (still at most the cap): a decoding
+    Given `token_bytes` (one token's keys and values over all layers), rows also fill KV_BUDGET
+    bytes of cache if that allows more (still at most the cap), shared prefix or not: a decoding
     step of a small model costs about the same for 8 rows as for 64, so rows are what make it
     cheap, and memory is what bounds them."""
     per_row = max(1, width + new_tokens)
     rows = batch_size + (batch_size - 1) * prefix_len // per_row
-    if prefix_len and token_bytes > 0:
+    if token_bytes > 0:
         rows = max(rows, KV_BUDGET // (token_bytes * per_row))
     return max(1, min(rows, MAX_ROWS_PER_SLOT * batch_size))
 
