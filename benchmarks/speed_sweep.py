@@ -30,6 +30,7 @@ Everything is built offline under --workdir (default `.bench/sweep`, git-ignored
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -216,9 +217,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-gen-toks",
         type=int,
         default=None,
-        help="generation budget of both tools [32; 8 with --quick]",
+        help="generation budget of both tools [64; 8 with --quick]",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="the same for both tools")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every shape's question counts (a shorter or longer sweep) [1]",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -234,10 +241,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
     if args.max_gen_toks is None:
-        args.max_gen_toks = 8 if args.quick else 32
+        args.max_gen_toks = 8 if args.quick else 64
+    if args.scale <= 0:
+        parser.error("--scale must be above 0")
     if min(args.repeats, args.batch_size, args.max_gen_toks) < 1 or (args.threads or 1) < 1:
         parser.error("--repeats, --batch-size, --max-gen-toks and --threads must be at least 1")
     return args
+
+
+def scaled(shape: Shape, factor: float) -> Shape:
+    def times(n: int) -> int:
+        return max(1, round(n * factor))
+
+    return dataclasses.replace(
+        shape,
+        score_questions=times(shape.score_questions),
+        gen_questions=times(shape.gen_questions),
+        served_questions=times(shape.served_questions),
+    )
 
 
 def tasks_of(shape: Shape, args: argparse.Namespace) -> list[str]:
@@ -319,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     shapes = [QUICK] if args.quick else [SHAPES[n] for n in (args.shapes or SHAPES)]
+    if args.scale != 1:
+        shapes = [scaled(shape, args.scale) for shape in shapes]
     sweep = Sweep(args, workdir)
     prepared = prepare(sweep, shapes)
     shapes = [s for s in shapes if s.name in prepared]

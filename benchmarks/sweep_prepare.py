@@ -69,11 +69,11 @@ SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
         # name, hidden, layers, heads, kv heads, vocab, score q, passage, gen q, served q, tasks
-        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 2000, 0, 40, 100, ("score", "gen", "served")),
-        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 700, 1, 8, 24, ("score",)),
-        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 36, 20, 4, 8, ("score",)),
-        Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 40, 2, 16, 8, ("score", "gen")),
-        Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 8, 0, 2, 4, ("score",)),
+        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 3000, 0, 120, 100, ("score", "gen", "served")),
+        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 1200, 1, 8, 24, ("score",)),
+        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 240, 10, 4, 8, ("score",)),
+        Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 160, 2, 16, 8, ("score", "gen"), subjects=1),
+        Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 32, 0, 2, 4, ("score",), subjects=1),
         Shape(
             "smollm2-135m",
             576,
@@ -81,12 +81,13 @@ SHAPES: dict[str, Shape] = {
             9,
             3,
             49152,
-            16,
+            48,
             1,
             8,
             16,
             ("score", "gen", "served"),
             "smollm2",
+            subjects=1,
         ),
     )
 }
