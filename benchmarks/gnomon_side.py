@@ -1,7 +1,7 @@
 """Driving gnomon for a benchmark: its CLI as a subprocess on a fresh store, what it stored and
 wrote read back, and `gnomon serve` on a free loopback port.
 
-Shared by `vs_lm_eval.py` and `speed_sweep.py`; importing it costs nothing (no torch).
+Used by `speed_sweep.py`; importing it costs nothing (no torch).
 """
 
 from __future__ import annotations

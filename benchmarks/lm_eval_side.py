@@ -2,7 +2,7 @@
 logged samples read back in gnomon's terms, and the tokens it puts through the model counted with
 its own code in process.
 
-Shared by `vs_lm_eval.py` and `speed_sweep.py`. Importing this module is cheap; counting tokens
+Used by `speed_sweep.py`. Importing this module is cheap; counting tokens
 imports torch and lm-eval.
 """
 
