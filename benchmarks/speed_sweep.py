@@ -58,6 +58,13 @@ from sweep_prepare import (
 from sweep_report import Cell, served_table, shape_table, summary_table, verdict
 
 TASKS = ("score", "gen", "served")
+# which GSM8K tasks the gen cell runs together (gnomon benchmark ids), and how a table names them
+GEN_TASKS = {
+    "both": ("sweep_gsm8k", "sweep_gsm8k_cot"),
+    "5shot": ("sweep_gsm8k",),
+    "cot": ("sweep_gsm8k_cot",),
+}
+GEN_LABEL = {"both": "5-shot + 8-shot CoT", "5shot": "5-shot", "cot": "8-shot CoT"}
 CONDITIONS = ("quiet", "busy")
 
 
@@ -121,15 +128,17 @@ class Sweep:
 
     def gen(self, cell: Cell, shape: Shape, model: Path, data: GenData) -> None:
         runs = self.workdir / "runs" / shape.name / cell.condition / "gen"
-        bench_of = {task: bench for bench, task in data.tasks.items()}
+        wanted = GEN_TASKS[self.args.gen_tasks]
+        tasks = {bench: task for bench, task in data.tasks.items() if bench in wanted}
+        bench_of = {task: bench for bench, task in tasks.items()}
         key_of = lambda task, doc: (bench_of[task], doc)  # noqa: E731
-        specs = ",".join(str(p) for p in data.specs.values())
+        specs = ",".join(str(p) for bench, p in data.specs.items() if bench in wanted)
         gnomon_args = [*self._gnomon_base(model), "--bench", specs]
         extra = ["--gen_kwargs", f"max_gen_toks={data.max_gen_toks}"]
 
         def lm_eval(r: int) -> Outcome:
             outcome, _, generated = run_lm_eval(
-                model, data.tasks_dir, list(data.tasks.values()), key_of, runs / f"lm_eval-{r}",
+                model, data.tasks_dir, list(tasks.values()), key_of, runs / f"lm_eval-{r}",
                 self.env, extra, self.args.batch_size,
             )  # fmt: skip
             self.requests.setdefault(f"{shape.name}/gen", ([], generated))
@@ -155,8 +164,8 @@ class Sweep:
             passage = f", {shape.passage}-sentence passages" if shape.passage else ""
             label = {
                 "score": f"score: 5-shot MMLU, {shape.score_questions} q{passage}",
-                "gen": f"gen: GSM8K 5-shot + 8-shot CoT, {shape.gen_questions} q each, "
-                f"{gen.max_gen_toks} new tokens",
+                "gen": f"gen: GSM8K {GEN_LABEL[self.args.gen_tasks]}, "
+                f"{shape.gen_questions} q each, {gen.max_gen_toks} new tokens",
                 "served": f"served score: 5-shot MMLU, {shape.served_questions} q{passage}",
             }[task]
             cell = Cell(shape.name, task, cond, label, load_before=os.getloadavg())
@@ -220,6 +229,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="generation budget of both tools [64; 8 with --quick]",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="the same for both tools")
+    parser.add_argument(
+        "--gen-tasks",
+        choices=tuple(GEN_TASKS),
+        default="both",
+        help="the GSM8K tasks a gen cell runs, in one run per tool [both]",
+    )
     parser.add_argument(
         "--scale",
         type=float,
