@@ -225,8 +225,8 @@ class HFEngine(HFGeneration, Engine):
         return min(max(best[0] - per_token, 0.0) / per_token, 4096.0)
 
     def _check_shared_prefix(self) -> bool:
-        """Trust the shared-prefix attention only if a suffix scored over it gives the logits of
-        the same tokens run whole, in a batch with padding and over a cached tail."""
+        """Trust the shared-prefix attention only if two rows run over a shared prefix give the
+        logits of the same tokens run whole (the tails over a cache are covered by the tests)."""
         vocab = int(getattr(self.model.config, "vocab_size", 0) or 0)
         if vocab < 8:
             return False
