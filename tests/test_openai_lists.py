@@ -78,7 +78,8 @@ def test_lists_are_capped(local, monkeypatch) -> None:
     want = collect(local[0].score(requests), len(requests))
     with proxied(local[1], lambda n, body: None) as (url, proxy):
         got = collect(OpenAIEngine(NAME, url, **FAST).score(requests), len(requests))
-    assert [len(prompts_of(b)) for b in proxy.posts] == [2, 2, 1]
+    # the three requests go out concurrently: the order they reach the proxy varies
+    assert sorted(len(prompts_of(b)) for b in proxy.posts) == [1, 2, 2]
     assert [g.logprob for g in got] == pytest.approx([w.logprob for w in want], abs=1e-4)
 
 
