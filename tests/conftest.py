@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +78,29 @@ def real_rank_store(
 
     return build_real(tmp_path_factory.mktemp("rankreal") / "store.sqlite", llama_dir, qwen2_dir,
                       data_root)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models run faster on one thread than on two busy cores (`usefixtures` per module)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def local(llama_dir: Path) -> Iterator[tuple[Any, str]]:
+    """The tiny Llama in process and behind a real `gnomon serve` app on loopback, as the
+    OpenAI engine's tests compare them."""
+    from loopback import running
+    from test_openai_engine import NAME
+
+    from gnomon.engines.hf import HFEngine
+    from gnomon.serve.app import create_app
+
+    engine = HFEngine(str(llama_dir), device="cpu", dtype="float32", batch_size=4)
+    with running(create_app(engine, NAME)) as url:
+        yield engine, url

@@ -13,7 +13,6 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,13 +185,6 @@ def collect(batches: Iterator[list[tuple[int, Any]]], n: int) -> list[Any]:
             out[index] = result
     assert sorted(out) == list(range(n))
     return [out[i] for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def local(llama_dir: Path) -> Iterator[tuple[HFEngine, str]]:
-    engine = HFEngine(str(llama_dir), device="cpu", dtype="float32", batch_size=4)
-    with running(create_app(engine, NAME)) as url:
-        yield engine, url
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,8 @@ never a wrong answer stored as a right one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from loopback import running
 from test_openai_engine import (
     FAST,
     NAME,
@@ -25,18 +22,10 @@ from gnomon.engines.base import FailedResult, GenerateRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
 from gnomon.engines.openai import OpenAIEngine
 from gnomon.errors import UserError
-from gnomon.serve.app import create_app
 
 WORDS = PROMPT.lower().replace(",", "").split(" ")
 PROMPTS = [" ".join(WORDS[i : i + 3]) for i in range(0, len(WORDS) - 2, 2)]
 GENERATE = [GenerateRequest(p, (), 4) for p in PROMPTS]
-
-
-@pytest.fixture(scope="module")
-def local(llama_dir: Path) -> Iterator[tuple[HFEngine, str]]:
-    engine = HFEngine(str(llama_dir), device="cpu", dtype="float32", batch_size=4)
-    with running(create_app(engine, NAME)) as url:
-        yield engine, url
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,14 @@ list must fail alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loopback import running
 from test_openai_engine import FAST, NAME, collect, prompts_of, proxied
 
 from gnomon.engines.base import FailedResult, ScoreRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
 from gnomon.engines.openai import OpenAIEngine
-from gnomon.serve.app import create_app
 
 QUESTIONS = [
     "Question: Which river moves most slowly?\nA. The small river\nB. The old river\nAnswer:",
@@ -33,13 +30,6 @@ REQUESTS = [
     ScoreRequest("Lone \ud800 surrogate:", " B"),
 ]
 CONTEXTS = len({r.context for r in REQUESTS})
-
-
-@pytest.fixture(scope="module")
-def local(llama_dir: Path) -> Iterator[tuple[HFEngine, str]]:
-    engine = HFEngine(str(llama_dir), device="cpu", dtype="float32", batch_size=4)
-    with running(create_app(engine, NAME)) as url:
-        yield engine, url
 
 
 @pytest.fixture(scope="module")
