@@ -11,9 +11,11 @@ For every shape (random-weight Llama checkpoints from 128 to 1,024 wide, 2 to 24
 
 - score: 5-shot MMLU format (lm-eval's own `mmlu_<subject>.yaml` over local rows), questions
   from tens to several hundred tokens long depending on the shape;
-- gen: GSM8K format, greedy, lm-eval's `gsm8k` (5 shots from train) and `gsm8k_cot` (its 8 fixed
-  exemplars) in one run per tool, beside gnomon specs that give the same prompts, stop strings and
-  token budget (`--max-gen-toks`, applied to both: a random model rarely stops on its own);
+- gen: GSM8K format, greedy, beside gnomon specs that give the same prompts, stop strings and
+  token budget (`--max-gen-toks`, applied to both: a random model rarely stops on its own), each
+  task its own cell (`--gen-tasks`): lm-eval's `gsm8k_cot` (its 8 fixed exemplars), `gsm8k` with
+  `fewshot_config.sampler: first_n` (5-shot, the same shots for every question) and `gsm8k` as
+  it ships (5 shots drawn at random per question: no two prompts share a prefix);
 - served: the score task through `gnomon serve` (a subprocess on a free loopback port) and
   `gnomon run --model openai:...`, against gnomon in process (the target is at most 1.5x).
 
@@ -58,13 +60,12 @@ from sweep_prepare import (
 from sweep_report import Cell, served_table, shape_table, summary_table, verdict
 
 TASKS = ("score", "gen", "served")
-# which GSM8K tasks the gen cell runs together (gnomon benchmark ids), and how a table names them
+# the GSM8K tasks a gen cell may run (each its own cell): gnomon benchmark id, table label
 GEN_TASKS = {
-    "both": ("sweep_gsm8k", "sweep_gsm8k_cot"),
-    "5shot": ("sweep_gsm8k",),
-    "cot": ("sweep_gsm8k_cot",),
+    "cot": ("sweep_gsm8k_cot", "8-shot CoT"),
+    "fixed": ("sweep_gsm8k_fixed", "5-shot, the same shots for all"),
+    "5shot": ("sweep_gsm8k", "5-shot, shots drawn per question"),
 }
-GEN_LABEL = {"both": "5-shot + 8-shot CoT", "5shot": "5-shot", "cot": "8-shot CoT"}
 CONDITIONS = ("quiet", "busy")
 
 
@@ -127,13 +128,11 @@ class Sweep:
         self._alternate(cell, self.args.repeats, gnomon, lm_eval)
 
     def gen(self, cell: Cell, shape: Shape, model: Path, data: GenData) -> None:
-        runs = self.workdir / "runs" / shape.name / cell.condition / "gen"
-        wanted = GEN_TASKS[self.args.gen_tasks]
-        tasks = {bench: task for bench, task in data.tasks.items() if bench in wanted}
-        bench_of = {task: bench for bench, task in tasks.items()}
-        key_of = lambda task, doc: (bench_of[task], doc)  # noqa: E731
-        specs = ",".join(str(p) for bench, p in data.specs.items() if bench in wanted)
-        gnomon_args = [*self._gnomon_base(model), "--bench", specs]
+        runs = self.workdir / "runs" / shape.name / cell.condition / f"gen-{cell.variant}"
+        bench = GEN_TASKS[cell.variant][0]
+        tasks = {bench: data.tasks[bench]}
+        key_of = lambda task, doc: (bench, doc)  # noqa: E731
+        gnomon_args = [*self._gnomon_base(model), "--bench", str(data.specs[bench])]
         extra = ["--gen_kwargs", f"max_gen_toks={data.max_gen_toks}"]
 
         def lm_eval(r: int) -> Outcome:
@@ -141,7 +140,7 @@ class Sweep:
                 model, data.tasks_dir, list(tasks.values()), key_of, runs / f"lm_eval-{r}",
                 self.env, extra, self.args.batch_size,
             )  # fmt: skip
-            self.requests.setdefault(f"{shape.name}/gen", ([], generated))
+            self.requests.setdefault(f"{shape.name}/gen/{cell.variant}", ([], generated))
             return outcome
 
         gnomon = lambda r: run_gnomon(gnomon_args, runs / f"gnomon-{r}", self.env)  # noqa: E731
@@ -160,15 +159,21 @@ class Sweep:
 
     def run_shape(self, shape: Shape, cond: str, prepared: dict[str, Any]) -> None:
         model, score, gen = prepared["model"], prepared["score"], prepared["gen"]
-        for task in tasks_of(shape, self.args):
+        cells = [
+            (task, variant)
+            for task in tasks_of(shape, self.args)
+            for variant in (self.args.gen_tasks if task == "gen" else [""])
+        ]
+        for task, variant in cells:
             passage = f", {shape.passage}-sentence passages" if shape.passage else ""
             label = {
                 "score": f"score: 5-shot MMLU, {shape.score_questions} q{passage}",
-                "gen": f"gen: GSM8K {GEN_LABEL[self.args.gen_tasks]}, "
-                f"{shape.gen_questions} q each, {gen.max_gen_toks} new tokens",
+                "gen": f"gen: GSM8K {GEN_TASKS[variant][1] if variant else ''}, "
+                f"{shape.gen_questions} q, {gen.max_gen_toks} new tokens",
                 "served": f"served score: 5-shot MMLU, {shape.served_questions} q{passage}",
             }[task]
             cell = Cell(shape.name, task, cond, label, load_before=os.getloadavg())
+            cell.variant = variant
             self.cells.append(cell)
             try:
                 if task == "gen":
@@ -184,17 +189,22 @@ class Sweep:
     def count_tokens(self, shape: Shape, model: Path) -> None:
         """lm-eval's tokens for the requests it sent, with its own code (untimed)."""
         scored, _ = self.requests.get(f"{shape.name}/score", ([], []))
-        _, generated = self.requests.get(f"{shape.name}/gen", ([], []))
-        if not scored and not generated:
+        generated = {
+            variant: self.requests.get(f"{shape.name}/gen/{variant}", ([], []))[1]
+            for variant in GEN_TASKS
+        }
+        if not scored and not any(generated.values()):
             return
         counter = TokenCounter(model, self.args.batch_size)
         counts = {"score": counter.loglikelihood(scored) if scored else None}
-        if generated:
-            prompt, positions = counter.generate(generated)
-            counts["gen"] = (positions, prompt)
+        for variant, requests in generated.items():
+            if requests:
+                prompt, positions = counter.generate(requests)
+                counts[f"gen/{variant}"] = (positions, prompt)
         for cell in self.cells:
-            if cell.shape == shape.name and counts.get(cell.task):
-                cell.peer_tokens, cell.peer_padded = counts[cell.task]
+            key = f"gen/{cell.variant}" if cell.task == "gen" else cell.task
+            if cell.shape == shape.name and counts.get(key):
+                cell.peer_tokens, cell.peer_padded = counts[key]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -231,9 +241,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="the same for both tools")
     parser.add_argument(
         "--gen-tasks",
+        nargs="+",
         choices=tuple(GEN_TASKS),
-        default="both",
-        help="the GSM8K tasks a gen cell runs, in one run per tool [both]",
+        default=list(GEN_TASKS),
+        help="the GSM8K tasks gen runs, each its own cell [cot fixed 5shot]",
     )
     parser.add_argument(
         "--scale",

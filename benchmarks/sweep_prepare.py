@@ -44,7 +44,7 @@ class Shape:
     vocab: int
     score_questions: int  # MMLU test rows over the 4 synthetic subjects (dev: 5 per subject)
     passage: int  # sentences put before every MMLU question (dev shots too): its length
-    gen_questions: int  # GSM8K test rows, for each of the 5-shot and 8-shot CoT tasks
+    gen_questions: int  # GSM8K test rows, for each GSM8K task
     served_questions: int  # MMLU test rows for the served-scoring task
     tasks: tuple[str, ...]  # what the default sweep runs on it (`--tasks` overrides)
     real: str | None = None  # "smollm2": the real model; the sizes above describe it
@@ -69,11 +69,11 @@ SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
         # name, hidden, layers, heads, kv heads, vocab, score q, passage, gen q, served q, tasks
-        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 3000, 0, 120, 100, ("score", "gen", "served")),
-        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 1200, 1, 8, 24, ("score",)),
-        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 240, 10, 4, 8, ("score",)),
-        Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 160, 2, 16, 8, ("score", "gen"), subjects=1),
-        Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 32, 0, 2, 4, ("score",), subjects=1),
+        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 3000, 0, 120, 100, ALL),
+        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 1200, 1, 64, 24, ("score", "gen")),
+        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 240, 10, 48, 8, ("score", "gen")),
+        Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 160, 2, 48, 8, ("score", "gen"), subjects=1),
+        Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 32, 0, 16, 4, ("score", "gen"), subjects=1),
         Shape(
             "smollm2-135m",
             576,
@@ -83,9 +83,9 @@ SHAPES: dict[str, Shape] = {
             49152,
             48,
             1,
-            8,
+            32,
             16,
-            ("score", "gen", "served"),
+            ALL,
             "smollm2",
             subjects=1,
         ),
@@ -288,12 +288,14 @@ GSM8K_TRAIN_ROWS = 200  # the 5-shot task samples its shots from these, as lm-ev
 
 
 def gen_data(workdir: Path, questions: int, max_gen_toks: int) -> GenData:
-    """GSM8K format, greedy: lm-eval's `gsm8k` (5 shots drawn from train, seed 1234) and
+    """GSM8K format, greedy: lm-eval's `gsm8k` (5 shots drawn from train, seed 1234), the same
+    with `fewshot_config.sampler: first_n` (the first 5 train rows before every question), and
     `gsm8k_cot` (its 8 fixed exemplars), each next to a gnomon spec giving the same prompt.
 
-    The 5-shot spec is gnomon's built-in `gsm8k` unchanged but for its rows and token budget, so
-    the sweep checks gnomon's claim to reproduce lm-eval's prompt; the CoT spec is written from
-    lm-eval's `gsm8k-cot.yaml` (its exemplars become the spec's `first_n` shot rows).
+    The 5-shot spec is gnomon's built-in `gsm8k` unchanged but for its rows and token budget (and
+    for the fixed variant its sampler), so the sweep checks gnomon's claim to reproduce lm-eval's
+    prompt; the CoT spec is written from lm-eval's `gsm8k-cot.yaml` (its exemplars become the
+    spec's `first_n` shot rows).
     """
     import lm_eval
 
@@ -346,9 +348,15 @@ def gen_data(workdir: Path, questions: int, max_gen_toks: int) -> GenData:
         },
         "metrics": ["exact_match"],
     }
-    specs = {"sweep_gsm8k": root / "sweep_gsm8k.yaml", "sweep_gsm8k_cot": root / "sweep_cot.yaml"}
-    for spec, path in ((five, specs["sweep_gsm8k"]), (cot, specs["sweep_gsm8k_cot"])):
-        path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    fixed = five | {"id": "sweep_gsm8k_fixed", "title": "GSM8K 5-shot, first 5 train rows"}
+    fixed["fewshot"] = {**five["fewshot"], "sampler": "first_n"}
+    specs = {
+        "sweep_gsm8k": root / "sweep_gsm8k.yaml",
+        "sweep_gsm8k_fixed": root / "sweep_fixed.yaml",
+        "sweep_gsm8k_cot": root / "sweep_cot.yaml",
+    }
+    for spec in (five, fixed, cot):
+        specs[spec["id"]].write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
 
     tasks_dir = root / "lm_eval_tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
@@ -360,9 +368,18 @@ def gen_data(workdir: Path, questions: int, max_gen_toks: int) -> GenData:
         | {"dataset_kwargs": {"data_files": data}},
     )
     _write_task(
+        tasks_dir / "sweep_lm_gsm8k_fixed.yaml",
+        {"include": str(own / "gsm8k.yaml"), "task": "sweep_lm_gsm8k_fixed", **local}
+        | {"dataset_kwargs": {"data_files": data}, "fewshot_config": {"sampler": "first_n"}},
+    )
+    _write_task(
         tasks_dir / "sweep_lm_gsm8k_cot.yaml",
         {"include": str(own / "gsm8k-cot.yaml"), "task": "sweep_lm_gsm8k_cot", **local}
         | {"dataset_kwargs": {"data_files": {"test": data["test"]}}},
     )
-    tasks = {"sweep_gsm8k": "sweep_lm_gsm8k", "sweep_gsm8k_cot": "sweep_lm_gsm8k_cot"}
+    tasks = {
+        "sweep_gsm8k": "sweep_lm_gsm8k",
+        "sweep_gsm8k_fixed": "sweep_lm_gsm8k_fixed",
+        "sweep_gsm8k_cot": "sweep_lm_gsm8k_cot",
+    }
     return GenData(specs, tasks_dir, tasks, max_gen_toks)

@@ -25,6 +25,7 @@ class Cell:
     server_ready_s: list[float] = field(default_factory=list)
     load_before: tuple[float, float, float] | None = None
     error: str | None = None
+    variant: str = ""  # gen: which GSM8K task (speed_sweep.GEN_TASKS)
 
     @property
     def peer_name(self) -> str:
@@ -53,6 +54,7 @@ def verdict(cell: Cell) -> dict[str, Any]:
         "task": cell.task,
         "condition": cell.condition,
         "label": cell.label,
+        "variant": cell.variant,
         "peer": cell.peer_name,
         "load_before": cell.load_before,
         "error": cell.error,
@@ -175,11 +177,13 @@ def summary_table(verdicts: list[dict[str, Any]], shapes: list[str]) -> list[str
     """One line per shape and condition: the three ratios the issue is judged by."""
 
     def ratio(shape: str, cond: str, task: str) -> str:
+        found = []
         for v in verdicts:
             if (v["shape"], v["condition"], v["task"]) == (shape, cond, task):
                 mark = "" if v.get("ok") else " (differs)"
-                return f"{v['ratio']:.2f}x{mark}" if "ratio" in v else "failed"
-        return "–"
+                text = f"{v['ratio']:.2f}x{mark}" if "ratio" in v else "failed"
+                found.append(f"{v['variant']} {text}" if v.get("variant") else text)
+        return ", ".join(found) or "–"
 
     lines = [
         "| shape | condition | score: lm-eval / gnomon | gen: lm-eval / gnomon "

@@ -66,23 +66,29 @@ def test_quick_sweep_end_to_end(tmp_path: Path) -> None:
     assert "| task | condition | gnomon | lm-eval | lm-eval / gnomon |" in text
     assert "identical predictions" in text
     assert "| score: 5-shot MMLU, 8 q | quiet |" in text
-    assert "| gen: GSM8K 5-shot + 8-shot CoT, 2 q each, 8 new tokens | quiet |" in text
+    labels = ("8-shot CoT", "5-shot, the same shots for all", "5-shot, shots drawn per question")
+    for label in labels:
+        assert f"| gen: GSM8K {label}, 2 q, 8 new tokens | quiet |" in text
     assert "| quick-h64-l2-v1k | quiet |" in text  # the summary and the served table
 
     figures = json.loads(out.read_text())
     assert figures["ok"] is True
-    cells = {c["task"]: c for c in figures["cells"]}
-    assert set(cells) == {"score", "gen", "served"}
+    cells = {(c["task"], c["variant"]): c for c in figures["cells"]}
+    assert set(cells) == {("score", ""), ("served", "")} | {
+        ("gen", v) for v in ("cot", "fixed", "5shot")
+    }
     for cell in cells.values():
         assert cell["ok"] and cell["error"] is None, cell
         assert cell["identical"] == cell["questions"] > 0, cell
         assert not cell["missing"]
         assert cell["gnomon"]["tokens"] > 0
-    assert cells["score"]["questions"] == 8
-    assert cells["gen"]["identical_by_bench"] == {"sweep_gsm8k": [2, 2], "sweep_gsm8k_cot": [2, 2]}
+    assert cells["score", ""]["questions"] == 8
+    for variant, bench in (("cot", "cot"), ("fixed", "fixed"), ("5shot", "")):
+        bench_id = f"sweep_gsm8k_{bench}".rstrip("_")
+        assert cells["gen", variant]["identical_by_bench"] == {bench_id: [2, 2]}
     # both tools were given the very same prompts, and lm-eval's tokens were counted
-    for task in ("score", "gen"):
-        assert cells[task]["identical_prompts"] == cells[task]["questions"]
-        assert cells[task]["lm-eval"]["tokens"] > 0
-    assert cells["score"]["max_abs_logprob_diff"] < 1e-3
-    assert cells["served"]["served"]["server_ready_s"]
+    for key in (("score", ""), ("gen", "cot"), ("gen", "fixed"), ("gen", "5shot")):
+        assert cells[key]["identical_prompts"] == cells[key]["questions"]
+        assert cells[key]["lm-eval"]["tokens"] > 0
+    assert cells["score", ""]["max_abs_logprob_diff"] < 1e-3
+    assert cells["served", ""]["served"]["server_ready_s"]

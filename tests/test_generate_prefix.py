@@ -1,6 +1,7 @@
 """Few-shot generation through gnomon's own decoding loop (`engines/hf_decode.py`): a shared
 prefix runs once, rows of different lengths decode as one batch, finished rows leave it, and what
-each row generates is what `model.generate` generates for its prompt alone."""
+each row generates is what `model.generate` generates for its prompt alone, cut before the first
+stop string in the generated text (lm-evaluation-harness's rule)."""
 
 from __future__ import annotations
 
@@ -50,9 +51,9 @@ OTHERS = ["The river", "A", "Skiing: the small river moves slowly near the quiet
 
 def alone_tokens(engine: HFEngine, request: GenerateRequest) -> list[int]:
     """The reference: `model.generate` on this one prompt (left-truncated to the window), with
-    the stop strings, EOS and (for sampling) the seeded processor the engine always used."""
+    EOS and (for sampling) the seeded processor the engine always used, for the whole budget:
+    lm-evaluation-harness cuts at the first stop string afterwards, as `RowReader.read` does."""
     ids = engine.encode(request.context)[-(engine.max_length - request.max_tokens) :]
-    eos = engine.tokenizer.decode([engine.tokenizer.eos_token_id], skip_special_tokens=False)
     processors = None
     if request.temperature > 0:
         from transformers import LogitsProcessorList
@@ -67,8 +68,6 @@ def alone_tokens(engine: HFEngine, request: GenerateRequest) -> list[int]:
             top_p=None,
             top_k=None,
             logits_processor=processors,
-            stop_strings=sorted({*request.until, eos}),
-            tokenizer=engine.tokenizer,
             pad_token_id=engine.pad_id,
         )
     return out[0, len(ids) :].tolist()
@@ -114,6 +113,30 @@ def mixed_requests(engine: HFEngine) -> list[GenerateRequest]:
         requests.append(GenerateRequest(prompt, (stop, "@@") if stop else ("@@",), MAX_NEW))
         requests.append(GenerateRequest(prompt, (), (1, 5, 9)[i % 3]))
     return requests
+
+
+def test_a_stop_string_begun_in_the_prompt_does_not_end_the_generation(engine: HFEngine) -> None:
+    """A stop string counts in the generated text only: the prompt's last character and the
+    generation's first ones together are not a stop (transformers' `StopStringCriteria` would
+    have stopped there, and lm-evaluation-harness would not)."""
+    prompts = few_shot_prompts(questions=4)
+    requests = []
+    for prompt in prompts:
+        full = alone(engine, GenerateRequest(prompt, (), MAX_NEW)).text
+        across = prompt[-1] + full[:2]
+        assert across not in full  # met only across the prompt's end
+        requests.append(GenerateRequest(prompt, (across,), MAX_NEW))
+    want = [alone(engine, r) for r in requests]
+    assert all(w.finish_reason == "length" and w.completion_tokens == MAX_NEW for w in want)
+    assert collect(engine, requests) == want
+    engine.model.generation_config.repetition_penalty = 1.5  # model.generate's path, the same
+    del engine._own_decoder
+    try:
+        assert engine._decoder() is None
+        assert all(r.completion_tokens == MAX_NEW for r in collect(engine, requests))
+    finally:
+        engine.model.generation_config.repetition_penalty = 1.0
+        del engine._own_decoder
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])

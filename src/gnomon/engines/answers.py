@@ -57,6 +57,15 @@ def split_thinking(text: str, reasoning: str | None = None) -> tuple[str, str | 
     return answer.strip() if joined else answer, joined or None
 
 
+def answer_part(text: str) -> str:
+    """The answer `split_thinking` finds in a text still being generated, before its
+    stripping: what follows the thinking, where a stop string would end it."""
+    answer = _THINK.sub("", text)
+    if "<think>" in answer:
+        return answer.partition("<think>")[0]
+    return answer.rpartition("</think>")[2]
+
+
 def cut(text: str, until: Sequence[str]) -> str:
     """Cut at the earliest occurrence of any stop string."""
     at = min((text.index(s) for s in until if s and s in text), default=len(text))

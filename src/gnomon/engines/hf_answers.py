@@ -8,11 +8,11 @@ answer and tool calls.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gnomon.engines.answers import cut, split_thinking
+from gnomon.engines.answers import answer_part, cut, split_thinking
 from gnomon.engines.base import GenerateRequest, GenerateResult, ToolCall
 from gnomon.engines.tool_calls import parse_tool_calls
 
@@ -67,6 +67,17 @@ class RowReader:
         parts.append(self.tokenizer.decode(run, skip_special_tokens=True))
         return "".join(parts)
 
+    def stopped(self, ids: Sequence[int], until: Sequence[str], thinking: bool = False) -> bool:
+        """Whether these generated ids hold a stop string where `read` looks for one: in the
+        text before the first end id, and for a conversation (`thinking`) in its answer, not in
+        a `<think>` block (an unclosed one holds no answer yet)."""
+        ended = next((i for i, t in enumerate(ids) if t in self.end_ids), len(ids))
+        text = self.decode(ids[:ended])
+        if thinking:  # after thinking, stripped on the left as `read` strips it (a stop
+            answer = answer_part(text)  # string may still end the text being generated)
+            text = answer.lstrip() if answer != text else text
+        return cut(text, until) != text
+
     def read(
         self, new: Sequence[int], request: GenerateRequest, truncated: bool, prompt_tokens: int
     ) -> GenerateResult:
@@ -76,9 +87,10 @@ class RowReader:
         ids = new[:ended] if ended is not None else _strip(new, {self.pad_id})
         text = self.decode(ids)
         until = [s for s in (*request.until, self.end_text) if s]
+        thinking = request.messages is not None
         cut_text = cut(text, until)
-        if cut_text != text:
-            finish, used = "stop", _tokens_to(ids, until, self.decode)
+        if self.stopped(ids, until, thinking):
+            finish, used = "stop", _tokens_to(ids, lambda some: self.stopped(some, until, thinking))
         elif ended is not None:
             finish, used = "stop", ended + 1
         else:
@@ -111,13 +123,13 @@ def _strip(ids: list[int], pads: Collection[int]) -> list[int]:
     return ids[:end]
 
 
-def _tokens_to(ids: list[int], until: Sequence[str], decode: Any) -> int:
-    """The fewest leading tokens whose text holds a stop string (the tokens the model had to
-    generate before it could be stopped)."""
+def _tokens_to(ids: list[int], stopped: Callable[[list[int]], bool]) -> int:
+    """The fewest leading tokens that hold a stop string (the tokens the model had to generate
+    before it could be stopped)."""
     low, high = 1, len(ids)
     while low < high:
         mid = (low + high) // 2
-        if cut(decode(ids[:mid]), until) != decode(ids[:mid]):
+        if stopped(ids[:mid]):
             high = mid
         else:
             low = mid + 1

@@ -13,9 +13,10 @@ recomputing the few-shot block for every question.
 
 What a row generates is what `model.generate` generates for its prompt alone: logits of the last
 position in float32, argmax (or the row's seeded draw, `sampling`), stopping at the model's EOS
-ids and, with transformers' own `StopStringCriteria`, at a stop string that ends the text (the
-prompt's tail included). A model or generation config this loop does not reproduce goes through
-`model.generate` (`Decoder.supported`).
+ids and once a stop string appears in the generated text (`stop_text`: lm-evaluation-harness's
+rule, not transformers' `StopStringCriteria`, which also reads the prompt's tail). A model or
+generation config this loop does not reproduce goes through `model.generate`
+(`Decoder.supported`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from gnomon.engines.hf_answers import RowReader
 from gnomon.engines.hf_attention import RowCache, activate
 from gnomon.engines.planning import ContextWork, prefix_groups
+from gnomon.engines.stop_text import StopText
 
 if TYPE_CHECKING:
     from gnomon.engines.hf_generate import HFGeneration
@@ -64,9 +67,10 @@ class Row:
 
     prompt: list[int]
     max_tokens: int
-    stops: tuple[str, ...] = ()  # matched as `model.generate(stop_strings=...)` matches them
+    stops: tuple[str, ...] = ()  # met in the generated text (`stop_text`)
     temperature: float = 0.0
     seed: int | None = 0  # None: a fresh random seed (sampling only)
+    thinking: bool = False  # a conversation: a stop string inside `<think>` does not end it
 
 
 @dataclass
@@ -140,42 +144,6 @@ def plain_generation(model: Any) -> bool:
     return True
 
 
-class StopCheck:
-    """Stop strings as `model.generate(stop_strings=..., tokenizer=...)` checks them, per row:
-    transformers' `StopStringCriteria` on the last tokens of the row's prompt and generation,
-    one criteria per distinct set of stop strings."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self._criteria: dict[tuple[str, ...], Any] = {}
-
-    def criteria(self, stops: tuple[str, ...]) -> Any:
-        if stops not in self._criteria:
-            from transformers import StopStringCriteria
-
-            self._criteria[stops] = StopStringCriteria(self.tokenizer, list(stops))
-        return self._criteria[stops]
-
-    def window(self, stops: tuple[str, ...]) -> int:
-        """How many trailing tokens the check for these stops reads."""
-        return int(self.criteria(stops).maximum_token_len) if stops else 0
-
-    def hits(self, stops: tuple[str, ...], tails: list[list[int]]) -> list[bool]:
-        """For rows with these stops: whether each row's tokens (at most `window` of them) end
-        with a stop string. Rows with fewer tokens than the window are checked alone, as they
-        would be without a batch (no padding before them)."""
-        found = [False] * len(tails)
-        criteria = self.criteria(stops)
-        by_length: dict[int, list[int]] = {}
-        for i, tail in enumerate(tails):
-            by_length.setdefault(len(tail), []).append(i)
-        for _, members in sorted(by_length.items()):
-            ids = torch.tensor([tails[i] for i in members])
-            for i, hit in zip(members, criteria(ids, None).tolist(), strict=True):
-                found[i] = bool(hit)
-        return found
-
-
 class Decoder:
     """The loop, over one engine's model (forward helpers, window, batch size, counter)."""
 
@@ -186,7 +154,9 @@ class Decoder:
         self.layers = int(self._text_config().num_hidden_layers)
         eos = engine.model.generation_config.eos_token_id
         self.eos = {eos} if isinstance(eos, int) else set(eos or ())
-        self.stop_check = StopCheck(engine.tokenizer)
+        self.stop_text = StopText(
+            RowReader.of(engine.tokenizer, engine.model.generation_config.eos_token_id)
+        )
         # off the fast path the model returns logits: only the last position's are read
         takes = inspect.signature(self.model.forward).parameters
         self._extra = (
@@ -338,8 +308,6 @@ class Decoder:
         if any(r.temperature > 0 for r in live):
             seeds = [secrets.randbits(63) if r.seed is None else r.seed for r in live]
             sampler = SeededSampler([r.temperature for r in live], seeds, top_p)
-        windows = [self.stop_check.window(r.stops) for r in live]
-        tails = [r.prompt[-w:] if w else [] for r, w in zip(live, windows, strict=True)]
         made: list[list[int]] = [[] for _ in live]
         at = list(range(len(live)))  # live row -> its place in `batch`
         positions = torch.tensor([start + len(r) for r in rests], device=self.device)
@@ -350,10 +318,8 @@ class Decoder:
             done = [False] * len(at)
             for i, (slot, token) in enumerate(zip(at, tokens, strict=True)):
                 made[slot].append(token)
-                if windows[slot]:
-                    tails[slot] = (tails[slot] + [token])[-windows[slot] :]
                 done[i] = token in self.eos or len(made[slot]) >= live[slot].max_tokens
-            self._stops(at, live, tails, done)
+            self._stops(at, live, made, done)
             keep = [i for i, d in enumerate(done) if not d]
             if not keep or (cancel is not None and cancel()):
                 break
@@ -371,14 +337,16 @@ class Decoder:
         return [(index, made[slot]) for slot, index in enumerate(batch)]
 
     def _stops(
-        self, at: list[int], live: list[Row], tails: list[list[int]], done: list[bool]
+        self, at: list[int], live: list[Row], made: list[list[int]], done: list[bool]
     ) -> None:
-        """Mark the live rows whose text now ends with one of their stop strings."""
-        by_stops: dict[tuple[str, ...], list[int]] = {}
-        for i, slot in enumerate(at):
-            if not done[i] and live[slot].stops:
-                by_stops.setdefault(live[slot].stops, []).append(i)
-        for stops, members in by_stops.items():
-            hits = self.stop_check.hits(stops, [tails[at[i]] for i in members])
-            for i, hit in zip(members, hits, strict=True):
-                done[i] = done[i] or hit
+        """Mark the live rows whose generated text now holds one of their stop strings."""
+        asked = [i for i, slot in enumerate(at) if not done[i] and live[at[i]].stops]
+        if not asked:
+            return
+        hits = self.stop_text.hits(
+            [made[at[i]] for i in asked],
+            [live[at[i]].stops for i in asked],
+            [live[at[i]].thinking for i in asked],
+        )
+        for i, hit in zip(asked, hits, strict=True):
+            done[i] = done[i] or hit

@@ -23,6 +23,7 @@ from gnomon.errors import UserError
 
 if TYPE_CHECKING:  # both import transformers, which `generate` loads only when it runs
     from gnomon.engines.hf_decode import Decoder, Row
+    from gnomon.engines.stop_text import StopText
 
 TOP_P = 0.95  # sampling.TOP_P
 
@@ -91,7 +92,8 @@ class HFGeneration:
         from gnomon.engines.hf_decode import Row
 
         stops = self._stops(request.until)
-        return Row(tokens, request.max_tokens, stops, request.temperature, request.seed)
+        thinking = request.messages is not None
+        return Row(tokens, request.max_tokens, stops, request.temperature, request.seed, thinking)
 
     def _stops(self, until: Sequence[str]) -> tuple[str, ...]:
         """The stop strings generation watches for: the request's and EOS's text."""
@@ -120,9 +122,9 @@ class HFGeneration:
         """`model.generate`'s path: a batch shares its stop strings and token budget, so one
         request's stop never ends another's generation; within that, longest first."""
 
-        def shared(e: tuple[int, list[int], bool]) -> tuple[tuple[str, ...], int, float]:
+        def shared(e: tuple[int, list[int], bool]) -> tuple[tuple[str, ...], int, float, bool]:
             req = requests[e[0]]
-            return req.until, req.max_tokens, req.temperature
+            return req.until, req.max_tokens, req.temperature, req.messages is not None
 
         encoded = sorted(encoded, key=lambda e: (*shared(e), -len(e[1])))
         for _, same in groupby(encoded, key=shared):
@@ -148,6 +150,7 @@ class HFGeneration:
             [t for _, t, _ in chunk],
             max_tokens=first.max_tokens,
             until=first.until,
+            thinking=first.messages is not None,
             temperature=[r.temperature for r in rows],
             seed=[r.seed for r in rows],  # each row its own stream: batching changes nothing
         )
@@ -162,30 +165,34 @@ class HFGeneration:
         *,
         max_tokens: int,
         until: Sequence[str] = (),
+        thinking: bool = False,
         temperature: float | Sequence[float] = 0.0,
         seed: int | None | Sequence[int | None] = 0,
         top_p: float = TOP_P,
         cancel: Callable[[], bool] | None = None,
     ) -> list[Generation]:
         """The generation `generate` runs, for `gnomon serve` too, so greedy text over HTTP is
-        the text a local run produces. Each row stops at EOS or any of `until`. `temperature`
-        (one, or one per row) 0 is greedy; above it samples (top-p), each row from its own
-        stream seeded by its `seed` (a fresh random seed where None), so a row's text never
-        depends on its batch. `cancel`, polled between decoding steps, ends the generation early
-        (the caller then discards what it got)."""
+        the text a local run produces. Each row stops at EOS or any of `until` in its
+        generated text (with `thinking`, only outside a `<think>` block, as `RowReader.read`
+        reads a conversation). `temperature` (one, or one per row) 0 is greedy; above it
+        samples (top-p), each row from its own stream seeded by its `seed` (a fresh random seed
+        where None), so a row's text never depends on its batch. `cancel`, polled between
+        decoding steps, ends the generation early (the caller then discards what it got)."""
         if max_tokens == 0:
             return [Generation([], "", "length") for _ in rows]
         temps = [temperature] * len(rows) if isinstance(temperature, float | int) else temperature
         seeds = [seed] * len(rows) if seed is None or isinstance(seed, int) else seed
         decoder = self._decoder()
         if decoder is None:
-            news = self._model_generate(rows, max_tokens, until, temps, seeds, top_p, cancel)
+            news = self._model_generate(
+                rows, max_tokens, until, thinking, temps, seeds, top_p, cancel
+            )
         else:
             from gnomon.engines.hf_decode import Row
 
             stops = self._stops(until)
             spec = [
-                Row(list(t), max_tokens, stops, float(temp), s)
+                Row(list(t), max_tokens, stops, float(temp), s, thinking)
                 for t, temp, s in zip(rows, temps, seeds, strict=True)
             ]
             news = [[] for _ in rows]
@@ -200,6 +207,7 @@ class HFGeneration:
         rows: list[list[int]],
         max_tokens: int,
         until: Sequence[str],
+        thinking: bool,
         temps: Sequence[float],
         seeds: Sequence[int | None],
         top_p: float,
@@ -211,7 +219,7 @@ class HFGeneration:
         ids = [[self._pad_id] * (width - len(t)) + t for t in rows]
         mask = [[0] * (width - len(t)) + [1] * len(t) for t in rows]
         stops = self._stops(until)
-        from transformers import LogitsProcessorList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         from gnomon.engines.sampling import SeededSampler
 
@@ -219,9 +227,11 @@ class HFGeneration:
         if any(t > 0 for t in temps):
             fresh = [secrets.randbits(63) if s is None else s for s in seeds]
             processors.append(SeededSampler(list(temps), fresh, top_p))
-        extra: dict[str, Any] = {}
+        criteria = StoppingCriteriaList()
+        if stops:
+            criteria.append(self._stop_text().criteria(stops, width, thinking))
         if cancel is not None:
-            extra["stopping_criteria"] = cancel_criteria(cancel)
+            criteria.extend(cancel_criteria(cancel))
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=torch.tensor(ids, device=self.device),
@@ -232,13 +242,17 @@ class HFGeneration:
                 top_p=None,
                 top_k=None,
                 logits_processor=processors,
-                stop_strings=list(stops) or None,
-                tokenizer=self.tokenizer,
+                stopping_criteria=criteria,
                 pad_token_id=self._pad_id,
-                **extra,
             )
         self.tokens_computed += sum(map(len, rows)) + int(out[:, width:].numel())
         return [out[row, width : width + max_tokens].tolist() for row in range(len(rows))]
+
+    def _stop_text(self) -> StopText:
+        from gnomon.engines.stop_text import StopText
+
+        reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
+        return StopText(reader)
 
     def _eos_text(self) -> str:
         eos_id = self.tokenizer.eos_token_id
