@@ -207,10 +207,11 @@ class HFEngine(HFGeneration, Engine):
         return bool(torch.allclose(full, mine, atol=tolerance, rtol=tolerance))
 
     def _measure_call_cost(self) -> float:
-        """A forward call's fixed cost (Python, dispatch, masks) in tokens' worth of compute,
-        from the best of a few 1-token and 9-token passes: for a tiny model one call costs as much
-        as hundreds of tokens, for a large one a fraction of a token (a model whose 1-token pass
-        alone takes over 10 ms is not timed further: its overhead is below one token's work)."""
+        """A forward call's fixed cost in tokens' worth of compute, from the best of a few
+        1-token and 9-token passes. For a tiny model it is Python and dispatch, hundreds of
+        tokens' worth; for a large one on CPU, reading every weight once, which a few rows cost
+        no more than one (a decoding step of 8 rows costs about what one row's does). A model
+        whose 1-token pass takes over 10 ms is timed once at each width: that is its size."""
         ids = torch.full((1, 9), self.prefix_token_id, device=self.device)
         best = [float("inf"), float("inf")]
         with torch.inference_mode():
@@ -219,8 +220,8 @@ class HFEngine(HFGeneration, Engine):
                     start = time.perf_counter()
                     self._hidden(input_ids=ids[:, :width])
                     best[i] = min(best[i], time.perf_counter() - start)
-                    if best[0] > 0.01:
-                        return 0.0
+                if best[0] > 0.01:
+                    break
         per_token = max((best[1] - best[0]) / 8, 1e-9)
         return min(max(best[0] - per_token, 0.0) / per_token, 4096.0)
 

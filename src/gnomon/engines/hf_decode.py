@@ -108,12 +108,20 @@ def plan(
     batch_size: int,
     min_prefix: int,
     token_bytes: int = 0,
+    call_cost: float = 0.0,
 ) -> list[Group]:
     """Group prompts by shared prefix, then cut each group (longest rest of prompt first, so
-    padding stays small) into batches by `rows_per_batch`."""
+    padding stays small) into batches by `rows_per_batch`.
+
+    A group decodes in batches of its own, and every batch pays a forward call per new token
+    however few rows it has: a prefix that a handful of prompts happen to share (5 shots drawn
+    at random from a small pool often open with the same one) saves less prefill than the
+    extra batch's decoding costs. So a group must save more tokens than that batch's calls cost,
+    `call_cost` (one call's fixed cost, in tokens' worth of compute) times its steps and two."""
     works = [ContextWork(tuple(p), [(i, [], False)]) for i, p in enumerate(prompts)]
+    steps = max(new_tokens, default=0)
     groups = []
-    for shared in prefix_groups(works, min_prefix):
+    for shared in prefix_groups(works, min_prefix, call_cost * (steps + 2) / 2):
         group = Group(shared.prefix_len)
         batch: list[int] = []
         width = most = 0
@@ -274,6 +282,7 @@ class Decoder:
             engine.batch_size,
             engine.min_shared_prefix,
             self.token_bytes(),
+            engine.call_cost,
         )
         for group in groups:
             group.batches = [[todo[i] for i in batch] for batch in group.batches]

@@ -38,6 +38,7 @@ class HFGeneration:
     batch_size: int
     max_length: int
     min_shared_prefix: int
+    call_cost: float
     tokens_computed: int
     _pad_id: int
     _fast: bool
