@@ -15,7 +15,7 @@ For every shape (random-weight Llama checkpoints from 128 to 1,024 wide, 2 to 24
   token budget (`--max-gen-toks`, applied to both: a random model rarely stops on its own), each
   task its own cell (`--gen-tasks`): lm-eval's `gsm8k_cot` (its 8 fixed exemplars), `gsm8k` with
   `fewshot_config.sampler: first_n` (5-shot, the same shots for every question) and `gsm8k` as
-  it ships (5 shots drawn at random per question: no two prompts share a prefix);
+  it ships (5 shots drawn at random for each question: no few-shot block to share);
 - served: the score task through `gnomon serve` (a subprocess on a free loopback port) and
   `gnomon run --model openai:...`, against gnomon in process (the target is at most 1.5x).
 
@@ -172,8 +172,7 @@ class Sweep:
                 f"{shape.gen_questions} q, {gen.max_gen_toks} new tokens",
                 "served": f"served score: 5-shot MMLU, {shape.served_questions} q{passage}",
             }[task]
-            cell = Cell(shape.name, task, cond, label, load_before=os.getloadavg())
-            cell.variant = variant
+            cell = Cell(shape.name, task, cond, label, load_before=os.getloadavg(), variant=variant)
             self.cells.append(cell)
             try:
                 if task == "gen":

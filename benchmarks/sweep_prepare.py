@@ -61,19 +61,19 @@ class Shape:
 ALL = ("score", "gen", "served")
 # The default sweep: widths 128..1,024, 2..24 layers, vocabularies 2K..50K, questions of 35 to
 # 340 tokens (5-shot prompts of about 350 to 1,900). Every cell pays start-up before any compute
-# (lm-eval ~10 s, gnomon ~4 s), so each shape's question count is sized for about 40 s of
-# lm-eval's compute on 2 cores: enough that the ratio measures computing, not importing, while
-# the default sweep (3 repeats, quiet and busy) stays near an hour; `--shapes NAME --tasks ...`
-# runs any task on any shape.
+# (lm-eval ~10 s, gnomon ~4 s), so each shape's question count is sized for 20 s to two
+# minutes of lm-eval's compute on 2 cores: enough that the ratio measures computing, not
+# importing. The default sweep (3 repeats, quiet and busy) takes about four hours;
+# `--shapes NAME --tasks ...` runs any task on any shape, `--scale` any size.
 SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
         # name, hidden, layers, heads, kv heads, vocab, score q, passage, gen q, served q, tasks
-        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 3000, 0, 120, 100, ALL),
-        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 1200, 1, 64, 24, ("score", "gen")),
-        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 240, 10, 48, 8, ("score", "gen")),
+        Shape("h128-l2-v2k", 128, 2, 4, 2, 2048, 3000, 0, 240, 100, ALL),
+        Shape("h256-l4-v4k", 256, 4, 8, 4, 4096, 1200, 1, 192, 24, ("score", "gen")),
+        Shape("h384-l6-v8k", 384, 6, 6, 2, 8192, 240, 10, 144, 8, ("score", "gen")),
         Shape("h512-l12-v32k", 512, 12, 8, 4, 32768, 160, 2, 48, 8, ("score", "gen"), subjects=1),
-        Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 32, 0, 16, 4, ("score", "gen"), subjects=1),
+        Shape("h1024-l24-v50k", 1024, 24, 16, 4, 50257, 64, 0, 32, 4, ("score", "gen"), subjects=1),
         Shape(
             "smollm2-135m",
             576,
@@ -81,7 +81,7 @@ SHAPES: dict[str, Shape] = {
             9,
             3,
             49152,
-            48,
+            96,
             1,
             32,
             16,

@@ -321,3 +321,20 @@ def test_a_small_model_fills_its_cache_budget_with_rows() -> None:
     # without a shared prefix too, but a whole prompt per row
     assert rows_per_batch(8, 0, 900, 256, token_bytes=1024) == 8 * MAX_ROWS_PER_SLOT
     assert rows_per_batch(8, 0, 900, 256, token_bytes=100 * 1024) == 8  # the floor stays
+
+
+def test_a_prefix_a_few_prompts_happen_to_share_is_not_worth_its_own_batches() -> None:
+    # 5 shots drawn at random from a small pool: pairs of prompts open with the same 100-token
+    # shot, and each pair as a group would decode in a batch of its own, 64 calls for 2 rows
+    shots = [list(range(1000 * k, 1000 * k + 100)) for k in range(20)]
+    prompts = [shots[i // 2] + [5000 + i] * 400 for i in range(40)]
+    kept = plan(prompts, [64] * 40, batch_size=8, min_prefix=32, call_cost=0.0)
+    assert len(kept) == 20 and all(g.prefix_len == 100 for g in kept)
+    pooled = plan(prompts, [64] * 40, batch_size=8, min_prefix=32, call_cost=15.0)
+    assert [g.prefix_len for g in pooled] == [0]
+    assert sum(map(len, pooled[0].batches)) == 40 and len(pooled[0].batches) == 5
+    # a few-shot block shared by all of them still is: it saves far more than a batch costs
+    block = list(range(100, 900))
+    few_shot = [block + [5000 + i] * 40 for i in range(40)]
+    (group,) = plan(few_shot, [64] * 40, batch_size=8, min_prefix=32, call_cost=15.0)
+    assert group.prefix_len == 800

@@ -7,8 +7,9 @@ one generated newline, a shorter answer than the reference's; and building it fo
 vocabulary costs seconds. Here a row is checked as `RowReader.read` reads its answer, so the
 step a row stops at never changes its text: stopping later would cut the same text.
 
-Each step costs one batched decode of the rows' last few tokens; only an occurrence that ends
-in the newest token is confirmed against the row's whole text (which also applies reading's
+Each step costs one batched decode of the last few tokens of the rows whose newest token could
+complete a stop string (`could_end`); only an occurrence that ends in the newest token is
+confirmed against the row's whole text (which also applies reading's
 rules: an unfinished `<think>` block holds no answer to stop).
 """
 
@@ -30,6 +31,25 @@ class StopText:
     def __init__(self, reader: RowReader) -> None:
         self.reader = reader
         self.tokenizer = reader.tokenizer
+        self._could_end: dict[tuple[str, ...], dict[int, bool]] = {}
+
+    def could_end(self, stops: tuple[str, ...], token: int) -> bool:
+        """Whether this token, newest in a row, might complete one of `stops`: its text alone
+        holds a stop's last character, or is empty or a broken character (a piece of one that
+        earlier tokens began). A no skips the row's decode this step. Only speed rests on it:
+        a token wrongly passed over would leave its row to end at EOS or its budget, and the
+        answer is still cut at its first stop string when it is read."""
+        known = self._could_end.setdefault(stops, {})
+        if token not in known:
+            text = self.tokenizer.decode([token], skip_special_tokens=True)
+            ends = {s[-1] for s in stops if s}
+            known[token] = (
+                not text
+                or "\ufffd" in text
+                or any(c.isspace() for c in ends)  # a tokenizer may drop a piece's own space
+                or any(c in text for c in ends)
+            )
+        return known[token]
 
     @staticmethod
     def window(stops: Sequence[str]) -> int:
@@ -49,7 +69,7 @@ class StopText:
         texts: list[list[int]] = []
         asked: list[int] = []
         for i, (ids, row_stops) in enumerate(zip(made, stops, strict=True)):
-            if row_stops and ids:
+            if row_stops and ids and self.could_end(row_stops, ids[-1]):
                 start = max(0, len(ids) - self.window(row_stops))
                 texts += [list(ids[start:]), list(ids[start:-1])]
                 asked.append(i)
