@@ -32,14 +32,9 @@ The API key is sent only in the `Authorization` header: it is never logged, neve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import random
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 import httpx
 
@@ -52,7 +47,15 @@ from gnomon.engines.base import (
     ScoreRequest,
     ScoreResult,
 )
-from gnomon.engines.identity import Mismatch, ResponseLedger
+from gnomon.engines.identity import ResponseLedger
+from gnomon.engines.openai_transport import (
+    Job,
+    RequestFailed,
+    Retry,
+    Transport,
+    Withdrawn,
+    api_root,
+)
 from gnomon.engines.openai_wire import (
     MAX_STOP,
     NotAList,
@@ -66,14 +69,9 @@ from gnomon.engines.openai_wire import (
 )
 from gnomon.engines.ratelimit import TokenBucket
 from gnomon.errors import UserError
-from gnomon.text import dumps as json_text
 
 MAX_PROMPTS = 16  # prompts in one scoring request (a question's choices)
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-SATURATED_STATUS = frozenset({429, 503})  # with Retry-After: "busy, come back then"
 NO_LOGPROBS_VERDICT = 3  # answers in a row without prompt logprobs before the run stops
-
-R = TypeVar("R")
 
 __all__ = [  # also re-exported for callers that know them from here
     "MAX_STOP",
@@ -85,49 +83,7 @@ __all__ = [  # also re-exported for callers that know them from here
 ]
 
 
-class RequestFailed(Exception):
-    """One request's final failure; turned into a `FailedResult` by the engine."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-class _Retry(Exception):
-    """A transient fault: try again after `retry_after` seconds (or the backoff if None)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _Saturated(_Retry):
-    """429/503 with `Retry-After`: the server is busy, not broken."""
-
-
-class _Withdrawn(Exception):
-    """A request its sender no longer wants sent (see `OpenAIEngine._post`)."""
-
-
-@dataclass(frozen=True)
-class _Job(Generic[R]):
-    """Requests answered together: their indices, and the work that answers them in order."""
-
-    indices: Sequence[int]
-    run: Callable[[httpx.AsyncClient], Awaitable[Sequence[R]]]
-
-
-def _api_root(base_url: str) -> str:
-    """The OpenAI base URL (`http://host:8000/v1`); a bare `http://host:8000` gets `/v1`."""
-    url = base_url.rstrip("/")
-    if urlsplit(url).path in ("", "/"):
-        url += "/v1"
-    return url
-
-
-class OpenAIEngine(Engine):
+class OpenAIEngine(Transport, Engine):
     """A model behind an OpenAI-compatible API.
 
     `mode="completions"` scores and generates through `/v1/completions`; `mode="chat"` generates
@@ -161,7 +117,7 @@ class OpenAIEngine(Engine):
         if max_retries < 0:
             raise UserError(f"--max-retries {max_retries}: give 0 or more")
         self.model = model
-        self.base_url = _api_root(base_url)
+        self.base_url = api_root(base_url)
         self.mode = mode
         self.concurrency = max(1, concurrency)
         self.max_retries = max(0, max_retries)
@@ -203,24 +159,6 @@ class OpenAIEngine(Engine):
         if available is not None and self.model not in available:
             raise UserError(self._unknown_model(available))
 
-    @staticmethod
-    def _model_ids(response: httpx.Response) -> list[str] | None:
-        try:
-            return [str(m["id"]) for m in response.json()["data"]]
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    def _unknown_model(self, available: list[str] | None) -> str:
-        listed = ", ".join(available) if available else "none listed"
-        return f"the API at {self.base_url} does not serve model {self.model!r}; it has: {listed}"
-
-    def _check_auth(self, response: httpx.Response) -> None:
-        if response.status_code in (401, 403):
-            raise UserError(
-                f"the API at {self.base_url} rejected the API key (HTTP {response.status_code}); "
-                "check the key"
-            )
-
     def describe(self) -> dict[str, str]:
         return {
             "engine": "openai",
@@ -228,199 +166,6 @@ class OpenAIEngine(Engine):
             "model": self.model,
             "mode": self.mode,
         }
-
-    # ----------------------------------------------------------------- the loop
-    def _run(self, jobs: Sequence[_Job[R]]) -> Iterator[list[tuple[int, R | FailedResult]]]:
-        """Run every job on a private event loop; yield (index, result) batches as they finish.
-
-        A job answers the request indices it names, in order. A `RequestFailed` becomes a
-        `FailedResult` for each of them; any other exception (`UserError`) cancels the rest and
-        propagates. Closing the generator early cancels what is in flight.
-        """
-        if not jobs:
-            return
-        loop = asyncio.new_event_loop()
-        tasks: list[asyncio.Task[None]] = []
-        client: httpx.AsyncClient | None = None
-        queue: asyncio.Queue[tuple[Sequence[int], Any]]
-
-        async def start() -> None:
-            nonlocal client, queue
-            client = httpx.AsyncClient(
-                headers=self._headers,
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=self.concurrency),
-            )
-            queue = asyncio.Queue()
-            self._semaphore = asyncio.Semaphore(self.concurrency)  # this loop's
-            for job in jobs:
-                tasks.append(asyncio.create_task(one(job, client)))
-
-        async def one(job: _Job[R], http: httpx.AsyncClient) -> None:
-            try:
-                result: Any = await job.run(http)
-            except RequestFailed as exc:
-                result = [FailedResult(exc.reason)] * len(job.indices)
-            except Exception as exc:  # handed to the caller: UserError, bugs
-                result = exc
-            queue.put_nowait((job.indices, result))
-
-        async def collect() -> list[tuple[Sequence[int], Any]]:
-            items = [await queue.get()]
-            while len(items) < self.concurrency and not queue.empty():
-                items.append(queue.get_nowait())
-            return items
-
-        try:
-            loop.run_until_complete(start())
-            remaining = len(jobs)
-            while remaining:
-                done = loop.run_until_complete(collect())
-                remaining -= len(done)
-                batch: list[tuple[int, Any]] = []
-                for indices, results in done:
-                    if isinstance(results, Exception):
-                        raise results
-                    batch.extend(zip(indices, results, strict=True))
-                yield batch
-        finally:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            if client is not None:
-                loop.run_until_complete(client.aclose())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _post(
-        self,
-        client: httpx.AsyncClient,
-        path: str,
-        body: dict[str, Any],
-        tokens: int,
-        parse: Callable[[dict[str, Any]], R],
-        wanted: Callable[[], bool] | None = None,
-    ) -> R:
-        """POST with rate limits, a deadline per attempt and retries; `parse` turns the JSON body
-        into a result, and a body it cannot read (KeyError, TypeError, ...) counts as malformed,
-        so it is retried. Only answers that belong to this request are parsed (see identity).
-
-        `wanted`, asked before each attempt (once its slot is free), withdraws the request
-        (`_Withdrawn`) when it says no: what the run learnt meanwhile may make it pointless."""
-
-        def checked(data: dict[str, Any]) -> R:
-            result = parse(data)
-            self._ledger.claim(data, body)
-            return result
-
-        reason, retry_after, failures = "", None, 0
-        patience_ends: float | None = None
-        while True:
-            if failures:
-                await asyncio.sleep(self._delay(failures, retry_after))
-            retry_after = None
-            if wanted is not None and not wanted():
-                raise _Withdrawn()
-            await self._pace(tokens)
-            async with self._semaphore:  # waiting here is not part of any deadline
-                while True:
-                    if wanted is not None and not wanted():
-                        raise _Withdrawn()
-                    try:
-                        return await self._attempt(client, path, body, checked)
-                    except _Saturated as exc:
-                        now = time.monotonic()
-                        if patience_ends is None:
-                            patience_ends = now + self.saturation_patience
-                        if now >= patience_ends:
-                            reason = f"{exc.reason}, busy for {self.saturation_patience:g} s"
-                            break
-                        await asyncio.sleep(self._delay(0, exc.retry_after))  # keeps the slot
-                        await self._pace(tokens)
-                    except _Retry as exc:
-                        reason, retry_after = exc.reason, exc.retry_after
-                        break
-            failures += 1
-            if failures > self.max_retries:
-                raise RequestFailed(f"{reason} (after {self.max_retries + 1} attempts)")
-
-    async def _pace(self, tokens: int) -> None:
-        if self._request_bucket:
-            await self._request_bucket.acquire(1)
-        if self._token_bucket:
-            await self._token_bucket.acquire(tokens)
-
-    async def _attempt(
-        self,
-        client: httpx.AsyncClient,
-        path: str,
-        body: dict[str, Any],
-        parse: Callable[[dict[str, Any]], R],
-    ) -> R:
-        """One request: sent, its whole body read within `timeout`, checked and parsed. Every
-        way of failing to get a readable answer (refused, reset, timed out, a body that does
-        not decode) is a `_Retry`."""
-        request_id = self._ledger.new_request_id()
-        try:
-            async with asyncio.timeout(self.timeout):
-                response = await client.post(
-                    f"{self.base_url}{path}",
-                    content=_body(body),
-                    headers={**_JSON, "X-Request-Id": request_id},
-                )
-        except TimeoutError:
-            raise _Retry(f"no complete answer from {path} within {self.timeout:g} s") from None
-        except httpx.HTTPError as exc:  # refused, reset, closed, timed out, undecodable body
-            raise _Retry(f"{type(exc).__name__} from {path}") from None
-        try:
-            self._ledger.check_header(response.headers, request_id)
-            return await self._read(client, response, path, parse)
-        except Mismatch as exc:
-            raise _Retry(f"{exc} ({path})") from None
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """The server's `Retry-After` if given (capped, at least 50 ms, plus up to 10% jitter so
-        that requests told the same time do not return in lockstep), else full jitter: uniform
-        over [0, min(max, base * 2**(attempt-1))], so concurrent retries spread out."""
-        if retry_after is not None:
-            wait = max(0.05, min(retry_after, self.retry_after_max))
-            return wait + random.uniform(0, 0.1 * wait)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempt - 1))
-        return random.uniform(0, ceiling)
-
-    async def _read(
-        self,
-        client: httpx.AsyncClient,
-        response: httpx.Response,
-        path: str,
-        parse: Callable[[dict[str, Any]], R],
-    ) -> R:
-        status = response.status_code
-        self._check_auth(response)
-        if status in RETRY_STATUS:
-            after = parse_retry_after(response.headers.get("retry-after"))
-            fault = _Saturated if status in SATURATED_STATUS and after is not None else _Retry
-            raise fault(f"HTTP {status} from {path}", after)
-        if status == 404:
-            available = None
-            with contextlib.suppress(httpx.HTTPError):
-                available = self._model_ids(await client.get(f"{self.base_url}/models"))
-            if available is not None and self.model not in available:
-                raise UserError(self._unknown_model(available))
-            raise UserError(f"the API at {self.base_url} has no {path} (HTTP 404)")
-        if status >= 400:
-            raise RequestFailed(f"HTTP {status} from {path}: {_message(response)}", status)
-        try:
-            data = response.json()
-            result = parse(data)
-            usage = data.get("usage") or {}
-            total = usage.get("total_tokens")
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise _Retry(f"malformed response from {path}: {type(exc).__name__}") from None
-        if isinstance(total, int):
-            self.tokens_computed += total
-        return result
 
     # ----------------------------------------------------------------- score
     def score(
@@ -440,12 +185,12 @@ class OpenAIEngine(Engine):
         groups: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.context, []).append(index)
-        jobs: list[_Job[ScoreResult | FailedResult]] = []
+        jobs: list[Job[ScoreResult | FailedResult]] = []
         for indices in groups.values():
             for at in range(0, len(indices), MAX_PROMPTS):
                 chunk = indices[at : at + MAX_PROMPTS]
                 group = [ScorePrompt.of(requests[i]) for i in chunk]
-                jobs.append(_Job(chunk, self._score_job(group)))
+                jobs.append(Job(chunk, self._score_job(group)))
         batches = self._run(jobs)  # a job's own failures are results: R is the union
         return batches
 
@@ -461,7 +206,7 @@ class OpenAIEngine(Engine):
                     return list(await self._score_once(client, group))
                 except NotAList:
                     self.score_lists, self._lists_refused = False, True
-                except _Withdrawn:  # lists were refused while this one waited
+                except Withdrawn:  # lists were refused while this one waited
                     return await self._score_singly(client, group)
                 except RequestFailed as exc:
                     if exc.status is None or not 400 <= exc.status < 500:
@@ -512,7 +257,7 @@ class OpenAIEngine(Engine):
                         "the endpoint does not return prompt logprobs (echo with logprobs); "
                         "run choice benchmarks by generation: add --choice-by generation"
                     ) from None
-                raise _Retry(f"{exc} from /completions") from None
+                raise Retry(f"{exc} from /completions") from None
             self._no_logprobs = 0
             return results
 
@@ -538,7 +283,7 @@ class OpenAIEngine(Engine):
         """Completions mode sends the first four stop strings (OpenAI's limit) and cuts the rest
         here. Chat mode cuts every stop string here, after the thinking is taken out, so that a
         stop string inside the reasoning cannot end the answer before it starts."""
-        return self._run([_Job([i], self._generate_job(r)) for i, r in enumerate(requests)])
+        return self._run([Job([i], self._generate_job(r)) for i, r in enumerate(requests)])
 
     def _generate_job(
         self, request: GenerateRequest
@@ -564,20 +309,3 @@ class OpenAIEngine(Engine):
             return [await self._post(client, path, body, tokens, parse)]
 
         return job
-
-
-def _message(response: httpx.Response) -> str:
-    """The server's error message, short; the body otherwise (never the request's headers)."""
-    try:
-        return str(response.json()["error"]["message"])[:300]
-    except (ValueError, KeyError, TypeError):
-        return response.text[:300]
-
-
-_JSON = {"Content-Type": "application/json"}
-
-
-def _body(body: dict[str, Any]) -> bytes:
-    """A prompt may hold lone surrogates: sent as JSON escapes, which the server reads back as
-    the same text (httpx's own `json=` would fail to encode them)."""
-    return json_text(body, separators=(",", ":")).encode("utf-8")
