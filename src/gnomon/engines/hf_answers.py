@@ -72,11 +72,7 @@ class RowReader:
         text before the first end id, and for a conversation (`thinking`) in its answer, not in
         a `<think>` block (an unclosed one holds no answer yet)."""
         ended = next((i for i, t in enumerate(ids) if t in self.end_ids), len(ids))
-        text = self.decode(ids[:ended])
-        if thinking:  # after thinking, stripped on the left as `read` strips it (a stop
-            answer = answer_part(text)  # string may still end the text being generated)
-            text = answer.lstrip() if answer != text else text
-        return cut(text, until) != text
+        return _holds_stop(self.decode(ids[:ended]), until, thinking)
 
     def read(
         self, new: Sequence[int], request: GenerateRequest, truncated: bool, prompt_tokens: int
@@ -89,7 +85,7 @@ class RowReader:
         until = [s for s in (*request.until, self.end_text) if s]
         thinking = request.messages is not None
         cut_text = cut(text, until)
-        if self.stopped(ids, until, thinking):
+        if _holds_stop(text, until, thinking):
             finish, used = "stop", _tokens_to(ids, lambda some: self.stopped(some, until, thinking))
         elif ended is not None:
             finish, used = "stop", ended + 1
@@ -114,6 +110,16 @@ class RowReader:
             completion_tokens=used,
             tool_calls=calls,
         )
+
+
+def _holds_stop(text: str, until: Sequence[str], thinking: bool) -> bool:
+    """Whether `RowReader.stopped`'s text holds a stop string: a conversation's answer after
+    its thinking, stripped on the left as `read` strips it (a stop may end the text still being
+    generated)."""
+    if thinking:
+        answer = answer_part(text)
+        text = answer.lstrip() if answer != text else text
+    return cut(text, until) != text
 
 
 def _strip(ids: list[int], pads: Collection[int]) -> list[int]:

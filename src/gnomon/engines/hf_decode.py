@@ -30,10 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from gnomon.engines.hf_answers import RowReader
 from gnomon.engines.hf_attention import RowCache, activate
 from gnomon.engines.planning import ContextWork, prefix_groups
-from gnomon.engines.stop_text import StopText
 
 if TYPE_CHECKING:
     from gnomon.engines.hf_generate import HFGeneration
@@ -162,9 +160,7 @@ class Decoder:
         self.layers = int(self._text_config().num_hidden_layers)
         eos = engine.model.generation_config.eos_token_id
         self.eos = {eos} if isinstance(eos, int) else set(eos or ())
-        self.stop_text = StopText(
-            RowReader.of(engine.tokenizer, engine.model.generation_config.eos_token_id)
-        )
+        self.stop_text = engine._stop_text()
         # off the fast path the model returns logits: only the last position's are read
         takes = inspect.signature(self.model.forward).parameters
         self._extra = (

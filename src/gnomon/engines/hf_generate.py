@@ -250,10 +250,14 @@ class HFGeneration:
         return [out[row, width : width + max_tokens].tolist() for row in range(len(rows))]
 
     def _stop_text(self) -> StopText:
-        from gnomon.engines.stop_text import StopText
+        """The engine's one stop-string check (it learns which tokens can end a stop string
+        as it goes), for its decoding loop and for `model.generate`'s path alike."""
+        if not hasattr(self, "_own_stop_text"):
+            from gnomon.engines.stop_text import StopText
 
-        reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
-        return StopText(reader)
+            eos = self.model.generation_config.eos_token_id
+            self._own_stop_text = StopText(RowReader.of(self.tokenizer, eos))
+        return self._own_stop_text
 
     def _eos_text(self) -> str:
         eos_id = self.tokenizer.eos_token_id
