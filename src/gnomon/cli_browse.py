@@ -17,20 +17,20 @@ runs_app = typer.Typer(help="Past runs in the store.", no_args_is_help=True)
 
 
 @hub_app.command("list")
-def hub_list() -> None:
-    """Benchmarks in the hub."""
-    from gnomon.hub import all_specs
+def hub_list(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="spec files to list beside the built-in ones")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per benchmark")] = False,
+) -> None:
+    """Benchmarks in the hub, grouped by capability dimension, and the suites."""
+    from gnomon.hub.listing import hub_entries, print_hub, print_hub_json
 
-    table = Table()
-    for column in ("id", "title", "dimension", "mode", "shots", "metrics", "version", "source"):
-        table.add_column(column)
-    for spec in all_specs():
-        source = spec.source.hub or spec.source.files or spec.source.package or ""
-        table.add_row(
-            spec.id, spec.title, spec.dimension, spec.mode, str(spec.fewshot.count),
-            ",".join(spec.metrics), str(spec.version), f"{source} [{spec.source.eval_split}]",
-        )  # fmt: skip
-    out.print(table)
+    entries = hub_entries(files or [])
+    if as_json:
+        print_hub_json(entries)
+    else:
+        print_hub(entries)
 
 
 @hub_app.command("show")

@@ -57,18 +57,30 @@ def read_jsonl(path: Path, *, errors: str = "strict") -> list[Row]:
 
 
 def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
+    """One hub config, or each of `source.subsets` in turn, every row tagged with its subset."""
     import datasets  # imported late: it is slow to import and local runs do not need it
 
     hub = spec.source.hub
-    try:
-        table = datasets.load_dataset(hub, spec.source.config, split=split)
-    except Exception as exc:  # the hub client raises many types; all mean "could not load"
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise UserError(
-            f"cannot load {hub} ({spec.source.config or 'default'}, split {split}) from the "
-            f"datasets hub: {reason}. Offline? Pass --data DIR with {split}.jsonl"
-        ) from None
-    return [Row(i, dict(r), f"{hub}/{split}[{i}]") for i, r in enumerate(table)]
+    configs: list[str | None] = (
+        list(spec.source.subsets) if spec.source.subsets else [spec.source.config]
+    )
+    rows: list[Row] = []
+    for config in configs:
+        try:
+            table = datasets.load_dataset(hub, config, split=split)
+        except Exception as exc:  # the hub client raises many types; all mean "could not load"
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"cannot load {hub} ({config or 'default'}, split {split}) from the "
+                f"datasets hub: {reason}. Offline? Pass --data DIR with {split}.jsonl"
+            ) from None
+        tag = {spec.source.subset_field: config} if spec.source.subsets else {}
+        where = f"{hub}/{config}" if spec.source.subsets else hub
+        rows.extend(
+            Row(len(rows) + i, {**dict(r), **tag}, f"{where}/{split}[{i}]")
+            for i, r in enumerate(table)
+        )
+    return rows
 
 
 def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec, load_spec
+from gnomon.hub.suite import PREFIX, is_suite_file, load_suite, suite_path
 
 BUILTIN_DIR = Path(__file__).parent / "benchmarks"
 
@@ -31,14 +32,43 @@ def resolve(name: str) -> BenchmarkSpec:
 
 
 def resolve_many(names: str) -> list[BenchmarkSpec]:
-    specs = [resolve(n.strip()) for n in names.split(",") if n.strip()]
-    if not specs:
-        raise UserError("--bench names no benchmark")
+    """Comma-separated hub ids, spec files and suites (`suite:ID`, or a suite file); a benchmark
+    that two suites share runs once, one named twice outright is a mistake."""
+    specs: list[BenchmarkSpec] = []
     seen: set[str] = set()
-    for spec in specs:
+    for word in (n.strip() for n in names.split(",")):
+        if not word:
+            continue
+        if word.startswith(PREFIX) or (
+            word.endswith((".yaml", ".yml")) and Path(word).is_file() and is_suite_file(Path(word))
+        ):
+            for spec in resolve_suite(word):
+                if spec.id not in seen:
+                    seen.add(spec.id)
+                    specs.append(spec)
+            continue
+        spec = resolve(word)
         if spec.id in seen:
             raise UserError(f"benchmark {spec.id!r} is named twice in --bench")
         seen.add(spec.id)
+        specs.append(spec)
+    if not specs:
+        raise UserError("--bench names no benchmark")
+    return specs
+
+
+def resolve_suite(name: str) -> list[BenchmarkSpec]:
+    """Every benchmark a suite names, each resolved relative to the suite file's folder."""
+    path = suite_path(name)
+    suite, lines = load_suite(path)
+    specs = []
+    for bench in suite.benchmarks:
+        local = path.parent / bench
+        try:
+            spec = resolve(str(local) if bench.endswith((".yaml", ".yml")) else bench)
+        except UserError as exc:
+            raise UserError(f"{path}:{lines.get(bench, 1)}: suite {suite.id}: {exc}") from None
+        specs.append(spec)
     return specs
 
 

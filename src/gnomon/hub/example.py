@@ -11,9 +11,9 @@ from gnomon.prompts import Renderer, Sample
 
 
 def _synthetic(spec: BenchmarkSpec, split: str) -> list[Row]:
-    from gnomon.tiny import synthetic_rows
+    from gnomon.rowgen import make_rows
 
-    rows = synthetic_rows(spec.id, split, 20)
+    rows = make_rows(spec.id, split)
     return [Row(i, r, f"synthetic {spec.id}/{split}[{i}]") for i, r in enumerate(rows)]
 
 
@@ -27,13 +27,12 @@ def example_sample(
         pool = load_split(spec, fewshot_split, data_dir) if renderer.shots else []
         note = f"row {index} of {spec.source.eval_split}"
     except UserError:
-        if data_dir is not None or spec.id not in {
-            "mmlu",
-            "arc_easy",
-            "arc_challenge",
-            "hellaswag",
-            "gsm8k",
-        }:
+        from gnomon.rowgen import maker
+
+        found = maker(spec.id)
+        if data_dir is not None or found is None:
+            raise
+        if not {spec.source.eval_split, fewshot_split} <= set(found.sizes):
             raise
         rows, pool = _synthetic(spec, spec.source.eval_split), _synthetic(spec, fewshot_split)
         note = "made-up row in the real schema: the dataset is not reachable; pass --data DIR"

@@ -47,6 +47,13 @@ class Source(_Strict):
         description="a data file shipped in an installed package: `pkg:path/file.jsonl[.gz]`",
     )
     eval_split: str
+    subsets: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="hub configs loaded one after another (BBH's 27 tasks), each row tagged with "
+        "its config in `subset_field`; local rows carry that field themselves",
+    )
+    subset_field: str = "subset"
     process: str | None = Field(default=None, description="name of a registered row hook")
     id_field: str | None = Field(default=None, description="row field holding a stable id")
 
@@ -191,12 +198,32 @@ class JudgeSpec(_Strict):
         return self
 
 
+REFERENCE_PATTERN = r"^(lm-eval|opencompass|paper):[^\s]+$"
+
+
 class BenchmarkSpec(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
     title: str
     dimension: Dimension
     version: Annotated[int, Field(ge=1)]
     description: str = ""
+    family: str | None = Field(
+        default=None, description="the benchmark this is a setting of (variants share it)"
+    )
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$|^multilingual$")]] = Field(
+        default_factory=lambda: ["en"], min_length=1
+    )
+    items: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="rows in the real evaluation split (all subsets)"
+    )
+    reference: Annotated[str, Field(pattern=REFERENCE_PATTERN)] | None = Field(
+        default=None,
+        description="the implementation this one matches: `lm-eval:TASK` (`{field}` filled from "
+        "each row, for task groups), `opencompass:CONFIG`, or `paper:URL` where neither has it",
+    )
+    proof: str = Field(
+        default="", description="how the match with `reference` is proven (the test that does)"
+    )
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
@@ -262,6 +289,10 @@ class BenchmarkSpec(_Strict):
                     f"metric {metric!r} is not produced by a {self.judge.verdict} judge "
                     f"({', '.join(produced)})"
                 )
+
+    @property
+    def family_id(self) -> str:
+        return self.family or self.id
 
     @property
     def asks_judge(self) -> bool:
