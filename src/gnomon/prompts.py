@@ -45,6 +45,8 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
+    # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
+    solution: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -55,6 +57,8 @@ class Sample:
             parts.append(self.judge)
         if self.turns:  # only a conversation has them: other samples hash as before
             parts.append({"turns": self.turns, "system": self.system})
+        if self.solution is not None:
+            parts.append({"solution": self.solution})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -100,6 +104,11 @@ class Renderer:
             self._choices: Callable[..., Any] | None = (
                 ENV.compile_expression(p.choices, undefined_to_none=False)
                 if isinstance(p.choices, str)
+                else None
+            )
+            self._solution = (
+                ENV.compile_expression(p.solution, undefined_to_none=False)
+                if p.solution
                 else None
             )
         except TemplateError as exc:
@@ -181,6 +190,14 @@ class Renderer:
             return {"error": "the benchmark row has no tests"}
         return rendered
 
+    def solution(self, fields: dict[str, Any], row: Row) -> str | None:
+        if self._solution is None:
+            return None
+        value = self._eval("solution", self._solution, fields, row)
+        if not isinstance(value, str):
+            raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
+        return value
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -257,6 +274,7 @@ class Renderer:
                     judge,
                     turns,
                     self.chat.system if self.chat is not None and turns else None,
+                    self.solution(fields, row),
                 )
             )
         return samples

@@ -77,11 +77,18 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
+    file: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*\.jsonl$")] | None = Field(
+        default=None,
+        description="fixed exemplars shipped with gnomon (gnomon/hub/fewshot/FILE, JSONL rows in "
+        "the dataset's schema), taken in file order, instead of rows of a split",
+    )
 
     @model_validator(mode="after")
     def _split_needed(self) -> FewShot:
-        if self.count > 0 and self.split is None:
-            raise ValueError("few-shot `count` > 0 needs a `split` to draw examples from")
+        if self.file is not None and self.split is not None:
+            raise ValueError("few-shot examples come from a `file` or a `split`, not both")
+        if self.count > 0 and self.split is None and self.file is None:
+            raise ValueError("few-shot `count` > 0 needs a `split` (or `file`) to draw examples from")
         return self
 
 
@@ -101,6 +108,11 @@ class Prompt(_Strict):
     )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    solution: str | None = Field(
+        default=None,
+        description="a Jinja2 expression: the worked solution, for metrics that read the "
+        "reference answer out of it (math_verify), when `target` is the short answer",
+    )
     turns: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -133,10 +145,13 @@ class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
     LaTeX, fractions, "the answer is ..."), or `kind: judge`, last: the judge model (--judge)
-    asked for the final answer when no step before it found one."""
+    asked for the final answer when no step before it found one. `kind: minerva` reads Minerva's
+    "Final Answer: The final answer is X. I hope it is correct." line and normalises X as
+    Minerva does; `kind: boxed` the last `\\boxed{}` (else the text between the first and last
+    `$`, else all of it), as lm-eval's AIME scorer does."""
 
     name: str
-    kind: Literal["regex", "math", "judge"] = "regex"
+    kind: Literal["regex", "math", "judge", "minerva", "boxed"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
@@ -159,6 +174,12 @@ class Normalize(_Strict):
     ignore_case: bool = False
     ignore_punctuation: bool = False
     regexes_to_ignore: list[str] = Field(default_factory=list)
+    math: Literal["minerva", "hendrycks"] | None = Field(
+        default=None,
+        description="exact_match compares math answers as a published scorer does: `minerva` "
+        "(equal, or LaTeX whose difference sympy simplifies to 0), `hendrycks` (equal after "
+        "Hendrycks MATH's string normalisation); the other fields then do not apply",
+    )
 
 
 VerdictKind = Literal["rating", "pairwise", "yes_no"]
@@ -302,13 +323,13 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        fewshot = self.fewshot.model_dump()
+        # fields added later hash only when set, so older specs keep their hashes
+        fewshot = self.fewshot.model_dump(exclude={"file"} if self.fewshot.file is None else None)
         if shots is not None:
             fewshot["count"] = shots
-        # a spec without turns hashes as it did before turns existed
-        unset = {"turns"} if self.prompt.turns is None else None
+        unset = {f for f in ("turns", "solution") if getattr(self.prompt, f) is None}
         payload = {
-            "prompt": self.prompt.model_dump(exclude=unset),
+            "prompt": self.prompt.model_dump(exclude=unset or None),
             "fewshot": fewshot,
             "process": self.source.process,
             "mode": self.mode,
