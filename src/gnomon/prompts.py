@@ -107,9 +107,7 @@ class Renderer:
                 else None
             )
             self._solution = (
-                ENV.compile_expression(p.solution, undefined_to_none=False)
-                if p.solution
-                else None
+                ENV.compile_expression(p.solution, undefined_to_none=False) if p.solution else None
             )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None

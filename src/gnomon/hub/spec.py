@@ -88,7 +88,9 @@ class FewShot(_Strict):
         if self.file is not None and self.split is not None:
             raise ValueError("few-shot examples come from a `file` or a `split`, not both")
         if self.count > 0 and self.split is None and self.file is None:
-            raise ValueError("few-shot `count` > 0 needs a `split` (or `file`) to draw examples from")
+            raise ValueError(
+                "few-shot `count` > 0 needs a `split` (or `file`) to draw examples from"
+            )
         return self
 
 
