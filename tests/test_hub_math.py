@@ -261,3 +261,54 @@ def test_math_row_without_a_boxed_answer_is_named(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{tmp_path / 'test.jsonl'}:1: cannot prepare row" in proc.stderr
     assert "no \\boxed{} answer" in proc.stderr
+
+
+# ---------------------------------------------------------------------------- per-row stops
+def _mgsm_plan(tmp_path: Path, rows: list[dict[str, object]], spec: BenchmarkSpec | None = None):
+    spec = spec or resolve("mgsm")
+    data = tmp_path / spec.id
+    data.mkdir(exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    (data / "test.jsonl").write_text(text, encoding="utf-8")
+    return plan_bench(spec, tmp_path, None, None, "t")
+
+
+MGSM_ROWS = [
+    {"question": q, "answer": None, "answer_number": 3, "equation_solution": None, "subset": lang}
+    for lang, q in (("zh", "有多少个？"), ("de", "Wie viele?"), ("fr", "Combien ?"))
+]
+
+
+def test_stop_sequences_follow_the_row(tmp_path: Path) -> None:
+    """MGSM stops at "Question:" in the row's own language, as lm-eval's task per language."""
+    plan = _mgsm_plan(tmp_path, MGSM_ROWS)
+    stops = [plan.mode.requests(s)[0].until for s in plan.samples]
+    assert stops == [
+        ("问题：", "</s>", "<|im_end|>"),
+        ("Frage:", "</s>", "<|im_end|>"),
+        ("Question :", "</s>", "<|im_end|>"),
+    ]
+    assert plan.samples[0].context == "问题： 有多少个？\nAnswer:"
+    assert plan.samples[2].context == "Question : Combien ?\nRéponse :"
+    # a fixed stop list stays the spec's own, and out of the sample's hash
+    gsm8k = _score_plan(resolve("gsm8k_cot"))
+    assert gsm8k.samples[0].until is None
+    assert gsm8k.mode.requests(gsm8k.samples[0])[0].until == ("Q:", "</s>", "<|im_end|>")
+
+
+def _score_plan(spec: BenchmarkSpec):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / spec.id).mkdir()
+        row = {"question": "How many?", "answer": "#### 2"}
+        (Path(tmp) / spec.id / "test.jsonl").write_text(json.dumps(row) + "\n")
+        return plan_bench(spec, Path(tmp), 0, None, "t")
+
+
+def test_a_stop_template_needs_its_field(tmp_path: Path) -> None:
+    spec = resolve("mgsm")
+    generation = spec.generation.model_copy(update={"until": ["{{ language_word }}"]})
+    broken = spec.model_copy(update={"generation": generation})
+    with pytest.raises(UserError, match="test.jsonl:1: the row has no field `language_word`"):
+        _mgsm_plan(tmp_path, MGSM_ROWS, broken)
