@@ -193,3 +193,37 @@ def mgsm(split: str, n: int, seed: int) -> list[RowDict]:
         row["subset"] = lang
         out.append(row)
     return out
+
+
+@rows("asdiv", sizes={"validation": 12})
+def asdiv(split: str, n: int, seed: int) -> list[RowDict]:
+    """`EleutherAI/asdiv` rows: body, question, solution_type, answer with its unit in
+    parentheses ("9 (apples)"; a ratio or a decimal has none of its own) and formula."""
+    r = rng("asdiv", split, seed)
+    out = []
+    for _ in range(n):
+        noun = r.choice(NOUNS)
+        a, b = r.randint(2, 40), r.randint(2, 40)
+        kind = r.choice(["Addition", "Subtraction", "Multiplication", "Ratio", "Decimal"])
+        if kind == "Addition":
+            value, formula = str(a + b), f"{a}+{b}={a + b}"
+        elif kind == "Subtraction":
+            a, b = max(a, b), min(a, b)
+            value, formula = str(a - b), f"{a}-{b}={a - b}"
+        elif kind == "Multiplication":
+            value, formula = str(a * b), f"{a}*{b}={a * b}"
+        elif kind == "Ratio":
+            value, formula = f"{a}:{b}", f"{a}:{b}={a}:{b}"
+        else:
+            value, formula = f"{a / 4:g}", f"{a}/4={a / 4:g}"
+        unit = f" ({noun}s)" if kind not in ("Ratio", "Decimal") else ""
+        out.append(
+            {
+                "body": f"{r.choice(NAMES)} has {a} {noun}s. {sentence(r)}",
+                "question": f"How many {noun}s does the {r.choice(NOUNS)} hold?",
+                "solution_type": kind,
+                "answer": value + unit,
+                "formula": formula,
+            }
+        )
+    return out
