@@ -312,3 +312,60 @@ def test_a_stop_template_needs_its_field(tmp_path: Path) -> None:
     broken = spec.model_copy(update={"generation": generation})
     with pytest.raises(UserError, match="test.jsonl:1: the row has no field `language_word`"):
         _mgsm_plan(tmp_path, MGSM_ROWS, broken)
+
+
+# ---------------------------------------------------------------------------- whole scorers
+def _outputs(target: str) -> list[str]:
+    """Answers a model could give: Minerva's line with the target as written, equivalent or
+    wrong, boxed, in dollars, cut off, with units; and the made-up rows hold targets in every
+    form (fractions, intervals, roots, thousands, units, degrees, tuples)."""
+    return [
+        f"Final Answer: The final answer is ${target}$. I hope it is correct.",
+        f"Work.\nFinal Answer: The final answer is {target} units. I hope it is correct.",
+        f"Final Answer: The final answer is ${target}$",
+        "Final Answer: The final answer is $0.75$. I hope it is correct.",
+        "Final Answer: The final answer is $\\frac{5}{2}$. I hope it is correct.",
+        "Final Answer: The final answer is $10,080$. I hope it is correct.",
+        f"So the answer is $\\boxed{{{target}}}$.",
+        f"We get $x = {target}$ and so {target}",
+        f"\\boxed{{0{target}}}",
+        "The answer is $\\boxed 204$",
+        "nothing",
+    ]
+
+
+@pytest.mark.parametrize(
+    "bench",
+    # math_500 shares minerva_math's scorer; sympy makes this one ~20 s
+    [pytest.param("minerva_math", marks=pytest.mark.slow), "aime24", "aime25"],
+)
+def test_scores_are_lm_evals_on_made_up_rows(
+    bench: str, tmp_path: Path, minerva: ModuleType, aime: ModuleType
+) -> None:
+    """gnomon's mode scores each output as lm-eval's `process_results` does, for every row."""
+    from gnomon.rowgen import make_rows, maker
+
+    spec = resolve(bench)
+    found = maker(bench)
+    assert found is not None
+    rows = make_rows(bench, spec.source.eval_split)
+    (tmp_path / bench).mkdir()
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / bench / f"{spec.source.eval_split}.jsonl").write_text(text, encoding="utf-8")
+    plan = plan_bench(spec, tmp_path, 0, None, "t")
+    compared = 0
+    for sample, row in zip(plan.samples, rows, strict=True):
+        if bench.startswith("aime"):
+            doc, scorer = row, aime.process_results
+        else:
+            gold = minerva.last_boxed_only_string(row["solution"])
+            answer = minerva.normalize_final_answer(minerva.remove_boxed(gold))
+            doc = {"problem": row["problem"], "solution": row["solution"], "answer": answer}
+            scorer = minerva.process_results
+        assert str(sample.target) == str(doc.get("answer", doc.get("Answer")))
+        for output in _outputs(str(sample.target)):
+            theirs = {k: float(v) for k, v in scorer(doc, [output]).items()}
+            ours = plan.mode.result(sample, [GenerateResult(output)])["metrics"]
+            assert ours == theirs, (sample.index, output)
+            compared += 1
+    assert compared >= 8 * len(_outputs("x"))
