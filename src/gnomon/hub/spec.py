@@ -99,6 +99,18 @@ class Prompt(_Strict):
     fewshot_target: str | None = Field(
         default=None, description="expression for the answer shown after a few-shot question"
     )
+    choices_in: Literal["continuation", "context"] = Field(
+        default="continuation",
+        description="where each choice goes: after the shared context (the usual case), or "
+        "`context`: each choice is its own context and the rendered `template` is the shared "
+        "continuation scored after each (lm-evaluation-harness's multiple-input tasks, "
+        "WinoGrande's partial scoring)",
+    )
+    labels: str | None = Field(
+        default=None,
+        description="a Jinja2 expression giving each choice's truth (1 true, 0 false), for "
+        "metrics that weigh every true choice (mc2)",
+    )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
     turns: list[str] | None = Field(
@@ -273,6 +285,12 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")
+        if self.mode != "choice" and (
+            self.prompt.choices_in != "continuation" or self.prompt.labels is not None
+        ):
+            raise ValueError("`prompt.choices_in` and `prompt.labels` are for choice mode")
+        if "mc2" in self.metrics and self.prompt.labels is None:
+            raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
         return self
@@ -305,8 +323,12 @@ class BenchmarkSpec(_Strict):
         fewshot = self.fewshot.model_dump()
         if shots is not None:
             fewshot["count"] = shots
-        # a spec without turns hashes as it did before turns existed
-        unset = {"turns"} if self.prompt.turns is None else None
+        # fields left at their defaults hash as they did before the fields existed
+        unset = {
+            name
+            for name, default in (("turns", None), ("choices_in", "continuation"), ("labels", None))
+            if getattr(self.prompt, name) == default
+        }
         payload = {
             "prompt": self.prompt.model_dump(exclude=unset),
             "fewshot": fewshot,
