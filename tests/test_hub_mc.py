@@ -217,3 +217,59 @@ def test_bad_race_rows_name_the_row(tmp_path: Path, problems: str, message: str)
     _write(tmp_path, "race", "test", [{"article": "A.", "problems": problems}])
     with pytest.raises(UserError, match=rf"test\.jsonl:1: cannot prepare row: .*{message}"):
         _plan("race", tmp_path)
+
+
+# ----------------------------------------------------------------- few-shot draws
+@pytest.mark.parametrize(("exclude", "kept_out"), [(None, False), (True, True), (False, False)])
+def test_the_row_asked_is_kept_out_of_its_shots_as_the_spec_says(
+    tmp_path: Path, exclude: bool | None, kept_out: bool
+) -> None:
+    """lm-eval drops a drawn shot equal to the row asked whenever its task names no test split,
+    even when the shots come from another split (a train row can repeat an eval row)."""
+    val = make_rows("piqa", "validation", 2)
+    train = [dict(val[0]), *make_rows("piqa", "train", 3)]
+    _write(tmp_path, "piqa", "validation", val)
+    _write(tmp_path, "piqa", "train", train)
+    path = _spec_file(tmp_path, "piqa", fewshot={"count": 2, "split": "train",
+                      "sampler": "first_n", "exclude_eval_row": exclude})  # fmt: skip
+    plan = _plan("piqa", tmp_path, spec=load_spec(path))
+    first = plan.samples[0].context.split("\n\n")
+    own = f"Question: {val[0]['goal']}\nAnswer:"
+    assert (first[0].startswith(own + " ")) is not kept_out  # the copy opens the shots or not
+    assert plan.samples[1].context.startswith(own + " ")  # another row's shots keep the copy
+    if exclude is None:  # unset, as every spec written before the field: hashed as before
+        assert plan.prompt_hash == load_spec(
+            _spec_file(
+                tmp_path, "piqa", fewshot={"count": 2, "split": "train", "sampler": "first_n"}
+            )  # fmt: skip
+        ).prompt_hash(2)
+
+
+SHOT_BENCHES = ["piqa", "siqa", "commonsense_qa", "boolq", "openbookqa", "sciq", "race",
+                "logiqa2", "anli_r1", "winogrande"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bench", SHOT_BENCHES)
+def test_shots_asked_for_are_lm_evals(bench: str, tmp_path: Path) -> None:
+    """`--shots 3` draws lm-eval's shots (`--num_fewshot 3`, seed 1234), request for request;
+    the agreement harness checks the standard count, 0 for these."""
+    from lm_eval_bridge import build_tasks
+
+    from gnomon.rowgen import maker
+
+    spec, found = resolve(bench), maker(bench)
+    assert found is not None and spec.reference is not None and spec.fewshot.split
+    rows = {split: make_rows(bench, split) for split in found.sizes}
+    for split, split_rows in rows.items():
+        _write(tmp_path / "data", bench, split, split_rows)
+    plan = _plan(bench, tmp_path / "data", 3)
+    tasks = build_tasks(
+        spec.reference, rows[spec.source.eval_split], rows[spec.fewshot.split], 3,
+        spec.fewshot.seed, tmp_path / "lm",
+    )  # fmt: skip
+    (task,) = tasks.values()
+    assert task.num_fewshot is None and len(task.docs) == len(plan.samples)
+    for sample, (_, insts) in zip(plan.samples, task.docs, strict=True):
+        ours = [(r.context, r.continuation) for r in plan.mode.requests(sample)]
+        assert ours == [tuple(i.arguments) for i in insts], f"{bench} row {sample.index}"

@@ -320,6 +320,11 @@ class _ShotPicker:
         self.sampler = spec.fewshot.sampler
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
+        # whether the row being asked is kept out of its own shots, and how it is recognised:
+        # by position in a shared split (gnomon's default), by equal fields (lm-eval's rule)
+        exclude = spec.fewshot.exclude_eval_row
+        self.exclude = same_split if exclude is None else exclude
+        self.by_fields = exclude is True
         self.seed = spec.fewshot.seed
         self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
@@ -343,15 +348,11 @@ class _ShotPicker:
         key = row.fields.get(self.group_by) if self.group_by else None
         pool = self.fixed if self.fixed is not None else self.pools.get(key, [])
         if self.sampler == "first_n" or self.fixed is not None:
-            chosen = [r for r in pool if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            chosen = [r for r in pool if not self._is_asked(r, row)][: self.count]
         else:
             rng = self.rngs.setdefault(key, random.Random(self.seed))
-            draw = rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
-            chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            draw = rng.sample(pool, min(len(pool), self.count + int(self.exclude)))
+            chosen = [r for r in draw if not self._is_asked(r, row)][: self.count]
         if len(chosen) < self.count:
             raise UserError(
                 f"{row.origin}: {self.count}-shot needs {self.count} examples"
@@ -359,3 +360,8 @@ class _ShotPicker:
                 + f", only {len(chosen)} available"
             )
         return chosen
+
+    def _is_asked(self, shot: Row, row: Row) -> bool:
+        if not self.exclude:
+            return False
+        return shot.fields == row.fields if self.by_fields else shot.index == row.index

@@ -77,6 +77,12 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
+    exclude_eval_row: bool | None = Field(
+        default=None,
+        description="true: draw one shot more and drop the row being asked (an equal row) if "
+        "drawn, as lm-eval does whenever its task names no test split; false: never, even from "
+        "the eval split (lm-eval's RACE); unset: when the few-shot split is the eval split",
+    )
 
     @model_validator(mode="after")
     def _split_needed(self) -> FewShot:
@@ -321,6 +327,8 @@ class BenchmarkSpec(_Strict):
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
         fewshot = self.fewshot.model_dump()
+        if self.fewshot.exclude_eval_row is None:  # hashes as before the field existed
+            del fewshot["exclude_eval_row"]
         if shots is not None:
             fewshot["count"] = shots
         # fields left at their defaults hash as they did before the fields existed
