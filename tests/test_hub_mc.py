@@ -273,3 +273,22 @@ def test_shots_asked_for_are_lm_evals(bench: str, tmp_path: Path) -> None:
     for sample, (_, insts) in zip(plan.samples, task.docs, strict=True):
         ours = [(r.context, r.continuation) for r in plan.mode.requests(sample)]
         assert ours == [tuple(i.arguments) for i in insts], f"{bench} row {sample.index}"
+
+
+def test_hub_show_lays_out_choices_that_are_contexts_and_true_labels() -> None:
+    from gnomon_cli import gnomon, ok
+
+    shown = ok(gnomon("hub", "show", "winogrande")).stdout
+    row = make_rows("winogrande", "validation")[0]
+    head, rest = _split_blank(row["sentence"])
+    gold = int(row["answer"]) - 1
+    for i in (0, 1):
+        mark = "*" if i == gold else " "
+        assert f"{mark} context {i} ends: {head + row[f'option{i + 1}']!r}" in shown
+    assert f"then scored: {' ' + rest!r}" in shown
+    rows = make_rows("truthfulqa_mc2", "validation")
+    index = next(i for i, r in enumerate(rows) if sum(r["mc2_targets"]["labels"]) > 1)
+    shown = ok(gnomon("hub", "show", "truthfulqa_mc2", "--index", index)).stdout
+    labels = rows[index]["mc2_targets"]["labels"]
+    marks = [line[0] for line in shown.splitlines() if " continuation " in line]
+    assert marks == ["*" if t else " " for t in labels] and sum(labels) > 1
