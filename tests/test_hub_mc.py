@@ -292,3 +292,15 @@ def test_hub_show_lays_out_choices_that_are_contexts_and_true_labels() -> None:
     labels = rows[index]["mc2_targets"]["labels"]
     marks = [line[0] for line in shown.splitlines() if " continuation " in line]
     assert marks == ["*" if t else " " for t in labels] and sum(labels) > 1
+
+
+def test_winogrande_answered_by_generation_lists_whole_sentences(tmp_path: Path) -> None:
+    rows = make_rows("winogrande", "validation")
+    _write(tmp_path, "winogrande", "validation", rows)
+    plan = plan_bench(resolve("winogrande"), tmp_path, None, None, "m", choice_by_generation=True)
+    for row, sample in zip(rows, plan.samples, strict=True):
+        (request,) = plan.mode.requests(sample)
+        head, rest = _split_blank(row["sentence"])
+        assert request.context.startswith(  # 0-shot: nothing before the options
+            f"A. {head}{row['option1']} {rest}\nB. {head}{row['option2']} {rest}\n"
+        )
