@@ -177,7 +177,7 @@ def test_terminal_web_and_export_show_variants(shots_store: dict, tmp_path: Path
     with running(create_app(path)) as base, httpx.Client(base_url=base) as client:
         home = client.get("/").text
         assert "Mm · 0-shot" in home and f'href="{variant_url}"' in home
-        assert "on 2 benchmarks (and 1 runs of them in other settings" in home
+        assert "on 2 benchmarks, plus 1 column of them run in other settings" in home
         page = client.get(variant_url)
         assert page.status_code == 200
         # its samples are the store's `mm` of the 0-shot run
