@@ -187,7 +187,7 @@ def test_terminal_web_and_export_show_variants(shots_store: dict, tmp_path: Path
         model = client.get(f"/model/{five.slug}").text
         assert 'data-bench="mm@0shot"' in model and "0-shot" in model
         samples = client.get(f"/run/{name_of(runs['five@0'])}/mm")
-        assert samples.status_code == 200
+        assert samples.status_code == 200 and f'href="{variant_url}"' in samples.text
         compared = client.get(f"/compare?a={five.slug}&b={zero.slug}&bench={name_of('mm@0shot')}")
         assert compared.status_code == 200 and 'data-bench="mm@0shot"' in compared.text
         api = client.get("/api/board.json").json()

@@ -176,6 +176,9 @@ def samples_view(
     verdict = None if headline in ("acc", "exact_match", "pass@1") else headline
     result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
     model = next((m for m in board.models if m.key == run["model_key"]), None)
+    # the column this run stands in (a 0-shot run's is `mmlu@0shot`), else the benchmark's own
+    entries = model.entries.values() if model else ()
+    column = next((e.column for e in entries if (e.run_id, e.bench) == (run_id, bench)), bench)
     return Page(
         "samples.html",
         {
@@ -185,6 +188,7 @@ def samples_view(
             "model": model,
             "benches": benches,
             "bench": info,
+            "column": column,
             "sp": result,
             "filters": FILTERS,
         },
