@@ -94,30 +94,30 @@ class LmEvalTask:
     num_fewshot: int | None  # what the task's own YAML sets (None: the user chooses)
 
 
-def build_tasks(
+def write_tasks(
     reference: str,
     eval_rows: list[dict[str, Any]],
     fewshot_rows: list[dict[str, Any]],
-    shots: int,
-    seed: int,
     root: Path,
-) -> dict[str, LmEvalTask]:
-    """Build each lm-eval task the rows fall into, from its own YAML, over those rows."""
-    from lm_eval.tasks import TaskManager
-
+    prefix: str = "gnomon_check_",
+    shots: int | None = None,
+) -> dict[str, tuple[str, int | None]]:
+    """Write a wrapper task per lm-eval task the rows fall into (in `root/tasks`, the folder to
+    pass as lm-eval's include path): lm-eval task name -> (wrapper task name, the shots its own
+    YAML fixes, or None). `shots`, where lm-eval's YAML leaves the count to the user, is written
+    into the wrapper (for runs of lm-eval's CLI, whose --num_fewshot is one for all tasks)."""
     index = task_index()
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in eval_rows:
         by_task[task_name(reference, row)].append(row)
     tasks_dir = root / "tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
-    own_shots: dict[str, int | None] = {}
+    out: dict[str, tuple[str, int | None]] = {}
     for name, rows in by_task.items():
         assert name in index, f"lm-eval {reference} names task {name!r}, which lm-eval lacks"
         entry = index[name]
         cfg = dict(entry.cfg or {})
         splits = splits_of(cfg)
-        own_shots[name] = cfg.get("num_fewshot")
         pool = [r for r in fewshot_rows if task_name(reference, r) == name]
         files: dict[str, Path] = {}
         for split in splits.declared:
@@ -130,7 +130,7 @@ def build_tasks(
             files[split] = path
         wrapper = {
             "include": str(entry.yaml_path),
-            "task": f"gnomon_check_{name}",
+            "task": f"{prefix}{name}",
             "dataset_path": "json",
             "dataset_name": None,
             "dataset_kwargs": {
@@ -138,13 +138,31 @@ def build_tasks(
                 "cache_dir": str(root / "hf_cache"),
             },
         }
-        (tasks_dir / f"{name}.yaml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+        if shots is not None and cfg.get("num_fewshot") is None:
+            wrapper["num_fewshot"] = shots
+        (tasks_dir / f"{prefix}{name}.yaml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+        out[name] = (f"{prefix}{name}", cfg.get("num_fewshot"))
+    return out
+
+
+def build_tasks(
+    reference: str,
+    eval_rows: list[dict[str, Any]],
+    fewshot_rows: list[dict[str, Any]],
+    shots: int,
+    seed: int,
+    root: Path,
+) -> dict[str, LmEvalTask]:
+    """Build each lm-eval task the rows fall into, from its own YAML, over those rows."""
+    from lm_eval.tasks import TaskManager
+
+    written = write_tasks(reference, eval_rows, fewshot_rows, root)
+    tasks_dir = root / "tasks"
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
-    loaded = manager.load([f"gnomon_check_{n}" for n in by_task])["tasks"]
+    loaded = manager.load([wrapper for wrapper, _ in written.values()])["tasks"]
     out: dict[str, LmEvalTask] = {}
-    for name in by_task:
-        task = loaded[f"gnomon_check_{name}"]
-        fixed = own_shots[name]
+    for name, (wrapper, fixed) in written.items():
+        task = loaded[wrapper]
         task.set_config(key="num_fewshot", value=shots if fixed is None else fixed)
         task.set_fewshot_seed(seed=seed)
         task.build_all_requests()

@@ -77,6 +77,12 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
+    exclude_eval_row: bool | None = Field(
+        default=None,
+        description="true: draw one shot more and drop the row being asked (an equal row) if "
+        "drawn, as lm-eval does whenever its task names no test split; false: never, even from "
+        "the eval split (lm-eval's RACE); unset: when the few-shot split is the eval split",
+    )
     file: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*\.jsonl$")] | None = Field(
         default=None,
         description="fixed exemplars shipped with gnomon (gnomon/hub/fewshot/FILE, JSONL rows in "
@@ -107,6 +113,18 @@ class Prompt(_Strict):
     )
     fewshot_target: str | None = Field(
         default=None, description="expression for the answer shown after a few-shot question"
+    )
+    choices_in: Literal["continuation", "context"] = Field(
+        default="continuation",
+        description="where each choice goes: after the shared context (the usual case), or "
+        "`context`: each choice is its own context and the rendered `template` is the shared "
+        "continuation scored after each (lm-evaluation-harness's multiple-input tasks, "
+        "WinoGrande's partial scoring)",
+    )
+    labels: str | None = Field(
+        default=None,
+        description="a Jinja2 expression giving each choice's truth (1 true, 0 false), for "
+        "metrics that weigh every true choice (mc2)",
     )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
@@ -300,6 +318,12 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")
+        if self.mode != "choice" and (
+            self.prompt.choices_in != "continuation" or self.prompt.labels is not None
+        ):
+            raise ValueError("`prompt.choices_in` and `prompt.labels` are for choice mode")
+        if "mc2" in self.metrics and self.prompt.labels is None:
+            raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
         return self
@@ -329,13 +353,11 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        # fields added later hash only when set, so older specs keep their hashes
-        fewshot = self.fewshot.model_dump(exclude={"file"} if self.fewshot.file is None else None)
+        fewshot = _dump_set(self.fewshot, LATER_FIELDS["fewshot"])
         if shots is not None:
             fewshot["count"] = shots
-        unset = {f for f in ("turns", "solution") if getattr(self.prompt, f) is None}
         payload = {
-            "prompt": self.prompt.model_dump(exclude=unset or None),
+            "prompt": _dump_set(self.prompt, LATER_FIELDS["prompt"]),
             "fewshot": fewshot,
             "process": self.source.process,
             "mode": self.mode,
@@ -346,6 +368,22 @@ class BenchmarkSpec(_Strict):
             payload["variant"] = variant
         blob = text.encode(json.dumps(payload, sort_keys=True, ensure_ascii=False))
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Fields added after specs were first stored: left at their defaults they stay out of the prompt
+# hash, so a spec that does not use them keeps the hash its stored scores carry.
+LATER_FIELDS: dict[str, tuple[str, ...]] = {
+    "prompt": ("turns", "choices_in", "labels", "solution"),
+    "fewshot": ("exclude_eval_row", "file"),
+}
+
+
+def _dump_set(model: BaseModel, later: tuple[str, ...]) -> dict[str, object]:
+    data = model.model_dump()
+    for name in later:
+        if getattr(model, name) == type(model).model_fields[name].default:
+            data.pop(name)
+    return data
 
 
 def load_spec(path: Path) -> BenchmarkSpec:

@@ -118,6 +118,14 @@ _register(
     )
 )
 _register(
+    SampleMetric(
+        "mc2",
+        "mode",
+        frozenset({"choice"}),
+        description="probability mass of the true choices over all (TruthfulQA MC2)",
+    )
+)
+_register(
     SampleMetric("pass@k", "mode", frozenset({"code"}), description="unbiased pass@k (Codex)"),
     pattern=r"pass@[1-9][0-9]*",
 )
