@@ -246,7 +246,7 @@ def test_the_row_asked_is_kept_out_of_its_shots_as_the_spec_says(
 
 
 SHOT_BENCHES = ["piqa", "siqa", "commonsense_qa", "boolq", "openbookqa", "sciq", "race",
-                "logiqa2", "anli_r1", "winogrande"]  # fmt: skip
+                "logiqa2", "anli_r1", "anli_r2", "anli_r3", "winogrande"]  # fmt: skip
 
 
 @pytest.mark.slow
