@@ -143,8 +143,12 @@ def test_truthfulqa_mc2_scores_every_true_answer(tmp_path: Path) -> None:
         assert sample.context.endswith(f"\n\nQ: {row['question']}\nA:")
         assert sample.context.startswith("Q: What is human life expectancy in the United States?")
         lls = [-1.0 - i for i in range(len(labels))]
-        metrics = plan.mode.result(sample, _answers(lls))["metrics"]
+        result = plan.mode.result(sample, _answers(lls))
+        metrics = result["metrics"]
         assert set(metrics) == {"mc2"}
+        assert result["correct"] is True  # the first answer, the likeliest here, is true
+        assert labels[-1] == 0  # the last answer is false: made the likeliest, it is wrong
+        assert plan.mode.result(sample, _answers(lls[::-1]))["correct"] is False
         probs = [math.exp(x) for x in lls]
         assert metrics["mc2"] == pytest.approx(
             sum(p for p, t in zip(probs, labels, strict=True) if t) / sum(probs)
