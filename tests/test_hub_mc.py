@@ -308,3 +308,27 @@ def test_winogrande_answered_by_generation_lists_whole_sentences(tmp_path: Path)
         assert request.context.startswith(  # 0-shot: nothing before the options
             f"A. {head}{row['option1']} {rest}\nB. {head}{row['option2']} {rest}\n"
         )
+
+
+@pytest.mark.slow
+def test_a_run_scores_contexts_and_mc2_then_reuses_every_answer(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """`gnomon run` end to end: WinoGrande's context requests and TruthfulQA's mc2 go through the
+    engine, the store and the report; the same command again computes nothing."""
+    from gnomon_cli import gnomon, ok, summary
+
+    for bench in ("winogrande", "truthfulqa_mc2"):
+        _write(tmp_path / "data", bench, "validation", make_rows(bench, "validation"))
+    args = ["run", "--model", f"hf:{llama_dir}", "--bench", "winogrande,truthfulqa_mc2",
+            "--data", tmp_path / "data", "--store", tmp_path / "s.sqlite", "--device", "cpu",
+            "--dtype", "float32"]  # fmt: skip
+    first = ok(gnomon(*args, "--out", tmp_path / "a"))
+    assert summary(first.stdout) == (24, 0, 24)
+    report = json.loads((tmp_path / "a" / "results.json").read_text())["benchmarks"]
+    assert report["winogrande"]["headline"] == "acc"
+    mc2 = report["truthfulqa_mc2"]["metrics"]["mc2"]
+    assert report["truthfulqa_mc2"]["headline"] == "mc2" and 0.0 < mc2["value"] < 1.0
+    assert mc2["method"] != "wilson"  # a share, not a 0/1 outcome: no binomial interval
+    again = ok(gnomon(*args, "--out", tmp_path / "b"))
+    assert summary(again.stdout) == (24, 24, 0)
