@@ -120,3 +120,24 @@ def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[R
     if not path.is_file():
         raise UserError(f"{spec.id}: no {split}.jsonl in {local}")
     return read_jsonl(path)
+
+
+def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:
+    """The pool shots are drawn from: a split of the benchmark, or the fixed exemplars gnomon
+    ships (`fewshot.file`: those a reference implementation writes into its task, e.g. Minerva's
+    four MATH solutions), which `--data` does not replace."""
+    if spec.fewshot.file is None:
+        return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)
+    import importlib.resources
+
+    name = spec.fewshot.file
+    resource = importlib.resources.files("gnomon.hub").joinpath("fewshot", name)
+    try:
+        raw = resource.read_bytes()
+    except (FileNotFoundError, OSError):
+        raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon's hub/fewshot") from None
+    rows: list[Row] = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if line.strip():
+            rows.append(Row(len(rows), json.loads(line), f"gnomon/hub/fewshot/{name}:{number}"))
+    return rows

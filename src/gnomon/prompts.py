@@ -49,6 +49,8 @@ class Sample:
     continuation: str | None = None
     # each choice's truth (`prompt.labels`), for metrics over every true choice (mc2)
     labels: tuple[int, ...] = ()
+    # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
+    solution: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -61,6 +63,8 @@ class Sample:
             parts.append({"turns": self.turns, "system": self.system})
         if self.continuation is not None or self.labels:  # likewise
             parts.append({"continuation": self.continuation, "labels": self.labels})
+        if self.solution is not None:
+            parts.append({"solution": self.solution})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -110,6 +114,11 @@ class Renderer:
             )
             self._labels = (
                 ENV.compile_expression(p.labels, undefined_to_none=False) if p.labels else None
+            )
+            self._solution = (
+                ENV.compile_expression(p.solution, undefined_to_none=False)
+                if p.solution
+                else None
             )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
@@ -214,6 +223,14 @@ class Renderer:
             return {"error": "the benchmark row has no tests"}
         return rendered
 
+    def solution(self, fields: dict[str, Any], row: Row) -> str | None:
+        if self._solution is None:
+            return None
+        value = self._eval("solution", self._solution, fields, row)
+        if not isinstance(value, str):
+            raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
+        return value
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -303,6 +320,7 @@ class Renderer:
                     self.chat.system if self.chat is not None and turns else None,
                     continuation,
                     labels,
+                    self.solution(fields, row),
                 )
             )
         return samples

@@ -64,8 +64,17 @@ def race(row: Row) -> Row:
         raise ValueError("a question in `problems` has fewer than four options") from None
 
 
-HOOKS: dict[str, RowHook] = {"hellaswag": hellaswag, "race": race}
+def minerva_math(row: Row) -> Row:
+    """Minerva's MATH reference answer: the solution's last `\\boxed{}`, normalised (it replaces
+    a dataset's own `answer` column, as lm-evaluation-harness's `minerva_math` does)."""
+    from gnomon.scoring.math_answers import minerva_gold
+
+    return {**row, "answer": minerva_gold(str(row["solution"]))}
+
+
+HOOKS: dict[str, RowHook] = {"hellaswag": hellaswag, "race": race, "minerva_math": minerva_math}
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
     "race": ("article", "problems"),
+    "minerva_math": ("problem", "solution"),
 }
