@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 from gnomon_cli import ENV, gnomon, ok, summary
 
-from gnomon.hub.bigbench_json import task_rows
+from gnomon.hub import all_specs
+from gnomon.hub.bigbench_json import convert, task_rows
+from gnomon.pipeline.plan import plan_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 SDIST = ROOT / ".cache" / "offline" / "bigbench-1.0.0.tar.gz"
@@ -33,6 +35,7 @@ REAL_TASKS = ("code_line_description", "conceptual_combinations", "emoji_movie")
 # hails/bigbench's `default` split sizes for them, as its dataset card states
 CARD_ROWS = {"code_line_description": 60, "conceptual_combinations": 103, "emoji_movie": 100}
 LIMIT = 180  # all of the first two tasks (163 rows), the start of the third
+PER_TASK = 20  # rows of each task compared with lm-eval's requests
 
 
 def _convert(*args: object) -> subprocess.CompletedProcess[str]:
@@ -232,3 +235,36 @@ def test_real_bigbench_tasks_run_end_to_end(
         assert len(sample["choice_logprobs"]) == len(row["multiple_choice_targets"])
     results = json.loads((out / "results.json").read_text())
     assert "bigbench" in json.dumps(results)
+
+
+@pytest.mark.slow
+def test_real_rows_ask_what_lm_eval_asks(real_tasks: Path, tmp_path: Path) -> None:
+    """lm-eval's own `bigbench_<task>_multiple_choice` YAMLs over the converted real rows: per
+    document, the same (context, continuation) requests as gnomon's and the same gold choice."""
+    from lm_eval_bridge import build_tasks, task_name
+
+    convert([real_tasks / t for t in REAL_TASKS], tmp_path / "all")
+    every = [
+        json.loads(line) for line in (tmp_path / "all" / "default.jsonl").read_text().splitlines()
+    ]
+    rows: list[dict[str, Any]] = []
+    for task in REAL_TASKS:  # the first rows of each task
+        rows += [r for r in every if r["subset"] == f"{task}_zero_shot"][:PER_TASK]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "default.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    spec = next(s for s in all_specs() if s.id == "bigbench")
+    assert spec.reference is not None
+    plan = plan_bench(spec, tmp_path / "data", None, None, "real-rows")
+    tasks = build_tasks(spec.reference, rows, [], 0, spec.fewshot.seed, tmp_path / "lm")
+    assert sorted(tasks) == sorted(f"bigbench_{t}_multiple_choice" for t in REAL_TASKS)
+    position: dict[str, int] = {}
+    for sample in plan.samples:
+        name = task_name(spec.reference, rows[sample.index])
+        k = position[name] = position.get(name, -1) + 1
+        doc, instances = tasks[name].docs[k]
+        ours = [(r.context, r.continuation) for r in plan.mode.requests(sample)]
+        assert ours == [tuple(i.arguments) for i in instances], f"{name} doc {k}"
+        assert str(sample.target) == str(tasks[name].task.doc_to_target(doc)), f"{name} doc {k}"
+    assert position == {name: len(task.docs) - 1 for name, task in tasks.items()}
