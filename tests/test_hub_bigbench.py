@@ -1,9 +1,9 @@
 """BIG-bench from its own task files: `gnomon.hub.bigbench_json` builds hails/bigbench's rows
 from `task.json` as that dataset was built, and `gnomon run --bench bigbench --data DIR` runs them.
 
-The end-to-end test reads real task files out of the `bigbench` 1.0.0 sdist, which
+The tests on real data read task files out of the `bigbench` 1.0.0 sdist, which
 `scripts/bootstrap test` fetches once into `.cache/offline/` (BIG-bench ships no wheel; the
-archive is read, never installed). Without it the test skips, except under `scripts/test`
+archive is read, never installed). Without it they skip, except under `scripts/test`
 (GNOMON_OFFLINE_DATA_REQUIRED=1), where a missing archive is a failure.
 """
 
