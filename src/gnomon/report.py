@@ -131,7 +131,7 @@ def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -
         labels.append((prediction, target))  # labels as the mode wrote them (choice: indexes)
         clusters.append(sample.get("cluster"))
         corpus = sample.get("corpus")
-        for name, item in (corpus.items() if isinstance(corpus, dict) else ()):
+        for name, item in corpus.items() if isinstance(corpus, dict) else ():
             given[name].append(item)
     by_cluster = clusters if spec.get("cluster_by") else None
     out = {}
