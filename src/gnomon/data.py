@@ -23,10 +23,16 @@ class Row:
 
 
 def _local_dir(spec: BenchmarkSpec, data_dir: Path | None) -> Path | None:
-    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run."""
+    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run
+    (a benchmark without one reads its spec's own `files`, when it has them)."""
     if data_dir is not None:
         nested = data_dir / spec.id
-        return nested if nested.is_dir() else data_dir
+        if nested.is_dir():
+            return nested
+        # a spec with its own files, run beside others that read --data, keeps its files
+        if spec.source.files and not any(data_dir.glob("*.jsonl")):
+            return Path(spec.source.files)
+        return data_dir
     return Path(spec.source.files) if spec.source.files else None
 
 
