@@ -158,7 +158,7 @@ def test_rolling_loglikelihoods_match_lm_eval(
     window: str, llama_dir: Path, small_window: Path, lang_data: Path
 ) -> None:
     model_dir = llama_dir if window == "model" else small_window
-    pages = [s.context for s in _plan("wikitext", lang_data).samples]
+    pages = [str(s.target) for s in _plan("wikitext", lang_data).samples]
     texts = pages + _edge_texts(model_dir)
     _rolling_agree(model_dir, texts)
     if window == "small":  # every page really spans several windows
@@ -234,7 +234,7 @@ def test_requests_match_lm_eval(bench: str, lang_data: Path, lm_eval_tasks: dict
             assert context == req.context, where
             assert list(kwargs["until"]) == list(req.until), where
             assert kwargs.get("max_gen_toks", 256) == req.max_tokens  # 256: HFLM's default
-            assert lm_eval_tasks[bench].doc_to_target(doc) == sample.target, where
+        assert lm_eval_tasks[bench].doc_to_target(doc) == sample.target, where
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -297,8 +297,8 @@ def test_wikitext_metrics_match_lm_eval(lang_data: Path, lm_eval_tasks: dict) ->
         assert _corpus("wikitext", ours, name) == pytest.approx(agg(items), rel=1e-12), name
     # the words are counted on the page as published, not on the detokenised text scored
     sample = plan.samples[0]
-    assert ours[0]["words"] == len(re.split(r"\s+", str(sample.target)))
-    assert ours[0]["words"] != len(re.split(r"\s+", sample.context))
+    assert ours[0]["words"] == len(re.split(r"\s+", sample.context))
+    assert ours[0]["words"] != len(re.split(r"\s+", str(sample.target)))
 
 
 def test_translation_metrics_match_lm_eval(lang_data: Path, lm_eval_tasks: dict) -> None:
@@ -358,7 +358,7 @@ def test_run_end_to_end(
     lm = HFLM(pretrained=str(small_window), device="cpu", dtype="float32", batch_size=BATCH_SIZE)
     rows = make_rows("wikitext", "test")
     plan = _plan("wikitext", lang_data)
-    texts = [(s.context,) for s in plan.samples]
+    texts = [(str(s.target),) for s in plan.samples]
     lls = lm.loglikelihood_rolling(
         [Instance("loglikelihood_rolling", {}, t, i) for i, t in enumerate(texts)],
         disable_tqdm=True,

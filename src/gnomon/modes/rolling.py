@@ -1,8 +1,9 @@
 """A whole text's log-likelihood (lm-evaluation-harness's `loglikelihood_rolling`): perplexity
 per word and per byte, and bits per byte, over the corpus.
 
-The rendered template is the text scored; the target is the text whose words and bytes the
-metrics divide by (WikiText counts them on the page as published, before its detokenisation).
+The target is the text scored (lm-evaluation-harness's doc_to_target); the rendered template
+is the text whose words and bytes the metrics divide by: the same text for most corpora, the
+page as published for WikiText, whose words lm-evaluation-harness counts before detokenising.
 Each metric is a ratio of sums over the corpus, so a sample carries its (log-likelihood, count)
 item, as lm-evaluation-harness's process_results returns it, and no per-sample number.
 """
@@ -34,14 +35,14 @@ class RollingMode(Mode):
     verb = "rolling"
 
     def requests(self, sample: Sample) -> list[RollingRequest]:
-        return [RollingRequest(sample.context)]
+        return [RollingRequest(str(sample.target))]
 
     def scored_by(self) -> str:
         return "scored by loglikelihood"
 
     def result(self, sample: Sample, answers: list[ScoreResult]) -> dict[str, Any]:
         (answer,) = answers
-        counted = str(sample.target)
+        counted = sample.context
         words, n_bytes = count_words(counted), count_bytes(counted)
         items = {
             "word_perplexity": [answer.logprob, words],
@@ -50,7 +51,7 @@ class RollingMode(Mode):
         }
         return {
             "prediction": answer.logprob,
-            "target": counted,
+            "target": sample.target,
             "correct": False,
             "metrics": {},
             "loglikelihood": answer.logprob,
