@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,11 +113,16 @@ def scores_from_moments(
 
 
 def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -> dict[str, Score]:
-    """Corpus-level metrics (BLEU, chrF, corpus F1, perplexities) of a benchmark in a run:
-    computed over all its samples at once, with a bootstrap interval. They have no per-sample
-    value, so they are read from the samples rather than the moments: each sample's prediction
-    and references, or the item its mode wrote for the metric (`corpus`, as
-    lm-evaluation-harness's process_results gives a loglikelihood and its word count)."""
+    """Corpus-level metrics (BLEU, chrF, corpus F1, perplexities) of a benchmark in a run. They
+    have no per-sample value, so they are read from the samples rather than the moments."""
+    return corpus_metrics(spec, store.samples(run_id, bench))
+
+
+def corpus_metrics(spec: dict[str, Any], samples: Iterable[dict[str, Any]]) -> dict[str, Score]:
+    """The spec's corpus metrics over all its samples' results at once, with a bootstrap
+    interval: from each sample's prediction and references, or from the item its mode wrote
+    for the metric (`corpus`, as lm-evaluation-harness's process_results gives a
+    loglikelihood and its word count)."""
     from gnomon.scoring.metrics import lookup
 
     wanted = [m for m in spec.get("metrics", []) if (found := lookup(m)) and found.kind == "corpus"]
@@ -126,7 +132,7 @@ def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -
 
     items, labels, clusters = [], [], []
     given: dict[str, list[Any]] = defaultdict(list)  # items a mode wrote per metric
-    for sample in store.samples(run_id, bench):
+    for sample in samples:
         target, prediction = sample.get("target"), sample.get("prediction")
         references = target if isinstance(target, list) else [str(target)]
         items.append((str(prediction), references))
