@@ -32,7 +32,7 @@ from lm_eval.tasks import TaskManager
 
 from gnomon.engines.base import GenerateResult, RollingRequest, ScoreRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
-from gnomon.engines.planning import rolling_windows
+from gnomon.engines.planning import rolling_windows, token_chunks
 from gnomon.hub import resolve
 from gnomon.rowgen import make_rows, maker
 from gnomon.run import BenchPlan, plan_bench
@@ -108,6 +108,16 @@ def test_rolling_windows_are_lm_evals() -> None:
             assert rolling_windows(tokens, 1, window) == theirs, (n, window)
     with pytest.raises(ValueError, match="at least 1"):
         rolling_windows([5, 6], 1, 0)
+
+
+def test_token_chunks_bound_rows_and_tokens() -> None:
+    """Long continuations (a rolling window each) run a few at a time, not four batches' worth
+    of full windows at once; one longer than the budget still runs, alone."""
+    sizes = [5, 1, 40, 3, 3, 3, 3, 90, 2]
+    chunks = token_chunks(list(range(len(sizes))), sizes, 4, 48)
+    assert [i for c in chunks for i in c] == list(range(len(sizes)))
+    assert chunks == [[0, 1, 2], [3, 4, 5, 6], [7], [8]]
+    assert token_chunks([], [], 4, 48) == []
 
 
 def _edge_texts(model_dir: Path) -> list[str]:

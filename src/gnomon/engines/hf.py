@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,18 +23,18 @@ import torch
 from gnomon import text
 from gnomon.engines.base import (
     Engine,
-    RollingRequest,
     ScoreRequest,
     ScoreResult,
 )
 from gnomon.engines.hf_generate import HFGeneration
+from gnomon.engines.hf_rolling import HFRolling
 from gnomon.engines.hf_tokens import PairEncoder
 from gnomon.engines.planning import (
     ContextWork,
     batches,
     group_by_context,
     prefix_groups,
-    rolling_windows,
+    token_chunks,
 )
 from gnomon.engines.prefix_attention import KEYWORD as SHARED
 from gnomon.engines.prefix_attention import install as install_shared_prefix
@@ -95,7 +94,7 @@ class _Tail:
     truncated: bool
 
 
-class HFEngine(HFGeneration, Engine):
+class HFEngine(HFRolling, HFGeneration, Engine):
     def __init__(
         self,
         name_or_path: str,
@@ -291,38 +290,6 @@ class HFEngine(HFGeneration, Engine):
     def score(self, requests: Sequence[ScoreRequest]) -> Iterator[list[tuple[int, ScoreResult]]]:
         yield from self._score_pairs(self._encode_requests(requests))
 
-    def score_rolling(
-        self, requests: Sequence[RollingRequest]
-    ) -> Iterator[list[tuple[int, ScoreResult]]]:
-        """Each text tokenised whole (the tokenizer's own special tokens, as lm-evaluation-
-        harness's `tok_encode`), cut into rolling windows, and the windows scored as ordinary
-        (context, continuation) pairs: they share the batching, context grouping and caches of
-        `score`. A text's result is the sum over its windows, yielded when its last is done; an
-        empty text has no windows and scores 0."""
-        owners: list[int] = []
-        pairs: list[tuple[list[int], list[int]]] = []
-        for index, req in enumerate(requests):
-            windows = rolling_windows(self.encode(req.text), self.prefix_token_id, self.max_length)
-            pairs.extend(windows)
-            owners.extend([index] * len(windows))
-        left = Counter(owners)
-        totals = {index: [0.0, True] for index in left}
-        empty = [(i, ScoreResult(0.0, True)) for i in range(len(requests)) if i not in left]
-        if empty:
-            yield empty
-        for batch in self._score_pairs(pairs):
-            done = []
-            for window, result in batch:
-                index = owners[window]
-                total = totals[index]
-                total[0] += result.logprob
-                total[1] = total[1] and result.is_greedy
-                left[index] -= 1
-                if not left[index]:
-                    done.append((index, ScoreResult(float(total[0]), bool(total[1]))))
-            if done:
-                yield done
-
     def _score_pairs(
         self, pairs: list[tuple[list[int], list[int]]]
     ) -> Iterator[list[tuple[int, ScoreResult]]]:
@@ -421,28 +388,13 @@ class HFEngine(HFGeneration, Engine):
             # the cache holds the prefix too unless the prefix is shared apart from it
             cached = 0 if self._shared else prefix_len
             ends = [cached + len(s) for s in suffixes]
-            for chunk in self._tail_chunks(tails):
+            sizes = [len(t.cont) - 1 for t in tails]
+            # up to four batches' worth of rows, and (for the long continuations of rolling
+            # windows) no more tokens than `batch_size` full windows, as lm-eval runs at once
+            budget = self.batch_size * self.max_length
+            for chunk in token_chunks(tails, sizes, self.batch_size * 4, budget):
                 results.extend(self._score_tails(chunk, ends, layers, prefix_len - cached, prefix))
         return results
-
-    def _tail_chunks(self, tails: list[_Tail]) -> list[list[_Tail]]:
-        """Tails run together: up to four batches' worth of rows, and (for the long
-        continuations of rolling windows) no more tokens than `batch_size` full windows, the
-        most lm-evaluation-harness itself runs at once."""
-        budget = self.batch_size * self.max_length
-        chunks: list[list[_Tail]] = []
-        current: list[_Tail] = []
-        size = 0
-        for tail in tails:
-            n = len(tail.cont) - 1
-            if current and (len(current) == self.batch_size * 4 or size + n > budget):
-                chunks.append(current)
-                current, size = [], 0
-            current.append(tail)
-            size += n
-        if current:
-            chunks.append(current)
-        return chunks
 
     def _score_tails(
         self,

@@ -122,6 +122,23 @@ def batches(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def token_chunks(items: list, sizes: list[int], max_items: int, max_tokens: int) -> list[list]:
+    """`items` in order, cut into chunks of at most `max_items` items and `max_tokens` summed
+    sizes; an item larger than `max_tokens` goes alone."""
+    chunks: list[list] = []
+    current: list = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if current and (len(current) == max_items or total + size > max_tokens):
+            chunks.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
 def rolling_windows(
     tokens: list[int], prefix_token: int, max_length: int
 ) -> list[tuple[list[int], list[int]]]:

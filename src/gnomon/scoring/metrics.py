@@ -40,6 +40,7 @@ class SampleMetric:
     aggregation: str = "mean"
     fn: TextMetric | None = None
     description: str = ""
+    higher_is_better: bool = True  # False for errors and perplexities (TER, word_perplexity)
 
 
 SAMPLE_METRICS: dict[str, SampleMetric] = {}
@@ -138,7 +139,12 @@ _register(
 )
 _register(
     SampleMetric(
-        "ter", "corpus", frozenset({"generate"}), "ter", description="sacreBLEU corpus TER"
+        "ter",
+        "corpus",
+        frozenset({"generate"}),
+        "ter",
+        description="sacreBLEU corpus TER",
+        higher_is_better=False,
     )
 )
 _register(
@@ -148,6 +154,7 @@ _register(
         frozenset({"target"}),
         "perplexity",
         description="exp of minus the mean target loglikelihood over the corpus",
+        higher_is_better=False,
     )
 )
 for _name, _aggregation_name, _doc in (
@@ -156,7 +163,14 @@ for _name, _aggregation_name, _doc in (
     ("bits_per_byte", "bits_per_byte", "minus the loglikelihood per byte, in bits"),
 ):
     _register(
-        SampleMetric(_name, "corpus", frozenset({"rolling"}), _aggregation_name, description=_doc)
+        SampleMetric(
+            _name,
+            "corpus",
+            frozenset({"rolling"}),
+            _aggregation_name,
+            description=_doc,
+            higher_is_better=False,
+        )
     )
 _register(
     SampleMetric(
