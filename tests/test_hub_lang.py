@@ -340,6 +340,17 @@ def test_translation_metrics_match_lm_eval(lang_data: Path, lm_eval_tasks: dict)
     assert 0 < lm_metrics.bleu([t["bleu"] for t in theirs]) < 100  # not a degenerate corpus
 
 
+@pytest.mark.parametrize("bench", ["lambada_openai", "wikitext", "wmt16_de_en"])
+def test_metrics_point_the_way_lm_eval_says(bench: str, lm_eval_tasks: dict) -> None:
+    from gnomon.scoring.metrics import lookup
+
+    theirs = lm_eval_tasks[bench].higher_is_better()
+    for name in resolve(bench).metrics:
+        found = lookup(name)
+        assert found is not None
+        assert found.higher_is_better == theirs[name], name
+
+
 def test_perplexity_aggregations_refuse_bad_items() -> None:
     with pytest.raises(ValueError, match="item 1: the loglikelihood must be a number"):
         aggregate("perplexity", [-1.0, "x"])
