@@ -1,15 +1,18 @@
-"""LAMBADA (OpenAI's version, `EleutherAI/lambada_openai`): one field, `text`, a passage whose
-last word (after the last single space) is the word to predict. The real passages end on that
-word without punctuation, often one named earlier in the passage (a person, an object); some
-hold quotes or double spaces, which the single-space split keeps as empty words."""
+"""LAMBADA (OpenAI's version, `EleutherAI/lambada_openai`, and its machine-translated configs,
+which share the schema): one field, `text`, a passage whose last word (after the last single
+space) is the word to predict. The real passages end on that word without punctuation, often one
+named earlier in the passage (a person, an object); some hold quotes or double spaces, which the
+single-space split keeps as empty words."""
 
 from __future__ import annotations
 
 from gnomon.rowgen import RowDict, rows
 from gnomon.rowgen._text import NAMES, NOUNS, VERBS, rng, sentence
 
+_MULTILINGUAL = [f"lambada_openai_mt_{code}" for code in ("de", "en", "es", "fr", "it")]
 
-@rows("lambada_openai", sizes={"test": 12})
+
+@rows("lambada_openai", *_MULTILINGUAL, sizes={"test": 12})
 def make(split: str, n: int, seed: int) -> list[RowDict]:
     r = rng("lambada_openai", split, seed)
     out = []
