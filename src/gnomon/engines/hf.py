@@ -45,7 +45,7 @@ from gnomon.text import shown
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_MAX_LENGTH = 2048
-_READ_ROWS = 2048  # positions read (log-softmax over the vocabulary) at once
+_READ_ROWS = 512  # positions read at once: float64 log-softmax rows over the whole vocabulary
 _TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656
 
 
