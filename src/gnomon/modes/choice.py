@@ -66,7 +66,8 @@ class ChoiceMode(Mode):
             "prediction_norm": pred_norm,  # the choice acc_norm picked
             "target": sample.target,
             "target_text": sample.choices[int(sample.target)],
-            "correct": pred == sample.target,
+            # where choices carry truth labels, any true answer picked is right (mc2's sense)
+            "correct": bool(sample.labels[pred]) if sample.labels else pred == sample.target,
             "metrics": {name: metrics[name] for name in self.spec.metrics if name in metrics},
             "choices": list(sample.choices),
             "choice_logprobs": logprobs,
