@@ -266,7 +266,11 @@ class BenchmarkSpec(_Strict):
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
-    mode: Literal["choice", "generate", "code", "judged"]
+    mode: Literal["choice", "generate", "code", "judged", "target", "rolling"] = Field(
+        description="choice: loglikelihood per choice; generate: greedy text, extracted; code: "
+        "programs run on tests; judged: a judge model's verdicts; target: the loglikelihood of "
+        "the target after the prompt; rolling: the loglikelihood of the whole rendered text"
+    )
     metrics: list[str]
     headline: str | None = Field(
         default=None, description="the metric leaderboards report; the first metric if unset"
