@@ -229,7 +229,8 @@ class Renderer:
                     self.spec.prompt.target_delimiter,
                 )
                 blocks = [q + target_delim + a for q, a in shots]
-                prefix = delim.join(blocks) + delim if blocks else ""
+                end = self.spec.prompt.fewshot_end
+                prefix = delim.join(blocks) + (delim if end is None else end) if blocks else ""
                 context = description + prefix + question
             choices = self.choices(fields, row) if self.spec.mode == "choice" else []
             target = self.target(fields, row, len(choices) if choices else None)

@@ -101,6 +101,11 @@ class Prompt(_Strict):
     )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    fewshot_end: str | None = Field(
+        default=None,
+        description="what follows the last shot, before the question, where it differs from "
+        "`fewshot_delimiter` (OpenCompass ends its in-context examples with one more separator)",
+    )
     turns: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -305,8 +310,8 @@ class BenchmarkSpec(_Strict):
         fewshot = self.fewshot.model_dump()
         if shots is not None:
             fewshot["count"] = shots
-        # a spec without turns hashes as it did before turns existed
-        unset = {"turns"} if self.prompt.turns is None else None
+        # a spec without turns (or fewshot_end) hashes as it did before they existed
+        unset = {f for f in ("turns", "fewshot_end") if getattr(self.prompt, f) is None} or None
         payload = {
             "prompt": self.prompt.model_dump(exclude=unset),
             "fewshot": fewshot,
