@@ -60,13 +60,13 @@ class _Registry:
 def _stubs() -> dict[str, types.ModuleType]:
     mmengine = types.ModuleType("mmengine")
     config = types.ModuleType("mmengine.config")
-    config.Config = config.ConfigDict = dict  # type: ignore[attr-defined]
+    config.Config = config.ConfigDict = dict
     registry = types.ModuleType("mmengine.registry")
-    registry.Registry = _Registry  # type: ignore[attr-defined]
-    registry.METRICS = None  # type: ignore[attr-defined]
+    registry.Registry = _Registry
+    registry.METRICS = None
     dist = types.ModuleType("mmengine.dist")
-    dist.is_main_process = lambda: True  # type: ignore[attr-defined]
-    mmengine.dist = dist  # type: ignore[attr-defined]
+    dist.is_main_process = lambda: True
+    mmengine.dist = dist
     return {
         "mmengine": mmengine,
         "mmengine.config": config,
@@ -146,18 +146,18 @@ def load() -> OpenCompass:
         template = module(
             "opencompass.openicl.icl_prompt_template", "openicl/icl_prompt_template.py"
         )
-        loaded["opencompass.openicl"].PromptTemplate = template.PromptTemplate  # type: ignore[attr-defined]
+        loaded["opencompass.openicl"].PromptTemplate = template.PromptTemplate
         module("opencompass.openicl.utils.logging", "openicl/utils/logging.py")
         base = module(
             "opencompass.openicl.icl_retriever.icl_base_retriever",
             "openicl/icl_retriever/icl_base_retriever.py",
         )
-        loaded["opencompass.openicl.icl_retriever"].BaseRetriever = base.BaseRetriever  # type: ignore[attr-defined]
+        loaded["opencompass.openicl.icl_retriever"].BaseRetriever = base.BaseRetriever
         fix_k = module(
             "opencompass.openicl.icl_retriever.icl_fix_k_retriever",
             "openicl/icl_retriever/icl_fix_k_retriever.py",
         )
-        loaded["opencompass.openicl.icl_retriever"].FixKRetriever = fix_k.FixKRetriever  # type: ignore[attr-defined]
+        loaded["opencompass.openicl.icl_retriever"].FixKRetriever = fix_k.FixKRetriever
         models_base = module("opencompass.models.base", "models/base.py")
     return OpenCompass(
         root, template.PromptTemplate, fix_k.FixKRetriever, models_base.LMTemplateParser, loaded
