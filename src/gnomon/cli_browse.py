@@ -70,7 +70,7 @@ def hub_show(
     if sample.choices:
         delim = spec.prompt.target_delimiter
         for i, choice in enumerate(sample.choices):
-            mark = "*" if i == sample.target else " "
+            mark = "*" if i in sample.golds else " "
             out.print(f"{mark} continuation {i}: {delim + choice!r}", markup=False, highlight=False)
     else:
         out.print(f"target: {sample.target!r}", markup=False, highlight=False)

@@ -34,7 +34,8 @@ class Sample:
     index: int
     context: str
     choices: tuple[str, ...]  # the raw choice texts (choice mode); empty in generate mode
-    target: int | str  # gold choice index, or the reference answer text
+    # gold choice index (a list where several choices are right), or the reference answer text
+    target: int | list[int] | str
     cluster: str | None
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
@@ -45,6 +46,11 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
+
+    @property
+    def golds(self) -> list[int]:
+        """The right choices' indices (choice mode): one, or several where the row lists them."""
+        return list(self.target) if isinstance(self.target, list) else [int(self.target)]
 
     @property
     def content_hash(self) -> str:
@@ -157,14 +163,24 @@ class Renderer:
             )
         return list(value)
 
-    def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> int | str:
+    def target(
+        self, fields: dict[str, Any], row: Row, n_choices: int | None
+    ) -> int | list[int] | str:
+        """A choice index; in choice mode also a list of them, where several choices are right
+        (AGIEval's `gold`), one element standing for itself."""
         value = self._eval("target", self._target, fields, row)
         if n_choices is not None:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise UserError(f"{row.origin}: target must be a choice index, got {value!r:.80}")
-            if not 0 <= value < n_choices:
-                raise UserError(f"{row.origin}: target {value} is not one of {n_choices} choices")
-            return value
+            indices = list(value) if isinstance(value, list | tuple) and value else [value]
+            for index in indices:
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise UserError(
+                        f"{row.origin}: target must be a choice index, got {value!r:.80}"
+                    )
+                if not 0 <= index < n_choices:
+                    raise UserError(
+                        f"{row.origin}: target {index} is not one of {n_choices} choices"
+                    )
+            return indices[0] if len(indices) == 1 else indices
         if not isinstance(value, str):
             raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
         return value
@@ -195,7 +211,8 @@ class Renderer:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
             choices = self.choices(fields, row)
-            answer = choices[int(self.target(fields, row, len(choices)))]
+            gold = self.target(fields, row, len(choices))
+            answer = choices[gold[0] if isinstance(gold, list) else int(gold)]
         else:
             answer = str(self.target(fields, row, None))
         return self.question(fields, row), answer
