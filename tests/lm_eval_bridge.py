@@ -29,9 +29,33 @@ def task_index() -> dict[str, Any]:
 
 
 def task_name(reference: str, fields: dict[str, Any]) -> str:
-    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`."""
+    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`. Where lm-eval
+    shortens a config's name in its task's (`minerva_math_num_theory` reads `number_theory`),
+    the task that fits the template and reads that config (`dataset_name`) is the one."""
     template = reference.removeprefix("lm-eval:")
-    return PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
+    name = PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
+    if not PLACEHOLDER.search(template) or name in task_index():
+        return name
+    return _task_reading(template, fields) or name
+
+
+@functools.cache
+def _tasks_reading(template: str) -> dict[str, list[str]]:
+    """Tasks whose names fit `template`, by the dataset config each reads."""
+    literal = PLACEHOLDER.split(template)[::2]  # the text around the placeholders
+    shape = re.compile(r"\w+".join(re.escape(part) for part in literal))
+    found: dict[str, list[str]] = defaultdict(list)
+    for name, entry in task_index().items():
+        cfg = entry.cfg or {}
+        if shape.fullmatch(name) and cfg.get("dataset_name"):
+            found[str(cfg["dataset_name"])].append(name)
+    return found
+
+
+def _task_reading(template: str, fields: dict[str, Any]) -> str | None:
+    values = [str(fields[m]) for m in PLACEHOLDER.findall(template)]
+    names = _tasks_reading(template).get(values[0], []) if len(values) == 1 else []
+    return names[0] if len(names) == 1 else None
 
 
 @dataclass
@@ -70,30 +94,30 @@ class LmEvalTask:
     num_fewshot: int | None  # what the task's own YAML sets (None: the user chooses)
 
 
-def build_tasks(
+def write_tasks(
     reference: str,
     eval_rows: list[dict[str, Any]],
     fewshot_rows: list[dict[str, Any]],
-    shots: int,
-    seed: int,
     root: Path,
-) -> dict[str, LmEvalTask]:
-    """Build each lm-eval task the rows fall into, from its own YAML, over those rows."""
-    from lm_eval.tasks import TaskManager
-
+    prefix: str = "gnomon_check_",
+    shots: int | None = None,
+) -> dict[str, tuple[str, int | None]]:
+    """Write a wrapper task per lm-eval task the rows fall into (in `root/tasks`, the folder to
+    pass as lm-eval's include path): lm-eval task name -> (wrapper task name, the shots its own
+    YAML fixes, or None). `shots`, where lm-eval's YAML leaves the count to the user, is written
+    into the wrapper (for runs of lm-eval's CLI, whose --num_fewshot is one for all tasks)."""
     index = task_index()
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in eval_rows:
         by_task[task_name(reference, row)].append(row)
     tasks_dir = root / "tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
-    own_shots: dict[str, int | None] = {}
+    out: dict[str, tuple[str, int | None]] = {}
     for name, rows in by_task.items():
         assert name in index, f"lm-eval {reference} names task {name!r}, which lm-eval lacks"
         entry = index[name]
         cfg = dict(entry.cfg or {})
         splits = splits_of(cfg)
-        own_shots[name] = cfg.get("num_fewshot")
         pool = [r for r in fewshot_rows if task_name(reference, r) == name]
         files: dict[str, Path] = {}
         for split in splits.declared:
@@ -106,7 +130,7 @@ def build_tasks(
             files[split] = path
         wrapper = {
             "include": str(entry.yaml_path),
-            "task": f"gnomon_check_{name}",
+            "task": f"{prefix}{name}",
             "dataset_path": "json",
             "dataset_name": None,
             "dataset_kwargs": {
@@ -114,13 +138,31 @@ def build_tasks(
                 "cache_dir": str(root / "hf_cache"),
             },
         }
-        (tasks_dir / f"{name}.yaml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+        if shots is not None and cfg.get("num_fewshot") is None:
+            wrapper["num_fewshot"] = shots
+        (tasks_dir / f"{prefix}{name}.yaml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+        out[name] = (f"{prefix}{name}", cfg.get("num_fewshot"))
+    return out
+
+
+def build_tasks(
+    reference: str,
+    eval_rows: list[dict[str, Any]],
+    fewshot_rows: list[dict[str, Any]],
+    shots: int,
+    seed: int,
+    root: Path,
+) -> dict[str, LmEvalTask]:
+    """Build each lm-eval task the rows fall into, from its own YAML, over those rows."""
+    from lm_eval.tasks import TaskManager
+
+    written = write_tasks(reference, eval_rows, fewshot_rows, root)
+    tasks_dir = root / "tasks"
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
-    loaded = manager.load([f"gnomon_check_{n}" for n in by_task])["tasks"]
+    loaded = manager.load([wrapper for wrapper, _ in written.values()])["tasks"]
     out: dict[str, LmEvalTask] = {}
-    for name in by_task:
-        task = loaded[f"gnomon_check_{name}"]
-        fixed = own_shots[name]
+    for name, (wrapper, fixed) in written.items():
+        task = loaded[wrapper]
         task.set_config(key="num_fewshot", value=shots if fixed is None else fixed)
         task.set_fewshot_seed(seed=seed)
         task.build_all_requests()

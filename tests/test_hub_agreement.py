@@ -174,6 +174,8 @@ def _compare_requests(case: Case) -> list[str]:
             else:
                 problems.append(f"{where}: the harness does not know {type(req).__name__}")
         gold = task.task.doc_to_target(doc)
+        if task.task.multiple_input:  # choices are contexts: doc_to_text gives the gold index
+            gold = task.task.doc_to_text(doc)
         if sample.choices and isinstance(gold, str):
             choices = task.task.doc_to_choice(doc)
             gold = choices.index(gold) if gold in choices else gold
@@ -207,6 +209,12 @@ def _compare_metrics(
     return compared, problems
 
 
+def _scored_keys(spec: BenchmarkSpec) -> dict[str, str]:
+    """lm-eval's truthfulqa_mc2 reports the true answers' probability mass under the name `acc`;
+    gnomon calls it `mc2` (its `acc` is the argmax's)."""
+    return {"acc": "mc2"} if "mc2" in spec.metrics else {}
+
+
 def _check_scored(case: Case, engines: tuple[Any, Any]) -> tuple[int, list[str]]:
     ours_engine, lm = engines
     requests = [r for s, _, _ in case.pairs for r in case.plan.mode.requests(s)]
@@ -234,7 +242,7 @@ def _check_scored(case: Case, engines: tuple[Any, Any]) -> tuple[int, list[str]]
         for (sample, answers), theirs_metrics in zip(mine, scored, strict=True):
             ours_metrics = case.plan.mode.result(sample, list(answers))["metrics"]
             n, bad = _compare_metrics(
-                ours_metrics, theirs_metrics, {}, f"{name} row {sample.index}"
+                ours_metrics, theirs_metrics, _scored_keys(case.spec), f"{name} row {sample.index}"
             )
             compared += n
             problems += bad

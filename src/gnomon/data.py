@@ -23,10 +23,18 @@ class Row:
 
 
 def _local_dir(spec: BenchmarkSpec, data_dir: Path | None) -> Path | None:
-    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run."""
+    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run
+    (a benchmark without one reads its spec's own files or packaged data, if any)."""
     if data_dir is not None:
         nested = data_dir / spec.id
-        return nested if nested.is_dir() else data_dir
+        if nested.is_dir():
+            return nested
+        # a spec with its own rows (files, a package's), run beside others that read --data,
+        # keeps them
+        own = spec.source.files or spec.source.package
+        if own and not any(data_dir.glob("*.jsonl")):
+            return Path(spec.source.files) if spec.source.files else None
+        return data_dir
     return Path(spec.source.files) if spec.source.files else None
 
 
@@ -112,3 +120,24 @@ def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[R
     if not path.is_file():
         raise UserError(f"{spec.id}: no {split}.jsonl in {local}")
     return read_jsonl(path)
+
+
+def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:
+    """The pool shots are drawn from: a split of the benchmark, or the fixed exemplars gnomon
+    ships (`fewshot.file`: those a reference implementation writes into its task, e.g. Minerva's
+    four MATH solutions), which `--data` does not replace."""
+    if spec.fewshot.file is None:
+        return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)
+    import importlib.resources
+
+    name = spec.fewshot.file
+    resource = importlib.resources.files("gnomon.hub").joinpath("fewshot", name)
+    try:
+        raw = resource.read_bytes()
+    except (FileNotFoundError, OSError):
+        raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon's hub/fewshot") from None
+    rows: list[Row] = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if line.strip():
+            rows.append(Row(len(rows), json.loads(line), f"gnomon/hub/fewshot/{name}:{number}"))
+    return rows

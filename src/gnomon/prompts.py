@@ -46,6 +46,12 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
+    # choices that are contexts (`prompt.choices_in: context`): the text scored after each
+    continuation: str | None = None
+    # each choice's truth (`prompt.labels`), for metrics over every true choice (mc2)
+    labels: tuple[int, ...] = ()
+    # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
+    solution: str | None = None
 
     @property
     def golds(self) -> list[int]:
@@ -61,6 +67,10 @@ class Sample:
             parts.append(self.judge)
         if self.turns:  # only a conversation has them: other samples hash as before
             parts.append({"turns": self.turns, "system": self.system})
+        if self.continuation is not None or self.labels:  # likewise
+            parts.append({"continuation": self.continuation, "labels": self.labels})
+        if self.solution is not None:
+            parts.append({"solution": self.solution})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -108,6 +118,14 @@ class Renderer:
                 if isinstance(p.choices, str)
                 else None
             )
+            self._labels = (
+                ENV.compile_expression(p.labels, undefined_to_none=False) if p.labels else None
+            )
+            self._solution = (
+                ENV.compile_expression(p.solution, undefined_to_none=False)
+                if p.solution
+                else None
+            )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
         try:
@@ -128,6 +146,12 @@ class Renderer:
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad turn template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
+        self._choice_contexts = spec.mode == "choice" and p.choices_in == "context"
+        if self._choice_contexts and chat is not None:
+            raise UserError(
+                f"benchmark {spec.id}: its choices are contexts of their own (`choices_in: "
+                "context`), which gnomon does not lay out as a chat"
+            )
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
@@ -185,6 +209,24 @@ class Renderer:
             raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
         return value
 
+    def labels(self, fields: dict[str, Any], row: Row, n_choices: int) -> tuple[int, ...]:
+        """Each choice's truth, 1 or 0, one per choice."""
+        if self._labels is None:
+            return ()
+        value = self._eval("labels", self._labels, fields, row)
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != n_choices
+            or any(v not in (0, 1) or isinstance(v, float) for v in value)
+        ):
+            raise UserError(
+                f"{row.origin}: labels must be {n_choices} values 0 or 1 (one per choice), "
+                f"got {value!r:.80}"
+            )
+        if 1 not in value:
+            raise UserError(f"{row.origin}: labels mark no choice as true")
+        return tuple(int(v) for v in value)
+
     def program(self, fields: dict[str, Any], row: Row) -> dict[str, str]:
         """The test side of a code sample. A row whose tests cannot be rendered is kept, with
         the reason, so that it becomes a recorded failure rather than stopping the run."""
@@ -197,6 +239,14 @@ class Renderer:
             return {"error": "the benchmark row has no tests"}
         return rendered
 
+    def solution(self, fields: dict[str, Any], row: Row) -> str | None:
+        if self._solution is None:
+            return None
+        value = self._eval("solution", self._solution, fields, row)
+        if not isinstance(value, str):
+            raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
+        return value
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -207,6 +257,13 @@ class Renderer:
 
     def shot_parts(self, row: Row) -> tuple[str, str]:
         fields = self.fields(row)
+        if self._choice_contexts:  # the gold choice is the question, the shared text its answer
+            choices = self.choices(fields, row)
+            target = self.target(fields, row, len(choices))
+            gold = choices[target[0] if isinstance(target, list) else int(target)]
+            if self._fewshot_target is not None:
+                return gold, str(self._eval("fewshot_target", self._fewshot_target, fields, row))
+            return gold, self.question(fields, row)
         if self._fewshot_target is not None:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
@@ -233,6 +290,10 @@ class Renderer:
                     shot_cache[shot.index] = self.shot_parts(shot)
                 shots.append(shot_cache[shot.index])
             question = self.question(fields, row)
+            # choices that are contexts: each follows the shared prefix, the question is scored
+            continuation = question if self._choice_contexts else None
+            if self._choice_contexts:
+                question = ""
             turns = tuple(
                 self._eval(f"turns[{i}]", t.render, fields, row) for i, t in enumerate(self._turns)
             )
@@ -251,6 +312,7 @@ class Renderer:
                 context = description + prefix + question
             choices = self.choices(fields, row) if self.spec.mode == "choice" else []
             target = self.target(fields, row, len(choices) if choices else None)
+            labels = self.labels(fields, row, len(choices))
             id_field = self.spec.source.id_field
             sample_id = (
                 str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
@@ -275,6 +337,9 @@ class Renderer:
                     judge,
                     turns,
                     self.chat.system if self.chat is not None and turns else None,
+                    continuation,
+                    labels,
+                    self.solution(fields, row),
                 )
             )
         return samples
@@ -292,6 +357,11 @@ class _ShotPicker:
         self.sampler = spec.fewshot.sampler
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
+        # whether the row being asked is kept out of its own shots, and how it is recognised:
+        # by position in a shared split (gnomon's default), by equal fields (lm-eval's rule)
+        exclude = spec.fewshot.exclude_eval_row
+        self.exclude = same_split if exclude is None else exclude
+        self.by_fields = exclude is True
         self.seed = spec.fewshot.seed
         self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
@@ -315,15 +385,11 @@ class _ShotPicker:
         key = row.fields.get(self.group_by) if self.group_by else None
         pool = self.fixed if self.fixed is not None else self.pools.get(key, [])
         if self.sampler == "first_n" or self.fixed is not None:
-            chosen = [r for r in pool if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            chosen = [r for r in pool if not self._is_asked(r, row)][: self.count]
         else:
             rng = self.rngs.setdefault(key, random.Random(self.seed))
-            draw = rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
-            chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            draw = rng.sample(pool, min(len(pool), self.count + int(self.exclude)))
+            chosen = [r for r in draw if not self._is_asked(r, row)][: self.count]
         if len(chosen) < self.count:
             raise UserError(
                 f"{row.origin}: {self.count}-shot needs {self.count} examples"
@@ -331,3 +397,8 @@ class _ShotPicker:
                 + f", only {len(chosen)} available"
             )
         return chosen
+
+    def _is_asked(self, shot: Row, row: Row) -> bool:
+        if not self.exclude:
+            return False
+        return shot.fields == row.fields if self.by_fields else shot.index == row.index
