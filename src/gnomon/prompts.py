@@ -268,8 +268,8 @@ class Renderer:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
             choices = self.choices(fields, row)
-            gold = self.target(fields, row, len(choices))
-            answer = choices[gold[0] if isinstance(gold, list) else int(gold)]
+            right = self.target(fields, row, len(choices))
+            answer = choices[right[0] if isinstance(right, list) else int(right)]
         else:
             answer = str(self.target(fields, row, None))
         return self.question(fields, row), answer
