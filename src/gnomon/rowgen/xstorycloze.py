@@ -23,8 +23,9 @@ def make(split: str, n: int, seed: int) -> list[RowDict]:
     for i, language in enumerate(LANGUAGES):
         for _ in range(n // k + (i < n % k)):
             story = {f"input_sentence_{j}": sentence(r, language) for j in range(1, 5)}
-            endings = [sentence(r, language), sentence(r, language) + sentence(r, language)]
-            r.shuffle(endings)  # endings of different lengths, right one first or second
+            # endings of different lengths, the right one first or second
+            endings = [sentence(r, language, short=True), sentence(r, language)]
+            r.shuffle(endings)
             out.append(
                 {
                     "story_id": str(uuid.UUID(int=r.getrandbits(128))),
