@@ -102,16 +102,18 @@ class OpenCompass:
 
 @contextmanager
 def _modules(*groups: dict[str, types.ModuleType]) -> Iterator[None]:
-    """Make these modules importable for the duration, then restore `sys.modules`."""
-    saved = dict(sys.modules)
+    """Make these modules importable for the duration, then take OpenCompass's and the stand-ins'
+    names out of `sys.modules` again (what they imported for real, torch or datasets, stays:
+    importing those twice in one process is not safe)."""
+    ours = ("opencompass", "mmengine")
+    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in ours}
     try:
         for group in groups:
             sys.modules.update(group)
         yield
     finally:
-        for name in list(sys.modules):
-            if name not in saved:
-                del sys.modules[name]
+        for name in [n for n in sys.modules if n.split(".")[0] in ours]:
+            del sys.modules[name]
         sys.modules.update(saved)
 
 
