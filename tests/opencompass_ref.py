@@ -210,3 +210,38 @@ def ppl_prompts(
             }
         )
     return out
+
+
+def base_model(oc: OpenCompass, path: Path) -> Any:
+    """OpenCompass's `HuggingFaceBaseModel` (the class its base-model configs use) over a local
+    model, in float32 on the CPU; its logger and NPU probe are the only stand-ins."""
+    import logging
+
+    device = types.ModuleType("mmengine.device")
+    device.is_npu_available = lambda: False
+    utils_logging = types.ModuleType("opencompass.utils.logging")
+    utils_logging.get_logger = lambda *a, **k: logging.getLogger("opencompass")
+    base_api = types.ModuleType("opencompass.models.base_api")
+    base_api.APITemplateParser = object  # chat meta templates only; a base model has none
+    extra = {
+        "mmengine.device": device,
+        "opencompass.utils.logging": utils_logging,
+        "opencompass.models.base_api": base_api,
+    }
+    with _modules(_stubs(), oc.modules, extra):
+        name = "opencompass.models.huggingface_above_v4_33"
+        spec = importlib.util.spec_from_file_location(
+            name, oc.root / "models" / "huggingface_above_v4_33.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        model = module.HuggingFaceBaseModel(
+            path=str(path), model_kwargs={"device_map": "cpu", "torch_dtype": "float32"}
+        )
+    # OpenCompass 0.5.4 encodes with `batch_encode_plus`, which transformers 5 folded into the
+    # tokenizer's call (same arguments, same result)
+    if not hasattr(model.tokenizer, "batch_encode_plus"):
+        model.tokenizer.batch_encode_plus = model.tokenizer.__call__
+    return model

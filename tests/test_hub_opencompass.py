@@ -165,3 +165,43 @@ def test_fewshot_end_only_after_the_last_shot(tmp_path: Path) -> None:
     assert plain.prompt_hash() != spec.prompt_hash()
     # mmlu's hash as gnomon computed it before `fewshot_end` existed
     assert resolve("mmlu").prompt_hash() == "2e0f28efeadffe5c"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bench", sorted(VARIANTS))
+def test_same_answer_as_opencompass_lowest_perplexity(
+    bench: str, oc: opencompass_ref.OpenCompass, llama_dir: Path, tmp_path: Path
+) -> None:
+    """OpenCompass picks the letter whose whole prompt has the lowest perplexity (mean token
+    loss, from its own model class); gnomon scores the letter's loglikelihood after the shared
+    prefix. The four prompts differ only in the letter, so the perplexities times the prompt's
+    token count differ as the letters' loglikelihoods do (to float32 rounding of OpenCompass's
+    whole-prompt sums), and both pick the same letter: checked row by row on a tiny model,
+    OpenCompass's `get_ppl_from_template` against gnomon's engine and mode."""
+    from gnomon.engines.hf import HFEngine
+
+    spec = resolve(bench)
+    rows = {s: make_rows(bench, s) for s in (spec.source.eval_split, "dev")}
+    _write(tmp_path, spec, rows)
+    plan = plan_bench(spec, tmp_path, None, None, "opencompass")
+    model = opencompass_ref.base_model(oc, llama_dir)
+    engine = HFEngine(str(llama_dir), device="cpu", dtype="float32", batch_size=4)
+    configs = _configs(oc, bench)
+    for sample in plan.samples:
+        row = rows[spec.source.eval_split][sample.index]
+        train = [_oc_row(bench, r) for r in rows["dev"] if r["subject"] == row["subject"]]
+        (prompts,) = opencompass_ref.ppl_prompts(
+            oc, configs[row["subject"]], train, [_oc_row(bench, row)]
+        )
+        texts = list(prompts.values())
+        ppl = list(model.get_ppl_from_template(texts))
+        (length,) = {model.get_token_len(t) for t in texts}  # same token count for each letter
+        requests = plan.mode.requests(sample)
+        answers = {i: r for batch in engine.score(requests) for i, r in batch}
+        result = plan.mode.result(sample, [answers[i] for i in range(len(requests))])
+        where = f"{bench} row {sample.index}"
+        assert result["prediction"] == ppl.index(min(ppl)), where
+        logprobs = result["choice_logprobs"]
+        for i in range(1, len(texts)):
+            theirs = (ppl[0] - ppl[i]) * length  # total loss of prompt 0 minus prompt i
+            assert abs((logprobs[i] - logprobs[0]) - theirs) < 1e-2, where
