@@ -357,6 +357,8 @@ class BenchmarkSpec(_Strict):
         fewshot = _dump_set(self.fewshot, LATER_FIELDS["fewshot"])
         if shots is not None:
             fewshot["count"] = shots
+        if not fewshot["count"]:  # how shots would be drawn shapes no zero-shot prompt
+            fewshot.pop("exclude_eval_row", None)
         payload = {
             "prompt": _dump_set(self.prompt, LATER_FIELDS["prompt"]),
             "fewshot": fewshot,

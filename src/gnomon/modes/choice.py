@@ -67,7 +67,9 @@ class ChoiceMode(Mode):
             "prediction_norm": pred_norm,  # the choice acc_norm picked
             "target": sample.target,
             "target_text": " | ".join(sample.choices[i] for i in golds),
-            "correct": pred in golds,
+            # where choices carry truth labels, any true answer picked is right (mc2's sense);
+            # likewise any of several right choices (AGIEval's gold lists)
+            "correct": bool(sample.labels[pred]) if sample.labels else pred in golds,
             "metrics": {name: metrics[name] for name in self.spec.metrics if name in metrics},
             "choices": list(sample.choices),
             "choice_logprobs": logprobs,
