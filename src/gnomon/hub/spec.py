@@ -94,7 +94,9 @@ class FewShot(_Strict):
         if self.file is not None and self.split is not None:
             raise ValueError("few-shot examples come from a `file` or a `split`, not both")
         if self.count > 0 and self.split is None and self.file is None:
-            raise ValueError("few-shot `count` > 0 needs a `split` (or `file`) to draw examples from")
+            raise ValueError(
+                "few-shot `count` > 0 needs a `split` (or `file`) to draw examples from"
+            )
         return self
 
 
@@ -126,6 +128,11 @@ class Prompt(_Strict):
     )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    fewshot_end: str | None = Field(
+        default=None,
+        description="what follows the last shot, before the question, where it differs from "
+        "`fewshot_delimiter` (OpenCompass ends its in-context examples with one more separator)",
+    )
     solution: str | None = Field(
         default=None,
         description="a Jinja2 expression: the worked solution, for metrics that read the "
@@ -373,7 +380,7 @@ class BenchmarkSpec(_Strict):
 # Fields added after specs were first stored: left at their defaults they stay out of the prompt
 # hash, so a spec that does not use them keeps the hash its stored scores carry.
 LATER_FIELDS: dict[str, tuple[str, ...]] = {
-    "prompt": ("turns", "choices_in", "labels", "solution"),
+    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end"),
     "fewshot": ("exclude_eval_row", "file"),
 }
 
