@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from gnomon.errors import UserError
-from gnomon.hub.spec import BenchmarkSpec
+from gnomon.hub.spec import SUBSET_SPLIT, BenchmarkSpec
+from gnomon.templating import ENV, evaluate
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,19 @@ def read_jsonl(path: Path, *, errors: str = "strict") -> list[Row]:
 
 
 def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
-    """One hub config, or each of `source.subsets` in turn, every row tagged with its subset."""
+    """One hub config, or each of `source.subsets` in turn (configs, or splits when `split` is
+    `{subset}`), every row tagged with its subset."""
     import datasets  # imported late: it is slow to import and local runs do not need it
 
     hub = spec.source.hub
+    by_split = split == SUBSET_SPLIT and spec.source.subsets is not None
     configs: list[str | None] = (
         list(spec.source.subsets) if spec.source.subsets else [spec.source.config]
     )
     rows: list[Row] = []
     for config in configs:
+        if by_split:
+            config, split = spec.source.config, str(config)
         try:
             table = datasets.load_dataset(hub, config, split=split)
         except Exception as exc:  # the hub client raises many types; all mean "could not load"
@@ -74,8 +79,9 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
                 f"cannot load {hub} ({config or 'default'}, split {split}) from the "
                 f"datasets hub: {reason}. Offline? Pass --data DIR with {split}.jsonl"
             ) from None
-        tag = {spec.source.subset_field: config} if spec.source.subsets else {}
-        where = f"{hub}/{config}" if spec.source.subsets else hub
+        subset = split if by_split else config
+        tag = {spec.source.subset_field: subset} if spec.source.subsets else {}
+        where = f"{hub}/{subset}" if spec.source.subsets and not by_split else hub
         rows.extend(
             Row(len(rows) + i, {**dict(r), **tag}, f"{where}/{split}[{i}]")
             for i, r in enumerate(table)
@@ -102,13 +108,68 @@ def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
     return rows
 
 
+def _read_local(spec: BenchmarkSpec, local: Path, split: str) -> list[Row]:
+    """`<split>.jsonl`; or, when each subset is a split, each `<subset>.jsonl` in turn, every
+    row tagged with its subset (rows may carry the tag already)."""
+    names = list(spec.source.subsets or ()) if split == SUBSET_SPLIT else [split]
+    rows: list[Row] = []
+    for name in names:
+        path = local / f"{name}.jsonl"
+        if not path.is_file():
+            raise UserError(f"{spec.id}: no {name}.jsonl in {local}")
+        tag = {spec.source.subset_field: name} if split == SUBSET_SPLIT else {}
+        rows.extend(
+            Row(len(rows) + i, {**tag, **r.fields}, r.origin)
+            for i, r in enumerate(read_jsonl(path))
+        )
+    return rows
+
+
 def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
+    """A split's rows, after the spec's `where` filter and split hook (re-indexed from 0)."""
     local = _local_dir(spec, data_dir)
     if local is None and spec.source.package is not None:
-        return _load_package(spec, split)
-    if local is None:
-        return _load_hub(spec, split)
-    path = local / f"{split}.jsonl"
+        rows = _load_package(spec, split)
+    elif local is None:
+        rows = _load_hub(spec, split)
+    else:
+        rows = _read_local(spec, local, split)
+    return prepare_split(spec, rows)
+
+
+def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
+    """lm-eval's `process_docs` where it is more than a function of one row: the `where`
+    filter, then the split hook over each subset's rows in order."""
+    source = spec.source
+    if source.where is None and source.process_split is None:
+        return rows
+    if source.where is not None:
+        keep = ENV.compile_expression(source.where, undefined_to_none=False)
+        rows = [r for r in rows if evaluate(r.origin, "source.where", keep, r.fields)]
+    if source.process_split is not None:
+        from gnomon.hub.hooks import SPLIT_HOOKS
+
+        hook = SPLIT_HOOKS.get(source.process_split)
+        if hook is None:
+            raise UserError(f"{spec.id}: unknown split hook {source.process_split!r}")
+        groups: dict[object, list[Row]] = {}
+        for row in rows:
+            groups.setdefault(row.fields.get(source.subset_field), []).append(row)
+        by_position: dict[int, dict[str, Any]] = {}
+        for group in groups.values():
+            try:
+                prepared = hook([r.fields for r in group])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UserError(f"{group[0].origin}: cannot prepare rows: {exc}") from None
+            by_position.update((id(r), fields) for r, fields in zip(group, prepared, strict=True))
+        rows = [Row(r.index, by_position[id(r)], r.origin) for r in rows]
+    return [Row(i, r.fields, r.origin) for i, r in enumerate(rows)]
+
+
+def load_fewshot_file(spec: BenchmarkSpec) -> list[Row]:
+    """The exemplars a spec names in `fewshot.file`, shipped in `gnomon/hub/fewshot/`."""
+    name = spec.fewshot.file or ""
+    path = Path(__file__).parent / "hub" / "fewshot" / name
     if not path.is_file():
-        raise UserError(f"{spec.id}: no {split}.jsonl in {local}")
+        raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon/hub/fewshot")
     return read_jsonl(path)

@@ -45,6 +45,8 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
+    # a registered scorer (`spec.scorer`): the row fields it reads
+    scoring: dict[str, Any] | None = None
 
     @property
     def content_hash(self) -> str:
@@ -55,6 +57,8 @@ class Sample:
             parts.append(self.judge)
         if self.turns:  # only a conversation has them: other samples hash as before
             parts.append({"turns": self.turns, "system": self.system})
+        if self.scoring is not None:
+            parts.append({"scoring": self.scoring})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -257,9 +261,21 @@ class Renderer:
                     judge,
                     turns,
                     self.chat.system if self.chat is not None and turns else None,
+                    self._scoring_fields(fields, row),
                 )
             )
         return samples
+
+    def _scoring_fields(self, fields: dict[str, Any], row: Row) -> dict[str, Any] | None:
+        if self.spec.scorer is None:
+            return None
+        from gnomon.scoring.scorers import SCORERS
+
+        wanted = SCORERS[self.spec.scorer].fields
+        missing = [f for f in wanted if f not in fields]
+        if missing:
+            raise UserError(f"{row.origin}: row lacks field `{missing[0]}`")
+        return {f: fields[f] for f in wanted}
 
 
 class _ShotPicker:

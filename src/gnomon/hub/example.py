@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gnomon.data import Row, load_split
+from gnomon.data import Row, load_fewshot_file, load_split, prepare_split
 from gnomon.errors import UserError
-from gnomon.hub.spec import BenchmarkSpec
+from gnomon.hub.spec import SUBSET_SPLIT, BenchmarkSpec
 from gnomon.prompts import Renderer, Sample
+
+
+def _split_names(spec: BenchmarkSpec, split: str) -> list[str]:
+    return list(spec.source.subsets or ()) if split == SUBSET_SPLIT else [split]
 
 
 def _synthetic(spec: BenchmarkSpec, split: str) -> list[Row]:
     from gnomon.rowgen import make_rows
 
-    rows = make_rows(spec.id, split)
-    return [Row(i, r, f"synthetic {spec.id}/{split}[{i}]") for i, r in enumerate(rows)]
+    rows: list[Row] = []
+    for name in _split_names(spec, split):
+        tag = {spec.source.subset_field: name} if split == SUBSET_SPLIT else {}
+        rows.extend(
+            Row(len(rows) + i, {**tag, **r}, f"synthetic {spec.id}/{name}[{i}]")
+            for i, r in enumerate(make_rows(spec.id, name))
+        )
+    return prepare_split(spec, rows)
+
+
+def _pool(spec: BenchmarkSpec, split: str, data_dir: Path | None, synthetic: bool) -> list[Row]:
+    if spec.fewshot.file is not None:
+        return load_fewshot_file(spec)
+    return _synthetic(spec, split) if synthetic else load_split(spec, split, data_dir)
 
 
 def example_sample(
@@ -24,7 +40,7 @@ def example_sample(
     fewshot_split = spec.fewshot.split or spec.source.eval_split
     try:
         rows = load_split(spec, spec.source.eval_split, data_dir)
-        pool = load_split(spec, fewshot_split, data_dir) if renderer.shots else []
+        pool = _pool(spec, fewshot_split, data_dir, False) if renderer.shots else []
         note = f"row {index} of {spec.source.eval_split}"
     except UserError:
         from gnomon.rowgen import maker
@@ -32,9 +48,13 @@ def example_sample(
         found = maker(spec.id)
         if data_dir is not None or found is None:
             raise
-        if not {spec.source.eval_split, fewshot_split} <= set(found.sizes):
+        needed = _split_names(spec, spec.source.eval_split)
+        if spec.fewshot.file is None:
+            needed += _split_names(spec, fewshot_split)
+        if not set(needed) <= set(found.sizes):
             raise
-        rows, pool = _synthetic(spec, spec.source.eval_split), _synthetic(spec, fewshot_split)
+        rows = _synthetic(spec, spec.source.eval_split)
+        pool = _pool(spec, fewshot_split, None, True) if renderer.shots else []
         note = "made-up row in the real schema: the dataset is not reachable; pass --data DIR"
     if index >= len(rows):
         raise UserError(f"--index {index}: the split has {len(rows)} rows")

@@ -35,3 +35,19 @@ HOOKS: dict[str, RowHook] = {"hellaswag": hellaswag}
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
 }
+
+# Split hooks: code over a whole split (one subset's rows, in order), for preparation that is no
+# function of one row. The Open LLM Leaderboard's hooks live in their own module.
+SplitHook = Callable[[list[Row]], list[Row]]
+SPLIT_HOOKS: dict[str, SplitHook] = {}
+
+
+def _register_leaderboard() -> None:
+    from gnomon.hub import leaderboard_hooks as lb
+
+    HOOKS.update(lb.ROW_HOOKS)
+    REQUIRED_FIELDS.update(lb.ROW_FIELDS)
+    SPLIT_HOOKS.update(lb.SPLIT_HOOKS)
+
+
+_register_leaderboard()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gnomon import text
-from gnomon.data import load_split
+from gnomon.data import load_fewshot_file, load_split
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes import Mode, mode_for
@@ -83,7 +83,9 @@ def plan_bench(
     if not rows:
         raise UserError(f"{spec.id}: split {spec.source.eval_split!r} has no rows")
     fewshot_rows = []
-    if renderer.shots:
+    if renderer.shots and spec.fewshot.file is not None:
+        fewshot_rows = load_fewshot_file(spec)
+    elif renderer.shots:
         split = spec.fewshot.split or spec.source.eval_split
         fewshot_rows = load_split(spec, split, data_dir)
     same_split = spec.fewshot.split == spec.source.eval_split
