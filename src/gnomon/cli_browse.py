@@ -58,8 +58,8 @@ def hub_show(
     fs = spec.fewshot
     n_shots = fs.count if shots is None else shots
     out.print(
-        f"few-shot: {n_shots} from {fs.split} ({fs.sampler}"
-        + (f", by {fs.group_by})" if fs.group_by else ")")
+        f"few-shot: {n_shots} from {f'gnomon/hub/fewshot/{fs.file}' if fs.file else fs.split} "
+        f"({fs.sampler}" + (f", by {fs.group_by})" if fs.group_by else ")")
     )
     out.print(f"metrics: {', '.join(spec.metrics)}   prompt hash: {spec.prompt_hash(n_shots)}")
     sample, note = example_sample(spec, data, shots, index)

@@ -288,6 +288,8 @@ class _ShotPicker:
         self.sampler = spec.fewshot.sampler
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
+        exclude = spec.fewshot.exclude_eval_row
+        self.exclude = same_split if exclude is None else exclude
         self.rng = random.Random(spec.fewshot.seed)
         self.pools: dict[Any, list[Row]] = defaultdict(list)
         for row in pool:
@@ -304,6 +306,11 @@ class _ShotPicker:
                 raise UserError(f"{spec.id}: few-shot ids {missing} are not in the split")
             self.fixed = [by_id[i] for i in spec.fewshot.ids if i in by_id]
 
+    def _is_row(self, shot: Row, row: Row) -> bool:
+        """The evaluated row itself: the same position in the same split, or (lm-eval's test
+        across splits) the same fields."""
+        return shot.index == row.index if self.same_split else shot.fields == row.fields
+
     def pick(self, row: Row, fields: dict[str, Any]) -> list[Row]:
         if not self.count:
             return []
@@ -314,10 +321,8 @@ class _ShotPicker:
                 : self.count
             ]
         else:
-            draw = self.rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
-            chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            draw = self.rng.sample(pool, min(len(pool), self.count + int(self.exclude)))
+            chosen = [r for r in draw if not (self.exclude and self._is_row(r, row))][: self.count]
         if len(chosen) < self.count:
             raise UserError(
                 f"{row.origin}: {self.count}-shot needs {self.count} examples"

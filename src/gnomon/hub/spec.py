@@ -108,6 +108,13 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
+    exclude_eval_row: bool | None = Field(
+        default=None,
+        description="draw count + 1 examples and drop the evaluated row, as lm-eval's seeded "
+        "sampler does when a task's few-shot split is its test split, which includes tasks "
+        "with neither set (HellaSwag, scored on validation); default: when `split` is the "
+        "evaluated split",
+    )
     file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+\.jsonl$")] | None = Field(
         default=None,
         description="exemplars gnomon ships (`gnomon/hub/fewshot/FILE`, JSONL in the dataset's "
@@ -377,7 +384,9 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        fewshot = self.fewshot.model_dump(exclude={"file"} if self.fewshot.file is None else None)
+        optional = ("file", "exclude_eval_row")
+        unset_fewshot = {k for k in optional if getattr(self.fewshot, k) is None}
+        fewshot = self.fewshot.model_dump(exclude=unset_fewshot)  # unset: hashes as before
         if shots is not None:
             fewshot["count"] = shots
         # a spec without turns hashes as it did before turns existed

@@ -9,6 +9,7 @@ import random
 from gnomon.hub.leaderboard_hooks import bbh_tasks
 from gnomon.rowgen import RowDict, rows
 from gnomon.rowgen._text import NAMES, NOUNS, letter, options, question, rng, sentence
+from gnomon.tiny import synthetic_rows
 
 # --- BBH (multiple choice), SaylorTwift/bbh: `input`, `target`; one config per subtask -------
 
@@ -198,3 +199,20 @@ def _musr_row(r: random.Random, subset: str) -> RowDict:
 def musr(split: str, n: int, seed: int) -> list[RowDict]:
     r = rng("leaderboard_musr", split, seed)
     return [_musr_row(r, split) for _ in range(n)]
+
+
+# --- the Open LLM Leaderboard v1's settings of the classic benchmarks --------------------------
+
+
+def _classic(bench: str, variant: str, sizes: dict[str, int]) -> None:
+    """`variant` reads `bench`'s dataset: its rows are `bench`'s, with a train split big enough
+    for its shots."""
+
+    def make(split: str, n: int, seed: int) -> list[RowDict]:
+        return synthetic_rows(bench, split, n, seed)
+
+    rows(variant, sizes=sizes)(make)
+
+
+_classic("arc_challenge", "arc_challenge_25shot", {"train": 30, "validation": 4, "test": 12})
+_classic("hellaswag", "hellaswag_10shot", {"train": 14, "validation": 12})
