@@ -7,6 +7,7 @@ before any model is loaded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,17 +153,20 @@ def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
         hook = SPLIT_HOOKS.get(source.process_split)
         if hook is None:
             raise UserError(f"{spec.id}: unknown split hook {source.process_split!r}")
-        groups: dict[object, list[Row]] = {}
+        steps: dict[object, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        prepared = []
         for row in rows:
-            groups.setdefault(row.fields.get(source.subset_field), []).append(row)
-        by_position: dict[int, dict[str, Any]] = {}
-        for group in groups.values():
+            subset = row.fields.get(source.subset_field)
+            if subset not in steps:  # each subset starts afresh, as lm-eval's subtasks do
+                steps[subset] = hook()
+            step = steps[subset]
             try:
-                prepared = hook([r.fields for r in group])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise UserError(f"{group[0].origin}: cannot prepare rows: {exc}") from None
-            by_position.update((id(r), fields) for r, fields in zip(group, prepared, strict=True))
-        rows = [Row(r.index, by_position[id(r)], r.origin) for r in rows]
+                prepared.append(Row(row.index, step(row.fields), row.origin))
+            except KeyError as exc:
+                raise UserError(f"{row.origin}: row lacks field `{exc.args[0]}`") from None
+            except (TypeError, ValueError) as exc:
+                raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
+        rows = prepared
     return [Row(i, r.fields, r.origin) for i, r in enumerate(rows)]
 
 

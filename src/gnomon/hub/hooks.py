@@ -36,9 +36,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
 }
 
-# Split hooks: code over a whole split (one subset's rows, in order), for preparation that is no
-# function of one row. The Open LLM Leaderboard's hooks live in their own module.
-SplitHook = Callable[[list[Row]], list[Row]]
+# Split hooks: preparation that is no function of one row alone (GPQA's seeded shuffle). Each
+# makes a fresh row function per subset, called on that subset's rows in order. The Open LLM
+# Leaderboard's hooks live in their own module.
+SplitHook = Callable[[], RowHook]
 SPLIT_HOOKS: dict[str, SplitHook] = {}
 
 

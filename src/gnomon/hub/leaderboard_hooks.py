@@ -12,6 +12,7 @@ import ast
 import json
 import random
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ def leaderboard_bbh(row: Row) -> Row:
 
 def leaderboard_musr(row: Row) -> Row:
     """MuSR stores its choices as a Python list literal in a string; lm-eval reads it so."""
-    choices = ast.literal_eval(str(row["choices"]))
+    try:
+        choices = ast.literal_eval(str(row["choices"]))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        choices = None
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
         raise ValueError("`choices` is not a list of strings written as a Python literal")
     return {**row, "choice_list": choices}
@@ -82,10 +86,12 @@ def leaderboard_math(row: Row) -> Row:
     return {**row, "answer": remove_boxed(last_boxed_only_string(str(row["solution"])))}
 
 
-def _gpqa_clean(text: str | None) -> str:
+def _gpqa_clean(text: object) -> str:
     """lm-eval's GPQA clean-up of an option (HellaSwag's, plus None as one space)."""
     if text is None:
         return " "
+    if not isinstance(text, str):
+        raise ValueError(f"an option is {type(text).__name__}, not text")
     text = text.strip().replace(" [title]", ". ")
     text = re.sub(r"\[.*?\]", "", text)
     return text.replace("  ", " ")
@@ -94,18 +100,19 @@ def _gpqa_clean(text: str | None) -> str:
 GPQA_SEED = 0  # lm-eval's default `random_seed`: `simple_evaluate` seeds `random` with it
 
 
-def leaderboard_gpqa(rows: list[Row]) -> list[Row]:
+def leaderboard_gpqa() -> Callable[[Row], Row]:
     """The four options shuffled, as lm-eval's `process_docs` does with the global `random`:
-    one generator seeded with 0 (lm-eval's default seed) per subset, rows in order."""
+    one generator seeded with 0 (lm-eval's default seed) per subset, its rows in order."""
     rng = random.Random(GPQA_SEED)
-    out = []
-    for row in rows:
+
+    def shuffle(row: Row) -> Row:
         correct = _gpqa_clean(row["Correct Answer"])
         options = [_gpqa_clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
         rng.shuffle(options)
         fields = {f"choice{i + 1}": option for i, option in enumerate(options)}
-        out.append({**row, **fields, "answer": f"({'ABCD'[options.index(correct)]})"})
-    return out
+        return {**row, **fields, "answer": f"({'ABCD'[options.index(correct)]})"}
+
+    return shuffle
 
 
 ROW_HOOKS = {

@@ -305,7 +305,7 @@ class BenchmarkSpec(_Strict):
 
     @model_validator(mode="after")
     def _mode_fields(self) -> BenchmarkSpec:
-        from gnomon.scoring.metrics import is_known_metric, metrics_for_mode
+        from gnomon.scoring.metrics import is_known_metric, is_scorer_metric, metrics_for_mode
 
         if not self.metrics:
             raise ValueError("`metrics` must name at least one metric")
@@ -321,6 +321,8 @@ class BenchmarkSpec(_Strict):
                 raise ValueError(
                     f"metric {metric!r} is not available in {self.mode} mode (known: {known})"
                 )
+            if self.mode == "generate" and is_scorer_metric(metric):
+                raise ValueError(f"metric {metric!r} is computed by a registered `scorer`")
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError("`metrics` names a metric twice")
         if self.headline is not None and self.headline not in self.metrics:
