@@ -350,3 +350,44 @@ def test_real_rows_render(bench: str, tmp_path: Path) -> None:
         assert "[TRUNCATED]" in sample.context
         assert sample.context.rstrip().endswith(("Answer:", "A:"))
         assert isinstance(sample.target, int) and 0 <= sample.target < len(sample.choices)
+
+
+def _local_hub(
+    root: Path, files: dict[str, list[dict]], configs: dict[str, dict[str, str]]
+) -> Path:
+    """A dataset folder `datasets` loads as it loads a hub id: data files and a card that names
+    its configs and their splits."""
+    for name, rows in files.items():
+        _write(root / name, rows)
+    card = {
+        "configs": [
+            {"config_name": c, "data_files": [{"split": s, "path": p} for s, p in splits.items()]}
+            for c, splits in configs.items()
+        ]
+    }
+    (root / "README.md").write_text(f"---\n{yaml.safe_dump(card)}---\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("by_split", [False, True])
+def test_hub_subsets_are_numbered_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_split: bool
+) -> None:
+    """Rows of several subsets read from a dataset (configs one after another, or MuSR's splits)
+    are numbered 0, 1, 2, ... and tagged with their subset."""
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    a, b = [{"x": 1}, {"x": 2}], [{"x": 3}, {"x": 4}, {"x": 5}]
+    if by_split:
+        configs = {"default": {"one": "one.jsonl", "two": "two.jsonl"}}
+    else:
+        configs = {"one": {"test": "one.jsonl"}, "two": {"test": "two.jsonl"}}
+    hub = _local_hub(tmp_path / "ds", {"one.jsonl": a, "two.jsonl": b}, configs)
+    source = {"hub": str(hub), "subsets": ["one", "two"]}
+    source["eval_split"] = "{subset}" if by_split else "test"
+    path = _spec(tmp_path, "leaderboard_mmlu_pro", source=source, fewshot=None, baseline=None)
+    spec = load_spec(path)
+    rows = load_split(spec, spec.source.eval_split, None)
+    assert [(r.index, r.fields["x"], r.fields["subset"]) for r in rows] == [
+        (0, 1, "one"), (1, 2, "one"), (2, 3, "two"), (3, 4, "two"), (4, 5, "two")
+    ]  # fmt: skip
+    assert "two" in rows[3].origin and rows[3].origin.endswith("[1]")

@@ -83,10 +83,11 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
         subset = split if by_split else config
         tag = {spec.source.subset_field: subset} if spec.source.subsets else {}
         where = f"{hub}/{subset}" if spec.source.subsets and not by_split else hub
-        rows.extend(
-            Row(len(rows) + i, {**dict(r), **tag}, f"{where}/{split}[{i}]")
-            for i, r in enumerate(table)
-        )
+        # a list, not a generator: `len(rows)` must not grow while the subset is added
+        base = len(rows)
+        rows += [
+            Row(base + i, {**dict(r), **tag}, f"{where}/{split}[{i}]") for i, r in enumerate(table)
+        ]
     return rows
 
 
@@ -119,10 +120,8 @@ def _read_local(spec: BenchmarkSpec, local: Path, split: str) -> list[Row]:
         if not path.is_file():
             raise UserError(f"{spec.id}: no {name}.jsonl in {local}")
         tag = {spec.source.subset_field: name} if split == SUBSET_SPLIT else {}
-        rows.extend(
-            Row(len(rows) + i, {**tag, **r.fields}, r.origin)
-            for i, r in enumerate(read_jsonl(path))
-        )
+        base = len(rows)
+        rows += [Row(base + r.index, {**tag, **r.fields}, r.origin) for r in read_jsonl(path)]
     return rows
 
 

@@ -20,10 +20,11 @@ def _synthetic(spec: BenchmarkSpec, split: str) -> list[Row]:
     rows: list[Row] = []
     for name in _split_names(spec, split):
         tag = {spec.source.subset_field: name} if split == SUBSET_SPLIT else {}
-        rows.extend(
-            Row(len(rows) + i, {**tag, **r}, f"synthetic {spec.id}/{name}[{i}]")
-            for i, r in enumerate(make_rows(spec.id, name))
-        )
+        base, made = len(rows), make_rows(spec.id, name)
+        rows += [
+            Row(base + i, {**tag, **r}, f"synthetic {spec.id}/{name}[{i}]")
+            for i, r in enumerate(made)
+        ]
     return prepare_split(spec, rows)
 
 
