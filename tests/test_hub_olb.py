@@ -181,13 +181,14 @@ class _Dataset(list):
 
 
 # ---------------------------------------------------------------------------- spec features
-def test_where_keeps_level_5_rows_and_renumbers_them(tmp_path: Path) -> None:
+def test_where_keeps_level_5_rows_and_their_positions(tmp_path: Path) -> None:
     rows = make_rows("leaderboard_math_hard", "test")
     _write(tmp_path / "test.jsonl", rows)
     loaded = load_split(resolve("leaderboard_math_hard"), "test", tmp_path)
-    assert [r.fields for r in loaded] == [r for r in rows if r["level"] == "Level 5"]
-    assert 0 < len(loaded) < len(rows)
-    assert [r.index for r in loaded] == list(range(len(loaded)))
+    kept = [i for i, r in enumerate(rows) if r["level"] == "Level 5"]
+    assert 0 < len(kept) < len(rows)
+    assert [(r.index, r.fields) for r in loaded] == [(i, rows[i]) for i in kept]
+    assert loaded[0].origin.endswith(f"test.jsonl:{kept[0] + 1}")
 
 
 def test_gpqa_options_are_shuffled_per_subset_from_seed_0() -> None:
@@ -260,7 +261,7 @@ def test_unchanged_specs_hash_as_before() -> None:
         ("leaderboard_gpqa", "train", {"Incorrect Answer 2": None}, "lacks field `Incorrect"),
         ("leaderboard_musr", "murder_mysteries", {"choices": "['Ana' 'Tom"}, "Python literal"),
         ("leaderboard_math_hard", "test", {"problem": None}, "row lacks field `problem`"),
-        ("leaderboard_math_hard", "test", {"level": None}, "where: 'level' is undefined"),
+        ("leaderboard_math_hard", "test", {"level": None}, "no field `level`, which"),
     ],
 )
 def test_bad_rows_are_one_line_errors_naming_the_row(

@@ -25,10 +25,18 @@ class Row:
 
 
 def _local_dir(spec: BenchmarkSpec, data_dir: Path | None) -> Path | None:
-    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run."""
+    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run
+    (a benchmark without one reads its spec's own files or packaged data, if any)."""
     if data_dir is not None:
         nested = data_dir / spec.id
-        return nested if nested.is_dir() else data_dir
+        if nested.is_dir():
+            return nested
+        # a spec with its own rows (files, a package's), run beside others that read --data,
+        # keeps them
+        own = spec.source.files or spec.source.package
+        if own and not any(data_dir.glob("*.jsonl")):
+            return Path(spec.source.files) if spec.source.files else None
+        return data_dir
     return Path(spec.source.files) if spec.source.files else None
 
 
@@ -126,7 +134,8 @@ def _read_local(spec: BenchmarkSpec, local: Path, split: str) -> list[Row]:
 
 
 def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
-    """A split's rows, after the spec's `where` filter and split hook (re-indexed from 0)."""
+    """A split's rows, after the spec's `where` filter and split hook. A row keeps its index in
+    the split as read, so its sample id does not move when a filter drops rows before it."""
     local = _local_dir(spec, data_dir)
     if local is None and spec.source.package is not None:
         rows = _load_package(spec, split)
@@ -139,7 +148,7 @@ def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[R
 
 def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
     """lm-eval's `process_docs` where it is more than a function of one row: the `where`
-    filter, then the split hook over each subset's rows in order."""
+    filter, then the split hook over each subset's rows in order (indices kept)."""
     source = spec.source
     if source.where is None and source.process_split is None:
         return rows
@@ -166,13 +175,25 @@ def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
             except (TypeError, ValueError) as exc:
                 raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
         rows = prepared
-    return [Row(i, r.fields, r.origin) for i, r in enumerate(rows)]
+    return rows
 
 
-def load_fewshot_file(spec: BenchmarkSpec) -> list[Row]:
-    """The exemplars a spec names in `fewshot.file`, shipped in `gnomon/hub/fewshot/`."""
-    name = spec.fewshot.file or ""
-    path = Path(__file__).parent / "hub" / "fewshot" / name
-    if not path.is_file():
-        raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon/hub/fewshot")
-    return read_jsonl(path)
+def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:
+    """The pool shots are drawn from: a split of the benchmark, or the fixed exemplars gnomon
+    ships (`fewshot.file`: those a reference implementation writes into its task, e.g. Minerva's
+    four MATH solutions), which `--data` does not replace."""
+    if spec.fewshot.file is None:
+        return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)
+    import importlib.resources
+
+    name = spec.fewshot.file
+    resource = importlib.resources.files("gnomon.hub").joinpath("fewshot", name)
+    try:
+        raw = resource.read_bytes()
+    except (FileNotFoundError, OSError):
+        raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon's hub/fewshot") from None
+    rows: list[Row] = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if line.strip():
+            rows.append(Row(len(rows), json.loads(line), f"gnomon/hub/fewshot/{name}:{number}"))
+    return rows

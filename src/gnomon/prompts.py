@@ -45,8 +45,12 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
-    # a registered scorer (`spec.scorer`): the row fields it reads
-    scoring: dict[str, Any] | None = None
+    # choices that are contexts (`prompt.choices_in: context`): the text scored after each
+    continuation: str | None = None
+    # each choice's truth (`prompt.labels`), for metrics over every true choice (mc2)
+    labels: tuple[int, ...] = ()
+    # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
+    solution: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -57,8 +61,10 @@ class Sample:
             parts.append(self.judge)
         if self.turns:  # only a conversation has them: other samples hash as before
             parts.append({"turns": self.turns, "system": self.system})
-        if self.scoring is not None:
-            parts.append({"scoring": self.scoring})
+        if self.continuation is not None or self.labels:  # likewise
+            parts.append({"continuation": self.continuation, "labels": self.labels})
+        if self.solution is not None:
+            parts.append({"solution": self.solution})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -106,6 +112,14 @@ class Renderer:
                 if isinstance(p.choices, str)
                 else None
             )
+            self._labels = (
+                ENV.compile_expression(p.labels, undefined_to_none=False) if p.labels else None
+            )
+            self._solution = (
+                ENV.compile_expression(p.solution, undefined_to_none=False)
+                if p.solution
+                else None
+            )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
         try:
@@ -126,6 +140,12 @@ class Renderer:
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad turn template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
+        self._choice_contexts = spec.mode == "choice" and p.choices_in == "context"
+        if self._choice_contexts and chat is not None:
+            raise UserError(
+                f"benchmark {spec.id}: its choices are contexts of their own (`choices_in: "
+                "context`), which gnomon does not lay out as a chat"
+            )
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
@@ -173,6 +193,24 @@ class Renderer:
             raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
         return value
 
+    def labels(self, fields: dict[str, Any], row: Row, n_choices: int) -> tuple[int, ...]:
+        """Each choice's truth, 1 or 0, one per choice."""
+        if self._labels is None:
+            return ()
+        value = self._eval("labels", self._labels, fields, row)
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != n_choices
+            or any(v not in (0, 1) or isinstance(v, float) for v in value)
+        ):
+            raise UserError(
+                f"{row.origin}: labels must be {n_choices} values 0 or 1 (one per choice), "
+                f"got {value!r:.80}"
+            )
+        if 1 not in value:
+            raise UserError(f"{row.origin}: labels mark no choice as true")
+        return tuple(int(v) for v in value)
+
     def program(self, fields: dict[str, Any], row: Row) -> dict[str, str]:
         """The test side of a code sample. A row whose tests cannot be rendered is kept, with
         the reason, so that it becomes a recorded failure rather than stopping the run."""
@@ -185,6 +223,14 @@ class Renderer:
             return {"error": "the benchmark row has no tests"}
         return rendered
 
+    def solution(self, fields: dict[str, Any], row: Row) -> str | None:
+        if self._solution is None:
+            return None
+        value = self._eval("solution", self._solution, fields, row)
+        if not isinstance(value, str):
+            raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
+        return value
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -195,6 +241,12 @@ class Renderer:
 
     def shot_parts(self, row: Row) -> tuple[str, str]:
         fields = self.fields(row)
+        if self._choice_contexts:  # the gold choice is the question, the shared text its answer
+            choices = self.choices(fields, row)
+            gold = choices[int(self.target(fields, row, len(choices)))]
+            if self._fewshot_target is not None:
+                return gold, str(self._eval("fewshot_target", self._fewshot_target, fields, row))
+            return gold, self.question(fields, row)
         if self._fewshot_target is not None:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
@@ -220,6 +272,10 @@ class Renderer:
                     shot_cache[shot.index] = self.shot_parts(shot)
                 shots.append(shot_cache[shot.index])
             question = self.question(fields, row)
+            # choices that are contexts: each follows the shared prefix, the question is scored
+            continuation = question if self._choice_contexts else None
+            if self._choice_contexts:
+                question = ""
             turns = tuple(
                 self._eval(f"turns[{i}]", t.render, fields, row) for i, t in enumerate(self._turns)
             )
@@ -237,6 +293,7 @@ class Renderer:
                 context = description + prefix + question
             choices = self.choices(fields, row) if self.spec.mode == "choice" else []
             target = self.target(fields, row, len(choices) if choices else None)
+            labels = self.labels(fields, row, len(choices))
             id_field = self.spec.source.id_field
             sample_id = (
                 str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
@@ -261,25 +318,18 @@ class Renderer:
                     judge,
                     turns,
                     self.chat.system if self.chat is not None and turns else None,
-                    self._scoring_fields(fields, row),
+                    continuation,
+                    labels,
+                    self.solution(fields, row),
                 )
             )
         return samples
 
-    def _scoring_fields(self, fields: dict[str, Any], row: Row) -> dict[str, Any] | None:
-        if self.spec.scorer is None:
-            return None
-        from gnomon.scoring.scorers import SCORERS
-
-        wanted = SCORERS[self.spec.scorer].fields
-        missing = [f for f in wanted if f not in fields]
-        if missing:
-            raise UserError(f"{row.origin}: row lacks field `{missing[0]}`")
-        return {f: fields[f] for f in wanted}
-
 
 class _ShotPicker:
-    """lm-evaluation-harness's samplers: `first_n` in file order, or one seeded RNG in row order."""
+    """lm-evaluation-harness's samplers: `first_n` in file order, or a seeded RNG in row order.
+    With `group_by`, each group draws from its own RNG, as each of lm-eval's subtasks (one per
+    MMLU subject, BBH task) seeds its own sampler."""
 
     def __init__(
         self, spec: BenchmarkSpec, count: int, pool: Sequence[Row], same_split: bool
@@ -288,9 +338,13 @@ class _ShotPicker:
         self.sampler = spec.fewshot.sampler
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
+        # whether the row being asked is kept out of its own shots, and how it is recognised:
+        # by position in a shared split (gnomon's default), by equal fields (lm-eval's rule)
         exclude = spec.fewshot.exclude_eval_row
         self.exclude = same_split if exclude is None else exclude
-        self.rng = random.Random(spec.fewshot.seed)
+        self.by_fields = exclude is True
+        self.seed = spec.fewshot.seed
+        self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
         for row in pool:
             key = row.fields.get(self.group_by) if self.group_by else None
@@ -306,23 +360,17 @@ class _ShotPicker:
                 raise UserError(f"{spec.id}: few-shot ids {missing} are not in the split")
             self.fixed = [by_id[i] for i in spec.fewshot.ids if i in by_id]
 
-    def _is_row(self, shot: Row, row: Row) -> bool:
-        """The evaluated row itself: the same position in the same split, or (lm-eval's test
-        across splits) the same fields."""
-        return shot.index == row.index if self.same_split else shot.fields == row.fields
-
     def pick(self, row: Row, fields: dict[str, Any]) -> list[Row]:
         if not self.count:
             return []
         key = row.fields.get(self.group_by) if self.group_by else None
         pool = self.fixed if self.fixed is not None else self.pools.get(key, [])
         if self.sampler == "first_n" or self.fixed is not None:
-            chosen = [r for r in pool if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            chosen = [r for r in pool if not self._is_asked(r, row)][: self.count]
         else:
-            draw = self.rng.sample(pool, min(len(pool), self.count + int(self.exclude)))
-            chosen = [r for r in draw if not (self.exclude and self._is_row(r, row))][: self.count]
+            rng = self.rngs.setdefault(key, random.Random(self.seed))
+            draw = rng.sample(pool, min(len(pool), self.count + int(self.exclude)))
+            chosen = [r for r in draw if not self._is_asked(r, row)][: self.count]
         if len(chosen) < self.count:
             raise UserError(
                 f"{row.origin}: {self.count}-shot needs {self.count} examples"
@@ -330,3 +378,8 @@ class _ShotPicker:
                 + f", only {len(chosen)} available"
             )
         return chosen
+
+    def _is_asked(self, shot: Row, row: Row) -> bool:
+        if not self.exclude:
+            return False
+        return shot.fields == row.fields if self.by_fields else shot.index == row.index

@@ -30,6 +30,7 @@ class BenchReport:
     headline: str | None = None  # the metric this run reports, one it produced
     headline_note: str | None = None  # why it is not the spec's headline
     judge: str | None = None
+    no_answer: int = 0  # generations with nothing to extract, scored as wrong
     normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
 
     @property
@@ -45,6 +46,7 @@ class BenchReport:
             "planned": self.planned,
             "complete": self.complete,
             "truncated": self.truncated,
+            "no_answer": self.no_answer,
             "headline": self.headline,
             "metrics": {name: _score_dict(s) for name, s in self.metrics.items()},
         }
@@ -149,6 +151,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
     for row in store.moments([run_id]):
         moments[row["bench"]].append(row)
     truncated = store.truncated_counts(run_id)
+    no_answer = store.no_answer_counts(run_id)
     reports = []
     specs: dict[str, dict[str, Any]] = {}
     for bench in store.run_benches(run_id):
@@ -177,6 +180,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 ),
                 bench.get("headline_note"),
                 bench.get("judge"),
+                no_answer.get(bench["bench"], 0),
             )  # fmt: skip
         )
     for report in reports:

@@ -120,7 +120,14 @@ def score_file(
     state.lookup.reused = [pos for pos in keep if state.score_keys[pos] in have]
     state.lookup.rescore = [pos for pos in keep if state.score_keys[pos] not in have]
     run_id = new_run_id()
-    config = {"model": f"file:{path}", "benches": [spec.id], "samples": n, "judge": plan.judge}
+    config = {
+        "model": f"file:{path}",
+        "benches": [spec.id],
+        "samples": n,
+        "judge": plan.judge,
+        # answers written out are letters or text: a choice benchmark is scored by generation
+        "choice_scored_by": "generation",
+    }
     store.begin_run(run_id, f"file:{path}", model_id, config, __version__)
     reused = store.add_bench(
         run_id, spec.id, spec.version, plan.prompt_hash, plan.shots,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gnomon.data import Row, load_fewshot_file, load_split, prepare_split
+from gnomon.data import Row, load_fewshot, load_split, prepare_split
 from gnomon.errors import UserError
 from gnomon.hub.spec import SUBSET_SPLIT, BenchmarkSpec
 from gnomon.prompts import Renderer, Sample
@@ -28,12 +28,6 @@ def _synthetic(spec: BenchmarkSpec, split: str) -> list[Row]:
     return prepare_split(spec, rows)
 
 
-def _pool(spec: BenchmarkSpec, split: str, data_dir: Path | None, synthetic: bool) -> list[Row]:
-    if spec.fewshot.file is not None:
-        return load_fewshot_file(spec)
-    return _synthetic(spec, split) if synthetic else load_split(spec, split, data_dir)
-
-
 def example_sample(
     spec: BenchmarkSpec, data_dir: Path | None, shots: int | None, index: int
 ) -> tuple[Sample, str]:
@@ -41,7 +35,7 @@ def example_sample(
     fewshot_split = spec.fewshot.split or spec.source.eval_split
     try:
         rows = load_split(spec, spec.source.eval_split, data_dir)
-        pool = _pool(spec, fewshot_split, data_dir, False) if renderer.shots else []
+        pool = load_fewshot(spec, data_dir) if renderer.shots else []
         note = f"row {index} of {spec.source.eval_split}"
     except UserError:
         from gnomon.rowgen import maker
@@ -50,12 +44,12 @@ def example_sample(
         if data_dir is not None or found is None:
             raise
         needed = _split_names(spec, spec.source.eval_split)
-        if spec.fewshot.file is None:
+        if not spec.fewshot.file:
             needed += _split_names(spec, fewshot_split)
         if not set(needed) <= set(found.sizes):
             raise
         rows = _synthetic(spec, spec.source.eval_split)
-        pool = _pool(spec, fewshot_split, None, True) if renderer.shots else []
+        pool = load_fewshot(spec, None) if spec.fewshot.file else _synthetic(spec, fewshot_split)
         note = "made-up row in the real schema: the dataset is not reachable; pass --data DIR"
     if index >= len(rows):
         raise UserError(f"--index {index}: the split has {len(rows)} rows")

@@ -6,6 +6,7 @@ stays data and cannot run arbitrary code.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,9 +32,51 @@ def hellaswag(row: Row) -> Row:
     }
 
 
-HOOKS: dict[str, RowHook] = {"hellaswag": hellaswag}
+_LETTERS = {"A": 0, "B": 1, "C": 2, "D": 3}
+
+
+def race(row: Row) -> Row:
+    """lm-evaluation-harness's RACE: the article, its earlier questions answered (a question
+    ending in a blank `  _  .` is completed in place), then the last question, whose four options
+    are the choices. `problems` is a Python literal (a string), read without running code."""
+    try:
+        problems = ast.literal_eval(str(row["problems"]))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise ValueError("`problems` is not a Python literal list of questions") from None
+    if not isinstance(problems, list) or not problems:
+        raise ValueError("`problems` holds no questions")
+    try:
+        text = "Article: " + str(row["article"]) + "\n\n"
+        for problem in problems[:-1]:
+            answer = problem["options"][_LETTERS[problem["answer"]]]
+            if problem["question"][-6:] == "  _  .":
+                text += problem["question"][:-5] + answer + "\n"
+            else:
+                text += "Question: " + problem["question"] + "\n" + "Answer: " + answer + "\n"
+        last = problems[-1]
+        return {
+            **row,
+            "query": text + last["question"],
+            "choices": [last["options"][i] for i in range(4)],
+            "gold": _LETTERS[last["answer"]],
+        }
+    except IndexError:
+        raise ValueError("a question in `problems` has fewer than four options") from None
+
+
+def minerva_math(row: Row) -> Row:
+    """Minerva's MATH reference answer: the solution's last `\\boxed{}`, normalised (it replaces
+    a dataset's own `answer` column, as lm-evaluation-harness's `minerva_math` does)."""
+    from gnomon.scoring.math_answers import minerva_gold
+
+    return {**row, "answer": minerva_gold(str(row["solution"]))}
+
+
+HOOKS: dict[str, RowHook] = {"hellaswag": hellaswag, "race": race, "minerva_math": minerva_math}
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+    "race": ("article", "problems"),
+    "minerva_math": ("problem", "solution"),
 }
 
 # Split hooks: preparation that is no function of one row alone (GPQA's seeded shuffle). Each

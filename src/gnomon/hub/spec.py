@@ -66,7 +66,7 @@ class Source(_Strict):
         default=None,
         description="a Jinja2 expression over a row: rows for which it is false are left out of "
         "every split read from the dataset (lm-eval's filtering `process_docs`, e.g. MATH's "
-        "`level == 'Level 5'`); row indices count the rows kept",
+        "`level == 'Level 5'`); a kept row keeps its index (its sample id)",
     )
     process_split: str | None = Field(
         default=None,
@@ -110,24 +110,24 @@ class FewShot(_Strict):
     )
     exclude_eval_row: bool | None = Field(
         default=None,
-        description="draw count + 1 examples and drop the evaluated row, as lm-eval's seeded "
-        "sampler does when a task's few-shot split is its test split, which includes tasks "
-        "with neither set (HellaSwag, scored on validation); default: when `split` is the "
-        "evaluated split",
+        description="true: draw one shot more and drop the row being asked (an equal row) if "
+        "drawn, as lm-eval does whenever its task names no test split; false: never, even from "
+        "the eval split (lm-eval's RACE); unset: when the few-shot split is the eval split",
     )
-    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+\.jsonl$")] | None = Field(
+    file: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*\.jsonl$")] | None = Field(
         default=None,
-        description="exemplars gnomon ships (`gnomon/hub/fewshot/FILE`, JSONL in the dataset's "
-        "schema), drawn from instead of a split: for references that write their exemplars "
-        "into their task files (generated from there by a script in scripts/)",
+        description="fixed exemplars shipped with gnomon (gnomon/hub/fewshot/FILE, JSONL rows in "
+        "the dataset's schema), taken in file order, instead of rows of a split",
     )
 
     @model_validator(mode="after")
     def _split_needed(self) -> FewShot:
         if self.file is not None and self.split is not None:
-            raise ValueError("few-shot examples come from a `split` or a `file`, not both")
+            raise ValueError("few-shot examples come from a `file` or a `split`, not both")
         if self.count > 0 and self.split is None and self.file is None:
-            raise ValueError("few-shot `count` > 0 needs a `split` (or a `file`) to draw from")
+            raise ValueError(
+                "few-shot `count` > 0 needs a `split` (or `file`) to draw examples from"
+            )
         return self
 
 
@@ -145,8 +145,25 @@ class Prompt(_Strict):
     fewshot_target: str | None = Field(
         default=None, description="expression for the answer shown after a few-shot question"
     )
+    choices_in: Literal["continuation", "context"] = Field(
+        default="continuation",
+        description="where each choice goes: after the shared context (the usual case), or "
+        "`context`: each choice is its own context and the rendered `template` is the shared "
+        "continuation scored after each (lm-evaluation-harness's multiple-input tasks, "
+        "WinoGrande's partial scoring)",
+    )
+    labels: str | None = Field(
+        default=None,
+        description="a Jinja2 expression giving each choice's truth (1 true, 0 false), for "
+        "metrics that weigh every true choice (mc2)",
+    )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    solution: str | None = Field(
+        default=None,
+        description="a Jinja2 expression: the worked solution, for metrics that read the "
+        "reference answer out of it (math_verify), when `target` is the short answer",
+    )
     turns: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -179,10 +196,13 @@ class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
     LaTeX, fractions, "the answer is ..."), or `kind: judge`, last: the judge model (--judge)
-    asked for the final answer when no step before it found one."""
+    asked for the final answer when no step before it found one. `kind: minerva` reads Minerva's
+    "Final Answer: The final answer is X. I hope it is correct." line and normalises X as
+    Minerva does; `kind: boxed` the last `\\boxed{}` (else the text between the first and last
+    `$`, else all of it), as lm-eval's AIME scorer does."""
 
     name: str
-    kind: Literal["regex", "math", "judge"] = "regex"
+    kind: Literal["regex", "math", "judge", "minerva", "boxed"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
@@ -205,6 +225,12 @@ class Normalize(_Strict):
     ignore_case: bool = False
     ignore_punctuation: bool = False
     regexes_to_ignore: list[str] = Field(default_factory=list)
+    math: Literal["minerva", "hendrycks"] | None = Field(
+        default=None,
+        description="exact_match compares math answers as a published scorer does: `minerva` "
+        "(equal, or LaTeX whose difference sympy simplifies to 0), `hendrycks` (equal after "
+        "Hendrycks MATH's string normalisation); the other fields then do not apply",
+    )
 
 
 VerdictKind = Literal["rating", "pairwise", "yes_no"]
@@ -291,8 +317,8 @@ class BenchmarkSpec(_Strict):
     scorer: str | None = Field(
         default=None,
         description="generate mode: a registered scorer (`gnomon.scoring.scorers`; lm-eval's "
-        "`process_results`) that computes `metrics` from the output and row fields, in place of "
-        "`extract` and text metrics",
+        "`process_results`) that computes `metrics` from the output, the target and the worked "
+        "solution (`prompt.solution`), in place of `extract` and text metrics",
     )
     baseline: (
         Annotated[float, Field(ge=0, lt=1)] | dict[str, Annotated[float, Field(ge=0, lt=1)]] | None
@@ -339,6 +365,12 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")
+        if self.mode != "choice" and (
+            self.prompt.choices_in != "continuation" or self.prompt.labels is not None
+        ):
+            raise ValueError("`prompt.choices_in` and `prompt.labels` are for choice mode")
+        if "mc2" in self.metrics and self.prompt.labels is None:
+            raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
         return self
@@ -351,6 +383,10 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"unknown scorer {self.scorer!r} (known: {', '.join(SCORERS)})")
         if self.mode != "generate" or self.extract or self.generation is None:
             raise ValueError("a `scorer` is for generate mode (with `generation`, no `extract`)")
+        if found.needs_solution and self.prompt.solution is None:
+            raise ValueError(
+                f"scorer {self.scorer} reads the worked solution: set `prompt.solution`"
+            )
         unknown = [m for m in self.metrics if m not in found.metrics]
         if unknown or len(set(self.metrics)) != len(self.metrics):
             raise ValueError(
@@ -386,15 +422,11 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        optional = ("file", "exclude_eval_row")
-        unset_fewshot = {k for k in optional if getattr(self.fewshot, k) is None}
-        fewshot = self.fewshot.model_dump(exclude=unset_fewshot)  # unset: hashes as before
+        fewshot = _dump_set(self.fewshot, LATER_FIELDS["fewshot"])
         if shots is not None:
             fewshot["count"] = shots
-        # a spec without turns hashes as it did before turns existed
-        unset = {"turns"} if self.prompt.turns is None else None
         payload = {
-            "prompt": self.prompt.model_dump(exclude=unset),
+            "prompt": _dump_set(self.prompt, LATER_FIELDS["prompt"]),
             "fewshot": fewshot,
             "process": self.source.process,
             "mode": self.mode,
@@ -408,6 +440,22 @@ class BenchmarkSpec(_Strict):
                 payload[key] = getattr(self.source, key)
         blob = text.encode(json.dumps(payload, sort_keys=True, ensure_ascii=False))
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Fields added after specs were first stored: left at their defaults they stay out of the prompt
+# hash, so a spec that does not use them keeps the hash its stored scores carry.
+LATER_FIELDS: dict[str, tuple[str, ...]] = {
+    "prompt": ("turns", "choices_in", "labels", "solution"),
+    "fewshot": ("exclude_eval_row", "file"),
+}
+
+
+def _dump_set(model: BaseModel, later: tuple[str, ...]) -> dict[str, object]:
+    data = model.model_dump()
+    for name in later:
+        if getattr(model, name) == type(model).model_fields[name].default:
+            data.pop(name)
+    return data
 
 
 def load_spec(path: Path) -> BenchmarkSpec:

@@ -74,7 +74,10 @@ class Mode(ABC):
             "version": self.scorer_version,
             "metrics": self.metric_names(),
             "extract": [e.model_dump() for e in self.spec.extract],
-            "normalize": self.spec.normalize.model_dump(),
+            # `math` hashes only when set, so earlier specs keep their scorer hashes
+            "normalize": self.spec.normalize.model_dump(
+                exclude={"math"} if self.spec.normalize.math is None else None
+            ),
             "cluster_by": self.spec.cluster_by,
         }
 

@@ -1,7 +1,9 @@
-"""Multiple choice by loglikelihood: a request per choice; `acc` and `acc_norm` (by length)."""
+"""Multiple choice by loglikelihood: a request per choice; `acc`, `acc_norm` (by length) and
+`mc2` (the probability mass of the true choices)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gnomon.engines.base import ScoreRequest, ScoreResult
@@ -14,11 +16,25 @@ def _argmax(values: list[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
+def true_mass(logprobs: list[float], labels: tuple[int, ...]) -> float:
+    """TruthfulQA's MC2: the share of the choices' total probability that the true ones hold.
+    Shifted by the largest logprob first, so that long answers whose probabilities all underflow
+    still give their ratio (lm-evaluation-harness exponentiates them as they are)."""
+    top = max(logprobs)
+    probs = [math.exp(lp - top) for lp in logprobs]
+    return sum(p for p, label in zip(probs, labels, strict=True) if label) / sum(probs)
+
+
 class ChoiceMode(Mode):
     verb = "score"
 
     def requests(self, sample: Sample) -> list[ScoreRequest]:
         delim = self.spec.prompt.target_delimiter
+        if sample.continuation is not None:  # each choice is a context; one text scored after
+            return [
+                ScoreRequest(sample.context + choice, delim + sample.continuation)
+                for choice in sample.choices
+            ]
         return [ScoreRequest(sample.context, delim + choice) for choice in sample.choices]
 
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
@@ -42,6 +58,8 @@ class ChoiceMode(Mode):
             "acc": float(pred == sample.target),
             "acc_norm": float(pred_norm == sample.target),
         }
+        if sample.labels:
+            metrics["mc2"] = true_mass(logprobs, sample.labels)
         return {
             "prediction": pred,
             "prediction_text": sample.choices[pred],

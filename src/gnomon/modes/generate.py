@@ -20,7 +20,13 @@ from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.modes.base import Answer, output_answer
 from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
-from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
+from gnomon.scoring.extractors import (
+    BoxedExtractor,
+    Extractor,
+    MathExtractor,
+    MinervaExtractor,
+    RegexExtractor,
+)
 from gnomon.scoring.metrics import lookup, text_fn
 
 
@@ -29,6 +35,10 @@ def build_extractor(spec: ExtractorSpec) -> Extractor:
         extractor = MathExtractor()
         extractor.name = spec.name
         return extractor
+    if spec.kind == "minerva":
+        return MinervaExtractor(spec.name)
+    if spec.kind == "boxed":
+        return BoxedExtractor(spec.name)
     return RegexExtractor(spec)
 
 
@@ -40,7 +50,8 @@ class GenerateMode(GeneratingMode):
         # a judge extractor is no function of the text: the judged subclass asks it
         # (judge_extract.py)
         self.extractors = [(e, build_extractor(e)) for e in spec.extract if e.kind != "judge"]
-        self.text_metrics = [m for m in spec.metrics if _kind(m) == "text" and not spec.scorer]
+        self.text_metrics = [m for m in spec.metrics if _kind(m) == "text"]
+        self.output_metrics = [m for m in spec.metrics if _kind(m) == "output"]
 
     def metric_names(self) -> list[str]:
         names = []
@@ -81,10 +92,14 @@ class GenerateMode(GeneratingMode):
                 fn = text_fn(metric)
                 key = metric if i == 0 else f"{metric}_{name}"
                 metrics[key] = fn(value, [reference], self.spec.normalize)
+        for metric in self.output_metrics:  # the whole output, once: no extractor applies
+            solution = sample.solution if sample.solution is not None else reference
+            metrics[metric] = text_fn(metric)(output, [solution], self.spec.normalize)
         first = next(iter(extracted))
         prediction = extracted[first]
         kind = self.extractors[0][0].kind if self.extractors else "raw"
-        correct = bool(metrics[self.text_metrics[0]]) if self.text_metrics else False
+        scored = self.text_metrics or self.output_metrics
+        correct = bool(metrics[scored[0]]) if scored else False
         result = {
             "prediction": prediction,
             "target": reference,
@@ -106,7 +121,7 @@ class GenerateMode(GeneratingMode):
         `process_results`), which does its own answer extraction."""
         from gnomon.scoring.scorers import SCORERS
 
-        computed = SCORERS[self.spec.scorer or ""].fn(output, sample.scoring or {})
+        computed = SCORERS[self.spec.scorer or ""].fn(output, str(sample.target), sample.solution)
         metrics = {name: computed[name] for name in self.spec.metrics}
         return {
             "prediction": output,

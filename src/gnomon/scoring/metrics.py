@@ -18,18 +18,20 @@ from typing import Literal
 
 from gnomon import extract
 from gnomon.hub.spec import Normalize
+from gnomon.scoring import math_answers
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
 __all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
 
 TextMetric = Callable[[str, list[str], Normalize], float]
-Kind = Literal["text", "mode", "corpus"]
+Kind = Literal["text", "output", "mode", "corpus"]
 
 
 @dataclass(frozen=True)
 class SampleMetric:
-    """One metric name. `kind`: "text" (fn compares prediction and references), "mode" (the mode
+    """One metric name. `kind`: "text" (fn compares prediction and references), "output" (fn
+    compares the whole output, before any extraction, with the worked solution), "mode" (the mode
     computes it from the engine's answers), "corpus" (its aggregation reads every sample's
     prediction and references at once). `aggregation` names the entry of
     `gnomon.scoring.aggregate.AGGREGATIONS` that turns samples into a score."""
@@ -57,10 +59,10 @@ def _register(metric: SampleMetric, pattern: str | None = None) -> None:
 
 
 def text_metric(
-    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+    name: str, *, modes: Iterable[str] = ("generate",), description: str = "", kind: Kind = "text"
 ) -> Callable[[Callable[[str, str, Normalize], float]], TextMetric]:
     """Register `fn(prediction, reference, normalize) -> float` as a text metric, scored as its
-    best value over the references."""
+    best value over the references (`kind="output"`: the prediction is the whole output)."""
 
     def decorate(fn: Callable[[str, str, Normalize], float]) -> TextMetric:
         def best(prediction: str, references: list[str], normalize: Normalize) -> float:
@@ -73,7 +75,7 @@ def text_metric(
         best.__name__ = best.__qualname__ = fn.__name__
         best.__doc__ = fn.__doc__
         doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
-        _register(SampleMetric(name, "text", frozenset(modes), "mean", best, doc))
+        _register(SampleMetric(name, kind, frozenset(modes), "mean", best, doc))
         return best
 
     return decorate
@@ -113,6 +115,14 @@ _register(SampleMetric("acc", "mode", frozenset({"choice"}), description="the ar
 _register(
     SampleMetric(
         "acc_norm", "mode", frozenset({"choice"}), description="argmax of logprob per character"
+    )
+)
+_register(
+    SampleMetric(
+        "mc2",
+        "mode",
+        frozenset({"choice"}),
+        description="probability mass of the true choices over all (TruthfulQA MC2)",
     )
 )
 _register(
@@ -189,7 +199,12 @@ def judge_metrics(verdict: str) -> list[str]:
 
 @text_metric("exact_match")
 def exact_match(prediction: str, reference: str, normalize: Normalize) -> float:
-    """1 when prediction and reference are equal after the spec's normalisation."""
+    """1 when prediction and reference are equal after the spec's normalisation (`math`: as a
+    published math scorer compares answers)."""
+    if normalize.math == "minerva":
+        return float(math_answers.minerva_equiv(prediction, reference))
+    if normalize.math == "hendrycks":
+        return float(math_answers.hendrycks_equiv(prediction, reference))
     return extract.exact_match(prediction, reference, normalize)
 
 
@@ -232,3 +247,11 @@ def math_equiv(prediction: str, reference: str, normalize: Normalize) -> float:
     spec's normalisation does not apply (math-verify has its own)."""
     del normalize
     return float(math_equal(prediction, reference))
+
+
+@text_metric("math_verify", kind="output")
+def math_verify(prediction: str, reference: str, normalize: Normalize) -> float:
+    """1 when math-verify finds the gold answer of the worked solution (`prompt.solution`, else
+    the target) equal to the answer it finds in the whole output (lm-eval's `math_verify`)."""
+    del normalize
+    return float(math_answers.math_verify_whole(prediction, reference))

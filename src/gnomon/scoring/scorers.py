@@ -1,8 +1,9 @@
-"""Registered scorers: code that turns one output and its row into metrics, for benchmarks whose
-reference scores with a function (lm-eval's `process_results`) rather than filters and a metric.
+"""Registered scorers: code that turns one output into metrics, for benchmarks whose reference
+scores with a function (lm-eval's `process_results`) rather than filters and a metric.
 
-A spec names one with `scorer:`; the scorer says which row fields it reads (the renderer keeps
-them on the sample) and which metrics it computes (the spec's `metrics` pick among them).
+A spec names one with `scorer:`. A scorer reads the output, the sample's target and, where it
+needs one, its worked solution (`prompt.solution`); it says which metrics it computes, and the
+spec's `metrics` pick among them.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from gnomon.hub.leaderboard_hooks import INVALID_ANSWER
 from gnomon.scoring.extractors import _math_timeout, _math_verify
 
-ScoreFn = Callable[[str, dict[str, Any]], dict[str, float]]
+ScoreFn = Callable[[str, str, str | None], dict[str, float]]  # (output, target, solution)
 
 
 @dataclass(frozen=True)
 class Scorer:
-    fields: tuple[str, ...]  # row fields (after the row hook) the scorer reads
     metrics: tuple[str, ...]
     fn: ScoreFn
+    needs_solution: bool = False  # the spec must give `prompt.solution`
     version: int = 1  # bump when what it computes changes: stored answers are re-scored
 
 
@@ -135,19 +135,20 @@ def _original_match(output: str, answer: str) -> bool:
     return predicted.strip() == gold.strip() or _sympy_equal(predicted, gold)
 
 
-def leaderboard_math(output: str, row: dict[str, Any]) -> dict[str, float]:
+def leaderboard_math(output: str, answer: str, solution: str | None) -> dict[str, float]:
+    """`answer`: the solution's boxed answer (the target); `solution`: the whole solution."""
     try:
-        original = _original_match(output, str(row["answer"]))
+        original = _original_match(output, answer)
     except Exception:  # the reference scores any failure of this path (antlr4 absent) as 0
         original = False
     return {
-        "exact_match": float(_math_verify_match(output, str(row["solution"]))),
+        "exact_match": float(_math_verify_match(output, solution or "")),
         "exact_match_original": float(original),
     }
 
 
 SCORERS: dict[str, Scorer] = {
     "leaderboard_math": Scorer(
-        ("solution", "answer"), ("exact_match", "exact_match_original"), leaderboard_math
+        ("exact_match", "exact_match_original"), leaderboard_math, needs_solution=True
     ),
 }
