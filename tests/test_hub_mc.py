@@ -143,8 +143,12 @@ def test_truthfulqa_mc2_scores_every_true_answer(tmp_path: Path) -> None:
         assert sample.context.endswith(f"\n\nQ: {row['question']}\nA:")
         assert sample.context.startswith("Q: What is human life expectancy in the United States?")
         lls = [-1.0 - i for i in range(len(labels))]
-        metrics = plan.mode.result(sample, _answers(lls))["metrics"]
+        result = plan.mode.result(sample, _answers(lls))
+        metrics = result["metrics"]
         assert set(metrics) == {"mc2"}
+        assert result["correct"] is True  # the first answer, the likeliest here, is true
+        assert labels[-1] == 0  # the last answer is false: made the likeliest, it is wrong
+        assert plan.mode.result(sample, _answers(lls[::-1]))["correct"] is False
         probs = [math.exp(x) for x in lls]
         assert metrics["mc2"] == pytest.approx(
             sum(p for p, t in zip(probs, labels, strict=True) if t) / sum(probs)
@@ -246,7 +250,7 @@ def test_the_row_asked_is_kept_out_of_its_shots_as_the_spec_says(
 
 
 SHOT_BENCHES = ["piqa", "siqa", "commonsense_qa", "boolq", "openbookqa", "sciq", "race",
-                "logiqa2", "anli_r1", "winogrande"]  # fmt: skip
+                "logiqa2", "anli_r1", "anli_r2", "anli_r3", "winogrande"]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -304,3 +308,27 @@ def test_winogrande_answered_by_generation_lists_whole_sentences(tmp_path: Path)
         assert request.context.startswith(  # 0-shot: nothing before the options
             f"A. {head}{row['option1']} {rest}\nB. {head}{row['option2']} {rest}\n"
         )
+
+
+@pytest.mark.slow
+def test_a_run_scores_contexts_and_mc2_then_reuses_every_answer(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """`gnomon run` end to end: WinoGrande's context requests and TruthfulQA's mc2 go through the
+    engine, the store and the report; the same command again computes nothing."""
+    from gnomon_cli import gnomon, ok, summary
+
+    for bench in ("winogrande", "truthfulqa_mc2"):
+        _write(tmp_path / "data", bench, "validation", make_rows(bench, "validation"))
+    args = ["run", "--model", f"hf:{llama_dir}", "--bench", "winogrande,truthfulqa_mc2",
+            "--data", tmp_path / "data", "--store", tmp_path / "s.sqlite", "--device", "cpu",
+            "--dtype", "float32"]  # fmt: skip
+    first = ok(gnomon(*args, "--out", tmp_path / "a"))
+    assert summary(first.stdout) == (24, 0, 24)
+    report = json.loads((tmp_path / "a" / "results.json").read_text())["benchmarks"]
+    assert report["winogrande"]["headline"] == "acc"
+    mc2 = report["truthfulqa_mc2"]["metrics"]["mc2"]
+    assert report["truthfulqa_mc2"]["headline"] == "mc2" and 0.0 < mc2["value"] < 1.0
+    assert mc2["method"] != "wilson"  # a share, not a 0/1 outcome: no binomial interval
+    again = ok(gnomon(*args, "--out", tmp_path / "b"))
+    assert summary(again.stdout) == (24, 24, 0)

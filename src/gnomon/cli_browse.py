@@ -79,7 +79,7 @@ def hub_show(
     if sample.choices:
         delim = spec.prompt.target_delimiter
         # `*` marks the gold choice, or every true one where the benchmark labels them (mc2)
-        gold = sample.labels or [int(i == sample.target) for i in range(len(sample.choices))]
+        gold = sample.labels or [int(i in sample.golds) for i in range(len(sample.choices))]
         # choices that are contexts (WinoGrande): each ends its own context, one text follows
         what = "context {} ends" if sample.continuation is not None else "continuation {}"
         for i, choice in enumerate(sample.choices):

@@ -34,7 +34,8 @@ class Sample:
     index: int
     context: str
     choices: tuple[str, ...]  # the raw choice texts (choice mode); empty in generate mode
-    target: int | str  # gold choice index, or the reference answer text
+    # gold choice index (a list where several choices are right), or the reference answer text
+    target: int | list[int] | str
     cluster: str | None
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
@@ -51,6 +52,11 @@ class Sample:
     labels: tuple[int, ...] = ()
     # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
     solution: str | None = None
+
+    @property
+    def golds(self) -> list[int]:
+        """The right choices' indices (choice mode): one, or several where the row lists them."""
+        return list(self.target) if isinstance(self.target, list) else [int(self.target)]
 
     @property
     def content_hash(self) -> str:
@@ -181,14 +187,24 @@ class Renderer:
             )
         return list(value)
 
-    def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> int | str:
+    def target(
+        self, fields: dict[str, Any], row: Row, n_choices: int | None
+    ) -> int | list[int] | str:
+        """A choice index; in choice mode also a list of them, where several choices are right
+        (AGIEval's `gold`), one element standing for itself."""
         value = self._eval("target", self._target, fields, row)
         if n_choices is not None:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise UserError(f"{row.origin}: target must be a choice index, got {value!r:.80}")
-            if not 0 <= value < n_choices:
-                raise UserError(f"{row.origin}: target {value} is not one of {n_choices} choices")
-            return value
+            indices = list(value) if isinstance(value, list | tuple) and value else [value]
+            for index in indices:
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise UserError(
+                        f"{row.origin}: target must be a choice index, got {value!r:.80}"
+                    )
+                if not 0 <= index < n_choices:
+                    raise UserError(
+                        f"{row.origin}: target {index} is not one of {n_choices} choices"
+                    )
+            return indices[0] if len(indices) == 1 else indices
         if not isinstance(value, str):
             raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
         return value
@@ -243,7 +259,8 @@ class Renderer:
         fields = self.fields(row)
         if self._choice_contexts:  # the gold choice is the question, the shared text its answer
             choices = self.choices(fields, row)
-            gold = choices[int(self.target(fields, row, len(choices)))]
+            target = self.target(fields, row, len(choices))
+            gold = choices[target[0] if isinstance(target, list) else int(target)]
             if self._fewshot_target is not None:
                 return gold, str(self._eval("fewshot_target", self._fewshot_target, fields, row))
             return gold, self.question(fields, row)
@@ -251,7 +268,8 @@ class Renderer:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
             choices = self.choices(fields, row)
-            answer = choices[int(self.target(fields, row, len(choices)))]
+            right = self.target(fields, row, len(choices))
+            answer = choices[right[0] if isinstance(right, list) else int(right)]
         else:
             answer = str(self.target(fields, row, None))
         return self.question(fields, row), answer
@@ -289,7 +307,8 @@ class Renderer:
                     self.spec.prompt.target_delimiter,
                 )
                 blocks = [q + target_delim + a for q, a in shots]
-                prefix = delim.join(blocks) + delim if blocks else ""
+                end = self.spec.prompt.fewshot_end
+                prefix = delim.join(blocks) + (delim if end is None else end) if blocks else ""
                 context = description + prefix + question
             choices = self.choices(fields, row) if self.spec.mode == "choice" else []
             target = self.target(fields, row, len(choices) if choices else None)

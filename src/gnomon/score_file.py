@@ -84,6 +84,11 @@ def score_file(
             f"{spec.id} is scored from log-probabilities ({', '.join(spec.metrics)}), which a "
             "file of answers cannot give; add --choice-by generation to read a letter instead"
         )
+    if spec.mode in ("target", "rolling"):
+        raise UserError(
+            f"{spec.id} is scored from log-probabilities ({', '.join(spec.metrics)}), which a "
+            "file of answers cannot give; run the model on it"
+        )
     started = time.monotonic()
     by_id = read_answers(path)
     n = answers_per_sample(by_id, spec)

@@ -72,11 +72,63 @@ def minerva_math(row: Row) -> Row:
     return {**row, "answer": minerva_gold(str(row["solution"]))}
 
 
-HOOKS: dict[str, RowHook] = {"hellaswag": hellaswag, "race": race, "minerva_math": minerva_math}
+# WikiText's tokenised text back to ordinary prose, step by step as lm-evaluation-harness's
+# `wikitext_detokenizer` does it (the order matters: quotes after the brackets, and so on)
+_WIKITEXT_STEPS: tuple[tuple[str, str, bool], ...] = (  # (pattern, replacement, is a regex)
+    ("s '", "s'", False),
+    (r"/' [0-9]/", r"/'[0-9]/", True),
+    (" @-@ ", "-", False),
+    (" @,@ ", ",", False),
+    (" @.@ ", ".", False),
+    (" : ", ": ", False),
+    (" ; ", "; ", False),
+    (" . ", ". ", False),
+    (" ! ", "! ", False),
+    (" ? ", "? ", False),
+    (" , ", ", ", False),
+    (r"\(\s*([^\)]*?)\s*\)", r"(\1)", True),
+    (r"\[\s*([^\]]*?)\s*\]", r"[\1]", True),
+    (r"{\s*([^}]*?)\s*}", r"{\1}", True),
+    (r"\"\s*([^\"]*?)\s*\"", r'"\1"', True),
+    (r"'\s*([^']*?)\s*'", r"'\1'", True),
+    ("= = = =", "====", False),
+    ("= = =", "===", False),
+    ("= =", "==", False),
+    (" \u00b0 ", "\u00b0", False),
+    (" \n", "\n", False),
+    ("\n ", "\n", False),
+    (" N ", " 1 ", False),
+    (" 's", "'s", False),
+)
+
+
+def wikitext_detokenize(page: str) -> str:
+    for pattern, replacement, is_regex in _WIKITEXT_STEPS:
+        if is_regex:
+            page = re.sub(pattern, replacement, page)
+        else:
+            page = page.replace(pattern, replacement)
+    return page
+
+
+def wikitext(row: Row) -> Row:
+    page = row["page"]
+    if not isinstance(page, str):
+        raise TypeError(f"`page` must be text, got {type(page).__name__}")
+    return {**row, "detokenized": wikitext_detokenize(page)}
+
+
+HOOKS: dict[str, RowHook] = {
+    "hellaswag": hellaswag,
+    "race": race,
+    "minerva_math": minerva_math,
+    "wikitext": wikitext,
+}
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
     "race": ("article", "problems"),
     "minerva_math": ("problem", "solution"),
+    "wikitext": ("page",),
 }
 
 # Split hooks: preparation that is no function of one row alone (GPQA's seeded shuffle). Each

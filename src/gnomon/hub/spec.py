@@ -159,6 +159,11 @@ class Prompt(_Strict):
     )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    fewshot_end: str | None = Field(
+        default=None,
+        description="what follows the last shot, before the question, where it differs from "
+        "`fewshot_delimiter` (OpenCompass ends its in-context examples with one more separator)",
+    )
     solution: str | None = Field(
         default=None,
         description="a Jinja2 expression: the worked solution, for metrics that read the "
@@ -299,7 +304,11 @@ class BenchmarkSpec(_Strict):
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
-    mode: Literal["choice", "generate", "code", "judged"]
+    mode: Literal["choice", "generate", "code", "judged", "target", "rolling"] = Field(
+        description="choice: loglikelihood per choice; generate: greedy text, extracted; code: "
+        "programs run on tests; judged: a judge model's verdicts; target: the loglikelihood of "
+        "the target after the prompt; rolling: the loglikelihood of the whole rendered text"
+    )
     metrics: list[str]
     headline: str | None = Field(
         default=None, description="the metric leaderboards report; the first metric if unset"
@@ -425,6 +434,8 @@ class BenchmarkSpec(_Strict):
         fewshot = _dump_set(self.fewshot, LATER_FIELDS["fewshot"])
         if shots is not None:
             fewshot["count"] = shots
+        if not fewshot["count"]:  # how shots would be drawn shapes no zero-shot prompt
+            fewshot.pop("exclude_eval_row", None)
         payload = {
             "prompt": _dump_set(self.prompt, LATER_FIELDS["prompt"]),
             "fewshot": fewshot,
@@ -445,7 +456,7 @@ class BenchmarkSpec(_Strict):
 # Fields added after specs were first stored: left at their defaults they stay out of the prompt
 # hash, so a spec that does not use them keeps the hash its stored scores carry.
 LATER_FIELDS: dict[str, tuple[str, ...]] = {
-    "prompt": ("turns", "choices_in", "labels", "solution"),
+    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end"),
     "fewshot": ("exclude_eval_row", "file"),
 }
 

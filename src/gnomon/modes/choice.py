@@ -54,9 +54,10 @@ class ChoiceMode(Mode):
         pred_norm = _argmax(
             [lp / max(1, len(c)) for lp, c in zip(logprobs, sample.choices, strict=True)]
         )
+        golds = sample.golds  # any right choice counts, where a row has several
         metrics = {
-            "acc": float(pred == sample.target),
-            "acc_norm": float(pred_norm == sample.target),
+            "acc": float(pred in golds),
+            "acc_norm": float(pred_norm in golds),
         }
         if sample.labels:
             metrics["mc2"] = true_mass(logprobs, sample.labels)
@@ -65,8 +66,10 @@ class ChoiceMode(Mode):
             "prediction_text": sample.choices[pred],
             "prediction_norm": pred_norm,  # the choice acc_norm picked
             "target": sample.target,
-            "target_text": sample.choices[int(sample.target)],
-            "correct": pred == sample.target,
+            "target_text": " | ".join(sample.choices[i] for i in golds),
+            # where choices carry truth labels, any true answer picked is right (mc2's sense);
+            # likewise any of several right choices (AGIEval's gold lists)
+            "correct": bool(sample.labels[pred]) if sample.labels else pred in golds,
             "metrics": {name: metrics[name] for name in self.spec.metrics if name in metrics},
             "choices": list(sample.choices),
             "choice_logprobs": logprobs,

@@ -60,12 +60,12 @@ class ChoiceAsGenerationMode(Mode):
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[0].text
         pred = read_letter(output, len(sample.choices))
-        correct = pred == sample.target
+        correct = pred in sample.golds
         return {
             "prediction": pred,
             "prediction_text": sample.choices[pred] if pred is not None else None,
             "target": sample.target,
-            "target_text": sample.choices[int(sample.target)],
+            "target_text": " | ".join(sample.choices[i] for i in sample.golds),
             "correct": correct,
             "metrics": {"acc": float(correct)},
             "output": output,

@@ -216,12 +216,3 @@ def _classic(bench: str, variant: str, sizes: dict[str, int]) -> None:
 
 _classic("arc_challenge", "arc_challenge_25shot", {"train": 30, "validation": 4, "test": 12})
 _classic("hellaswag", "hellaswag_10shot", {"train": 14, "validation": 12})
-
-
-def _winogrande_5shot(split: str, n: int, seed: int) -> list[RowDict]:
-    from gnomon.rowgen import make_rows
-
-    return make_rows("winogrande", split, n, seed)
-
-
-rows("winogrande_5shot", sizes={"validation": 10, "train": 12})(_winogrande_5shot)

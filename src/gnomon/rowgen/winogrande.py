@@ -7,7 +7,7 @@ from gnomon.rowgen import RowDict, rows
 from gnomon.rowgen._text import NAMES, clause, rng
 
 
-@rows("winogrande", sizes={"validation": 12, "train": 8})
+@rows("winogrande", "winogrande_5shot", sizes={"validation": 12, "train": 8})
 def make(split: str, n: int, seed: int) -> list[RowDict]:
     r = rng("winogrande", split, seed)
     out = []

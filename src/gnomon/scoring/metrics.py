@@ -42,6 +42,7 @@ class SampleMetric:
     aggregation: str = "mean"
     fn: TextMetric | None = None
     description: str = ""
+    higher_is_better: bool = True  # False for errors and perplexities (TER, word_perplexity)
 
 
 SAMPLE_METRICS: dict[str, SampleMetric] = {}
@@ -111,7 +112,14 @@ def metrics_for_mode(mode: str) -> list[str]:
 
 # --- computed by modes or by corpus aggregations -------------------------------------------
 
-_register(SampleMetric("acc", "mode", frozenset({"choice"}), description="the argmax choice"))
+_register(
+    SampleMetric(
+        "acc",
+        "mode",
+        frozenset({"choice", "target"}),
+        description="the argmax choice (target mode: every target token the argmax)",
+    )
+)
 _register(
     SampleMetric(
         "acc_norm", "mode", frozenset({"choice"}), description="argmax of logprob per character"
@@ -139,6 +147,41 @@ _register(
         "chrf", "corpus", frozenset({"generate"}), "chrf", description="sacreBLEU corpus chrF"
     )
 )
+_register(
+    SampleMetric(
+        "ter",
+        "corpus",
+        frozenset({"generate"}),
+        "ter",
+        description="sacreBLEU corpus TER",
+        higher_is_better=False,
+    )
+)
+_register(
+    SampleMetric(
+        "perplexity",
+        "corpus",
+        frozenset({"target"}),
+        "perplexity",
+        description="exp of minus the mean target loglikelihood over the corpus",
+        higher_is_better=False,
+    )
+)
+for _name, _aggregation_name, _doc in (
+    ("word_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per word"),
+    ("byte_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per byte"),
+    ("bits_per_byte", "bits_per_byte", "minus the loglikelihood per byte, in bits"),
+):
+    _register(
+        SampleMetric(
+            _name,
+            "corpus",
+            frozenset({"rolling"}),
+            _aggregation_name,
+            description=_doc,
+            higher_is_better=False,
+        )
+    )
 _register(
     SampleMetric(
         "corpus_f1",
