@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -159,10 +160,13 @@ def build_tasks(
     written = write_tasks(reference, eval_rows, fewshot_rows, root)
     tasks_dir = root / "tasks"
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
-    loaded = manager.load([wrapper for wrapper, _ in written.values()])["tasks"]
     out: dict[str, LmEvalTask] = {}
     for name, (wrapper, fixed) in written.items():
-        task = loaded[wrapper]
+        # lm-eval's evaluator seeds Python's `random` with 0 before it builds a task, and some
+        # tasks prepare their documents with it (GPQA shuffles its options): each task is
+        # loaded as a run of it alone would load it
+        random.seed(0)
+        task = manager.load([wrapper])["tasks"][wrapper]
         task.set_config(key="num_fewshot", value=shots if fixed is None else fixed)
         task.set_fewshot_seed(seed=seed)
         task.build_all_requests()

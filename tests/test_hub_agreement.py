@@ -116,7 +116,12 @@ class Case:
                 encoding="utf-8",
             )
         self.plan: BenchPlan = plan_bench(spec, root / "data", None, None, "agreement")
-        eval_rows = self.rows[spec.source.eval_split]
+        if spec.source.splits_are_subsets:  # MuSR: each subset is a split, its rows tagged
+            field = spec.source.subset_field
+            eval_rows = [{field: s, **r} for s in spec.source.subsets or () for r in self.rows[s]]
+        else:
+            eval_rows = self.rows[spec.source.eval_split]
+        self.eval_rows = eval_rows
         fewshot_rows = self.rows.get(spec.fewshot.split or "", []) if self.plan.shots else []
         assert spec.reference is not None
         self.tasks = build_tasks(
@@ -138,7 +143,7 @@ class Case:
     def shot_answer(self, index: int) -> str:
         """The row's answer as a worked example shows it: the text a model imitates."""
         renderer = Renderer(self.spec, self.plan.shots)
-        row = self.rows[self.spec.source.eval_split][index]
+        row = self.eval_rows[index]
         return renderer.shot_parts(Row(index, row, f"made-up[{index}]"))[1]
 
 

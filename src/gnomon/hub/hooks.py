@@ -130,3 +130,20 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "minerva_math": ("problem", "solution"),
     "wikitext": ("page",),
 }
+
+# Split hooks: preparation that is no function of one row alone (GPQA's seeded shuffle). Each
+# makes a fresh row function per subset, called on that subset's rows in order. The Open LLM
+# Leaderboard's hooks live in their own module.
+SplitHook = Callable[[], RowHook]
+SPLIT_HOOKS: dict[str, SplitHook] = {}
+
+
+def _register_leaderboard() -> None:
+    from gnomon.hub import leaderboard_hooks as lb
+
+    HOOKS.update(lb.ROW_HOOKS)
+    REQUIRED_FIELDS.update(lb.ROW_FIELDS)
+    SPLIT_HOOKS.update(lb.SPLIT_HOOKS)
+
+
+_register_leaderboard()

@@ -64,8 +64,18 @@ class GenerateMode(GeneratingMode):
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
         return output_answer(payload)
 
+    def scorer_config(self) -> dict[str, Any]:
+        config = super().scorer_config()
+        if self.spec.scorer is not None:  # only where set: other specs hash as before
+            from gnomon.scoring.scorers import SCORERS
+
+            config["registered"] = [self.spec.scorer, SCORERS[self.spec.scorer].version]
+        return config
+
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[-1].text  # a conversation is scored on its last turn
+        if self.spec.scorer is not None:
+            return self._registered_result(sample, answers, output)
         reference = str(sample.target)
         extracted: dict[str, str] = {}
         found: dict[str, bool] = {}
@@ -103,6 +113,25 @@ class GenerateMode(GeneratingMode):
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
         return result
+
+    def _registered_result(
+        self, sample: Sample, answers: list[GenerateResult], output: str
+    ) -> dict[str, Any]:
+        """The whole output, scored by the spec's registered scorer (lm-eval's
+        `process_results`), which does its own answer extraction."""
+        from gnomon.scoring.scorers import SCORERS
+
+        computed = SCORERS[self.spec.scorer or ""].fn(output, str(sample.target), sample.solution)
+        metrics = {name: computed[name] for name in self.spec.metrics}
+        return {
+            "prediction": output,
+            "target": str(sample.target),
+            "correct": bool(metrics[self.spec.metrics[0]]),
+            "metrics": metrics,
+            "output": output,
+            "extractor": f"scorer:{self.spec.scorer}",
+            "truncated": any(a.truncated for a in answers),
+        }
 
 
 def _kind(metric: str) -> str | None:

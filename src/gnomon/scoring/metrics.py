@@ -202,6 +202,21 @@ _register(
 )
 
 
+# --- computed by a registered scorer (`gnomon.scoring.scorers`, a spec's `scorer:`) ----------
+
+_SCORER_METRICS = {
+    "exact_match_original": "MATH-hard's Minerva answer after 'Final Answer:', equal as text "
+    "or by sympy (the leaderboard_math scorer)",
+}
+for _name, _doc in _SCORER_METRICS.items():
+    _register(SampleMetric(_name, "mode", frozenset({"generate"}), description=_doc))
+
+
+def is_scorer_metric(name: str) -> bool:
+    """Whether only a registered scorer computes this metric (no extraction pipeline can)."""
+    return name in _SCORER_METRICS
+
+
 # --- computed from a judge model's verdicts (judged mode), by verdict kind -------------------
 
 _JUDGE_METRICS = {
