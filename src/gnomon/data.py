@@ -83,23 +83,28 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
     return rows
 
 
-def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
-    """A data file an installed package ships (HumanEval's), so it works offline."""
+def read_package(spec: BenchmarkSpec, ref: str) -> list[Row]:
+    """A data file an installed package ships (`pkg:path/file.jsonl[.gz]`: HumanEval's rows,
+    BBH's worked examples), so it works offline."""
     import gzip
     import importlib.resources
 
-    package, _, inner = (spec.source.package or "").partition(":")
+    package, _, inner = ref.partition(":")
     try:
         resource = importlib.resources.files(package).joinpath(inner)
         raw = resource.read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-        raise UserError(f"{spec.id}: cannot read {spec.source.package}: {exc}") from None
+        raise UserError(f"{spec.id}: cannot read {ref}: {exc}") from None
     text = gzip.decompress(raw).decode() if inner.endswith(".gz") else raw.decode()
     rows: list[Row] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            rows.append(Row(len(rows), json.loads(line), f"{spec.source.package}:{number}"))
+            rows.append(Row(len(rows), json.loads(line), f"{ref}:{number}"))
     return rows
+
+
+def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
+    return read_package(spec, spec.source.package or "")
 
 
 def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
@@ -112,3 +117,11 @@ def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[R
     if not path.is_file():
         raise UserError(f"{spec.id}: no {split}.jsonl in {local}")
     return read_jsonl(path)
+
+
+def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:
+    """The rows few-shot examples are drawn from: the spec's `fewshot.package` file when it
+    names one (the same for every data source), else its few-shot split."""
+    if spec.fewshot.package is not None:
+        return read_package(spec, spec.fewshot.package)
+    return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)

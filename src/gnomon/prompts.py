@@ -19,7 +19,7 @@ from jinja2 import TemplateError
 from gnomon import text
 from gnomon.data import Row
 from gnomon.errors import UserError
-from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
+from gnomon.hub.hooks import HOOKS, INDEXED_HOOKS, REQUIRED_FIELDS
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
 from gnomon.templating import ENV, evaluate
@@ -33,8 +33,11 @@ class Sample:
     sample_id: str
     index: int
     context: str
-    choices: tuple[str, ...]  # the raw choice texts (choice mode); empty in generate mode
-    target: int | str  # gold choice index, or the reference answer text
+    # the raw choice texts (choice mode; generate mode when an extractor reads them), else empty
+    choices: tuple[str, ...]
+    # gold choice index, or the reference answer text, or several acceptable references (any
+    # one of which is right; an item may itself be a list: one answer made of several spans)
+    target: int | str | list[str | list[str]]
     cluster: str | None
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
@@ -45,6 +48,18 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
+
+    @staticmethod
+    def index_of(target: int | str | list[str | list[str]]) -> int:
+        """A choice sample's target, the gold choice's index."""
+        if not isinstance(target, int):
+            raise TypeError(f"a choice target is an index, not {target!r:.40}")
+        return target
+
+    @property
+    def gold(self) -> int:
+        """The gold choice's index (choice modes)."""
+        return self.index_of(self.target)
 
     @property
     def content_hash(self) -> str:
@@ -122,6 +137,9 @@ class Renderer:
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad turn template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
+        self._keeps_choices = spec.mode == "choice" or any(
+            e.kind == "multi_choice" for e in spec.extract
+        )
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
@@ -137,7 +155,9 @@ class Renderer:
         if missing:
             raise UserError(f"{row.origin}: row lacks field `{missing[0]}`")
         try:
-            return self._hook(row.fields)
+            if self.spec.source.process in INDEXED_HOOKS:
+                return self._hook(row.fields, row.index)  # type: ignore[call-arg]
+            return self._hook(row.fields)  # type: ignore[call-arg]
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
 
@@ -157,7 +177,9 @@ class Renderer:
             )
         return list(value)
 
-    def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> int | str:
+    def target(
+        self, fields: dict[str, Any], row: Row, n_choices: int | None
+    ) -> int | str | list[str | list[str]]:
         value = self._eval("target", self._target, fields, row)
         if n_choices is not None:
             if not isinstance(value, int) or isinstance(value, bool):
@@ -165,9 +187,14 @@ class Renderer:
             if not 0 <= value < n_choices:
                 raise UserError(f"{row.origin}: target {value} is not one of {n_choices} choices")
             return value
-        if not isinstance(value, str):
-            raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
-        return value
+        if isinstance(value, str):
+            return value
+        if _is_reference_list(value):
+            return [v if isinstance(v, str) else list(v) for v in value]
+        raise UserError(
+            f"{row.origin}: target must be text or a non-empty list of reference texts, "
+            f"got {value!r:.80}"
+        )
 
     def program(self, fields: dict[str, Any], row: Row) -> dict[str, str]:
         """The test side of a code sample. A row whose tests cannot be rendered is kept, with
@@ -195,9 +222,11 @@ class Renderer:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
             choices = self.choices(fields, row)
-            answer = choices[int(self.target(fields, row, len(choices)))]
+            answer = choices[Sample.index_of(self.target(fields, row, len(choices)))]
         else:
-            answer = str(self.target(fields, row, None))
+            target = self.target(fields, row, None)
+            # several references: the shot shows the first, as lm-evaluation-harness does
+            answer = _first_text(target) if isinstance(target, list) else str(target)
         return self.question(fields, row), answer
 
     def render(
@@ -231,8 +260,9 @@ class Renderer:
                 blocks = [q + target_delim + a for q, a in shots]
                 prefix = delim.join(blocks) + delim if blocks else ""
                 context = description + prefix + question
-            choices = self.choices(fields, row) if self.spec.mode == "choice" else []
-            target = self.target(fields, row, len(choices) if choices else None)
+            choices = self.choices(fields, row) if self._keeps_choices else []
+            scored = self.spec.mode == "choice"  # elsewhere choices only help read the answer
+            target = self.target(fields, row, len(choices) if scored else None)
             id_field = self.spec.source.id_field
             sample_id = (
                 str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
@@ -309,3 +339,20 @@ class _ShotPicker:
                 + f", only {len(chosen)} available"
             )
         return chosen
+
+
+def _is_reference_list(value: object) -> bool:
+    """A non-empty list of references, each a text or a non-empty list of texts (DROP's answers
+    of several spans)."""
+    if not isinstance(value, list | tuple) or not value:
+        return False
+    return all(
+        isinstance(v, str)
+        or (isinstance(v, list | tuple) and v and all(isinstance(t, str) for t in v))
+        for v in value
+    )
+
+
+def _first_text(references: Sequence[str | Sequence[str]]) -> str:
+    first = references[0]
+    return first if isinstance(first, str) else ", ".join(first)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gnomon.data import Row, load_split
+from gnomon.data import Row, load_fewshot, load_split, read_package
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.prompts import Renderer, Sample
@@ -24,7 +24,7 @@ def example_sample(
     fewshot_split = spec.fewshot.split or spec.source.eval_split
     try:
         rows = load_split(spec, spec.source.eval_split, data_dir)
-        pool = load_split(spec, fewshot_split, data_dir) if renderer.shots else []
+        pool = load_fewshot(spec, data_dir) if renderer.shots else []
         note = f"row {index} of {spec.source.eval_split}"
     except UserError:
         from gnomon.rowgen import maker
@@ -32,9 +32,12 @@ def example_sample(
         found = maker(spec.id)
         if data_dir is not None or found is None:
             raise
-        if not {spec.source.eval_split, fewshot_split} <= set(found.sizes):
+        packaged = spec.fewshot.package
+        needed = {spec.source.eval_split} | (set() if packaged else {fewshot_split})
+        if not needed <= set(found.sizes):
             raise
-        rows, pool = _synthetic(spec, spec.source.eval_split), _synthetic(spec, fewshot_split)
+        rows = _synthetic(spec, spec.source.eval_split)
+        pool = read_package(spec, packaged) if packaged else _synthetic(spec, fewshot_split)
         note = "made-up row in the real schema: the dataset is not reachable; pass --data DIR"
     if index >= len(rows):
         raise UserError(f"--index {index}: the split has {len(rows)} rows")

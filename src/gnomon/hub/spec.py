@@ -77,11 +77,21 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
+    package: str | None = Field(
+        default=None,
+        description="examples from a data file shipped in an installed package "
+        "(`pkg:path/file.jsonl`), not from a split: the worked examples a reference writes "
+        "into its task files (BBH's chain-of-thought prompts); `group_by` picks each row's own",
+    )
 
     @model_validator(mode="after")
     def _split_needed(self) -> FewShot:
-        if self.count > 0 and self.split is None:
-            raise ValueError("few-shot `count` > 0 needs a `split` to draw examples from")
+        if self.split is not None and self.package is not None:
+            raise ValueError("few-shot examples come from a `split` or a `package` file, not both")
+        if self.count > 0 and self.split is None and self.package is None:
+            raise ValueError(
+                "few-shot `count` > 0 needs a `split` (or a `package` file) to draw examples from"
+            )
         return self
 
 
@@ -129,21 +139,38 @@ class Code(_Strict):
     memory_mb: Annotated[int, Field(gt=0)] = 1024
 
 
+class ChoiceMatch(_Strict):
+    """How `kind: multi_choice` compares a choice's text with the answer when its letter regex
+    finds nothing (lm-evaluation-harness's `multi_choice_regex` options; punctuation here is
+    every Unicode punctuation character, as there)."""
+
+    ignore_case: bool = False
+    ignore_punctuation: bool = False
+    regexes_to_ignore: list[str] = Field(default_factory=list)
+
+
 class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
     LaTeX, fractions, "the answer is ..."), or `kind: judge`, last: the judge model (--judge)
-    asked for the final answer when no step before it found one."""
+    asked for the final answer when no step before it found one, or `kind: multi_choice`
+    (lm-evaluation-harness's `multi_choice_regex`): the regex, else the text of one of the row's
+    choices (`prompt.choices`) written in the answer, else a letter after a colon, as "(X)"."""
 
     name: str
-    kind: Literal["regex", "math", "judge"] = "regex"
+    kind: Literal["regex", "math", "judge", "multi_choice"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
+    choice_match: ChoiceMatch | None = Field(
+        default=None, description="multi_choice: how choice texts are found in the answer"
+    )
 
     @model_validator(mode="after")
     def _regex_given(self) -> Extractor:
-        if self.kind == "regex":
+        if self.choice_match is not None and self.kind != "multi_choice":
+            raise ValueError("`choice_match` is for multi_choice extractors")
+        if self.kind in ("regex", "multi_choice"):
             if self.regex is None:
                 raise ValueError("a regex extractor needs `regex`")
             try:
@@ -269,6 +296,10 @@ class BenchmarkSpec(_Strict):
         last = self.extract[-1].kind if self.extract else None
         if judges and (self.mode != "generate" or len(judges) > 1 or last != "judge"):
             raise ValueError("a judge extractor comes once, last, in generate mode")
+        if any(e.kind == "multi_choice" for e in self.extract) and (
+            self.mode != "generate" or self.prompt.choices is None
+        ):
+            raise ValueError("a multi_choice extractor needs generate mode and `prompt.choices`")
         if self.mode in ("generate", "code", "judged") and self.generation is None:
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:

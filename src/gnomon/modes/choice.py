@@ -47,7 +47,7 @@ class ChoiceMode(Mode):
             "prediction_text": sample.choices[pred],
             "prediction_norm": pred_norm,  # the choice acc_norm picked
             "target": sample.target,
-            "target_text": sample.choices[int(sample.target)],
+            "target_text": sample.choices[sample.gold],
             "correct": pred == sample.target,
             "metrics": {name: metrics[name] for name in self.spec.metrics if name in metrics},
             "choices": list(sample.choices),

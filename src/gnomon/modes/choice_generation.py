@@ -61,7 +61,7 @@ class ChoiceAsGenerationMode(Mode):
             "prediction": pred,
             "prediction_text": sample.choices[pred] if pred is not None else None,
             "target": sample.target,
-            "target_text": sample.choices[int(sample.target)],
+            "target_text": sample.choices[sample.gold],
             "correct": correct,
             "metrics": {"acc": float(correct)},
             "output": output,

@@ -20,7 +20,12 @@ from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.modes.base import Answer, output_answer
 from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
-from gnomon.scoring.extractors import Extractor, MathExtractor, RegexExtractor
+from gnomon.scoring.extractors import (
+    Extractor,
+    MathExtractor,
+    MultiChoiceExtractor,
+    RegexExtractor,
+)
 from gnomon.scoring.metrics import lookup, text_fn
 
 
@@ -29,6 +34,8 @@ def build_extractor(spec: ExtractorSpec) -> Extractor:
         extractor = MathExtractor()
         extractor.name = spec.name
         return extractor
+    if spec.kind == "multi_choice":
+        return MultiChoiceExtractor(spec)
     return RegexExtractor(spec)
 
 
@@ -55,11 +62,15 @@ class GenerateMode(GeneratingMode):
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[-1].text  # a conversation is scored on its last turn
-        reference = str(sample.target)
+        # several acceptable references: each metric takes its best over them
+        references = sample.target if isinstance(sample.target, list) else [str(sample.target)]
         extracted: dict[str, str] = {}
         found: dict[str, bool] = {}
         for spec, extractor in self.extractors:
-            value = extractor(output)
+            if isinstance(extractor, MultiChoiceExtractor):
+                value = extractor(output, sample.choices)
+            else:
+                value = extractor(output)
             found[spec.name] = value is not None
             extracted[spec.name] = value if value is not None else spec.fallback
         if not self.extractors:
@@ -70,14 +81,14 @@ class GenerateMode(GeneratingMode):
             for metric in self.text_metrics:
                 fn = text_fn(metric)
                 key = metric if i == 0 else f"{metric}_{name}"
-                metrics[key] = fn(value, [reference], self.spec.normalize)
+                metrics[key] = fn(value, references, self.spec.normalize)
         first = next(iter(extracted))
         prediction = extracted[first]
         kind = self.extractors[0][0].kind if self.extractors else "raw"
         correct = bool(metrics[self.text_metrics[0]]) if self.text_metrics else False
         result = {
             "prediction": prediction,
-            "target": reference,
+            "target": sample.target if isinstance(sample.target, list) else references[0],
             "correct": correct,
             "metrics": metrics,
             "output": output,

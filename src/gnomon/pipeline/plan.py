@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gnomon import text
-from gnomon.data import load_split
+from gnomon.data import load_fewshot, load_split
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes import Mode, mode_for
@@ -84,8 +84,7 @@ def plan_bench(
         raise UserError(f"{spec.id}: split {spec.source.eval_split!r} has no rows")
     fewshot_rows = []
     if renderer.shots:
-        split = spec.fewshot.split or spec.source.eval_split
-        fewshot_rows = load_split(spec, split, data_dir)
+        fewshot_rows = load_fewshot(spec, data_dir)
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
     mode = mode_for(spec, completions, temperature, choice_by_generation)

@@ -14,16 +14,19 @@ import string
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gnomon import extract
 from gnomon.hub.spec import Normalize
+from gnomon.scoring import drop
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
 __all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
 
-TextMetric = Callable[[str, list[str], Normalize], float]
+# a reference is one text, or (DROP) one answer made of several spans
+Reference = str | list[str]
+TextMetric = Callable[[str, list[Reference], Normalize], float]
 Kind = Literal["text", "mode", "corpus"]
 
 
@@ -58,12 +61,12 @@ def _register(metric: SampleMetric, pattern: str | None = None) -> None:
 
 def text_metric(
     name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
-) -> Callable[[Callable[[str, str, Normalize], float]], TextMetric]:
+) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
     """Register `fn(prediction, reference, normalize) -> float` as a text metric, scored as its
     best value over the references."""
 
-    def decorate(fn: Callable[[str, str, Normalize], float]) -> TextMetric:
-        def best(prediction: str, references: list[str], normalize: Normalize) -> float:
+    def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
+        def best(prediction: str, references: list[Reference], normalize: Normalize) -> float:
             if isinstance(references, str):
                 references = [references]
             if not references:
@@ -217,3 +220,17 @@ def math_equiv(prediction: str, reference: str, normalize: Normalize) -> float:
     spec's normalisation does not apply (math-verify has its own)."""
     del normalize
     return float(math_equal(prediction, reference))
+
+
+@text_metric("em", description="DROP's exact match: the answer's spans, normalised, as a set")
+def drop_em(prediction: str, reference: Reference, normalize: Normalize) -> float:
+    """DROP's exact match (lm-evaluation-harness's `drop` `em`); its own normalisation."""
+    del normalize
+    return drop.drop_em(prediction, reference)
+
+
+@text_metric("f1", description="DROP's F1: bags of words aligned span to span, numbers matched")
+def drop_f1(prediction: str, reference: Reference, normalize: Normalize) -> float:
+    """DROP's F1 (lm-evaluation-harness's `drop` `f1`), rounded to two decimals as it is."""
+    del normalize
+    return drop.drop_f1(prediction, reference)
