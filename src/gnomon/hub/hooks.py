@@ -115,7 +115,7 @@ def drop(row: Row) -> Row:
         parsed = _drop_parse(candidate)
         if parsed not in answers:
             answers.append(parsed)
-    return {**row, "id": row["query_id"], "answers": answers}
+    return {**row, "answers": answers}
 
 
 HOOKS: dict[str, RowHook | IndexedRowHook] = {
@@ -132,5 +132,5 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "mmlu_pro": ("category",),
     "bbh_cot": ("subset",),
     "gpqa": ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
-    "drop": ("query_id", "answer", "validated_answers"),
+    "drop": ("answer", "validated_answers"),
 }
