@@ -118,7 +118,7 @@ def run_gnomon(args: list[str], out: Path, env: dict[str, str]) -> Outcome:
             outcome.predictions[key] = int(sample["prediction"])
             outcome.logprobs[key] = [float(x) for x in sample["choice_logprobs"]]
         else:
-            outcome.predictions[key] = sample["output"]
+            outcome.predictions[key] = sample.get("output", sample.get("prediction"))
     return outcome
 
 

@@ -43,6 +43,7 @@ def hub_show(
     """A benchmark's definition and a fully rendered example prompt."""
     from gnomon.hub import resolve
     from gnomon.hub.example import example_sample
+    from gnomon.hub.listing import source_text
 
     quiet_libraries(needs_hub=data is None)
     spec = resolve(name)
@@ -53,13 +54,20 @@ def hub_show(
     )
     if spec.description:
         out.print(spec.description)
-    source = spec.source.hub or spec.source.files or spec.source.package
-    out.print(f"source: {source} config={spec.source.config} split={spec.source.eval_split}")
+    out.print(f"family: {spec.family_id}   languages: {', '.join(spec.languages)}", markup=False)
+    items = f" ({spec.items} items in the real split)" if spec.items else ""
+    out.print(f"source: {source_text(spec)}{items}", markup=False, highlight=False)
+    if spec.reference:
+        out.print(f"reference: {spec.reference}", markup=False, highlight=False)
+        out.print(f"proven by: {spec.proof or '(not stated)'}", markup=False, highlight=False)
+    else:
+        out.print("reference: none stated (gnomon's own definition)")
     fs = spec.fewshot
     n_shots = fs.count if shots is None else shots
     out.print(
-        f"few-shot: {n_shots} from {fs.split} ({fs.sampler}"
-        + (f", by {fs.group_by})" if fs.group_by else ")")
+        f"few-shot: {n_shots}"
+        + (f" from split {fs.split} ({fs.sampler}" if n_shots and fs.split else "")
+        + ((f", by {fs.group_by})" if fs.group_by else ")") if n_shots and fs.split else "")
     )
     out.print(f"metrics: {', '.join(spec.metrics)}   prompt hash: {spec.prompt_hash(n_shots)}")
     sample, note = example_sample(spec, data, shots, index)

@@ -33,6 +33,8 @@ def print_reports(reports: list, title: str) -> None:
         n = f"{report.done}" if report.complete else f"{report.done}/{report.planned} (partial)"
         if report.truncated:
             n += f", {report.truncated} truncated"
+        if report.no_answer:
+            n += f", {report.no_answer} no answer"
         for name, score in report.metrics.items():
             ci = f"[{_fmt(score.ci_low)}, {_fmt(score.ci_high)}]"
             shown = f"{name} (headline)" if name == report.headline else name

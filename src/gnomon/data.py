@@ -23,10 +23,18 @@ class Row:
 
 
 def _local_dir(spec: BenchmarkSpec, data_dir: Path | None) -> Path | None:
-    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run."""
+    """`--data DIR` holds `<split>.jsonl`, or one subfolder per benchmark id when several run
+    (a benchmark without one reads its spec's own files or packaged data, if any)."""
     if data_dir is not None:
         nested = data_dir / spec.id
-        return nested if nested.is_dir() else data_dir
+        if nested.is_dir():
+            return nested
+        # a spec with its own rows (files, a package's), run beside others that read --data,
+        # keeps them
+        own = spec.source.files or spec.source.package
+        if own and not any(data_dir.glob("*.jsonl")):
+            return Path(spec.source.files) if spec.source.files else None
+        return data_dir
     return Path(spec.source.files) if spec.source.files else None
 
 

@@ -293,7 +293,9 @@ class Renderer:
 
 
 class _ShotPicker:
-    """lm-evaluation-harness's samplers: `first_n` in file order, or one seeded RNG in row order."""
+    """lm-evaluation-harness's samplers: `first_n` in file order, or a seeded RNG in row order.
+    With `group_by`, each group draws from its own RNG, as each of lm-eval's subtasks (one per
+    MMLU subject, BBH task) seeds its own sampler."""
 
     def __init__(
         self, spec: BenchmarkSpec, count: int, pool: Sequence[Row], same_split: bool
@@ -302,7 +304,8 @@ class _ShotPicker:
         self.sampler = spec.fewshot.sampler
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
-        self.rng = random.Random(spec.fewshot.seed)
+        self.seed = spec.fewshot.seed
+        self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
         for row in pool:
             key = row.fields.get(self.group_by) if self.group_by else None
@@ -328,7 +331,8 @@ class _ShotPicker:
                 : self.count
             ]
         else:
-            draw = self.rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
+            rng = self.rngs.setdefault(key, random.Random(self.seed))
+            draw = rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
             chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
                 : self.count
             ]

@@ -30,6 +30,7 @@ class BenchReport:
     headline: str | None = None  # the metric this run reports, one it produced
     headline_note: str | None = None  # why it is not the spec's headline
     judge: str | None = None
+    no_answer: int = 0  # generations with nothing to extract, scored as wrong
 
     @property
     def complete(self) -> bool:
@@ -44,6 +45,7 @@ class BenchReport:
             "planned": self.planned,
             "complete": self.complete,
             "truncated": self.truncated,
+            "no_answer": self.no_answer,
             "headline": self.headline,
             "metrics": {name: _score_dict(s) for name, s in self.metrics.items()},
         }
@@ -146,6 +148,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
     for row in store.moments([run_id]):
         moments[row["bench"]].append(row)
     truncated = store.truncated_counts(run_id)
+    no_answer = store.no_answer_counts(run_id)
     reports = []
     for bench in store.run_benches(run_id):
         spec = bench["spec"]
@@ -173,6 +176,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 ),
                 bench.get("headline_note"),
                 bench.get("judge"),
+                no_answer.get(bench["bench"], 0),
             )  # fmt: skip
         )
     return reports

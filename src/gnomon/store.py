@@ -394,6 +394,17 @@ class Store(StoreReads, StoreAnswers):
         )
         return {bench: count for bench, count in rows}
 
+    def no_answer_counts(self, run_id: str) -> dict[str, int]:
+        """Samples whose generation held no answer any extractor could find: scored as wrong
+        (the extractor's fallback), and counted apart so a report can tell them from errors."""
+        rows = self.conn.execute(
+            "SELECT r.bench, COUNT(*) FROM run_results r JOIN results s ON s.key = r.key "
+            "WHERE r.run_id = ? AND json_extract(s.payload, '$.extractor') = 'none' "
+            "GROUP BY r.bench",
+            (run_id,),
+        )
+        return {bench: count for bench, count in rows}
+
     def samples(self, run_id: str, bench: str | None = None) -> Iterator[dict[str, Any]]:
         query = (
             "SELECT s.* FROM run_results r JOIN results s ON s.key = r.key WHERE r.run_id = ?"

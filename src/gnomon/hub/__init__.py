@@ -36,6 +36,7 @@ def resolve_many(names: str) -> list[BenchmarkSpec]:
     that two suites share runs once, one named twice outright is a mistake."""
     specs: list[BenchmarkSpec] = []
     seen: set[str] = set()
+    named: set[str] = set()  # named outright, not through a suite
     for word in (n.strip() for n in names.split(",")):
         if not word:
             continue
@@ -48,10 +49,12 @@ def resolve_many(names: str) -> list[BenchmarkSpec]:
                     specs.append(spec)
             continue
         spec = resolve(word)
-        if spec.id in seen:
+        if spec.id in named:
             raise UserError(f"benchmark {spec.id!r} is named twice in --bench")
-        seen.add(spec.id)
-        specs.append(spec)
+        named.add(spec.id)
+        if spec.id not in seen:
+            seen.add(spec.id)
+            specs.append(spec)
     if not specs:
         raise UserError("--bench names no benchmark")
     return specs

@@ -1,0 +1,43 @@
+"""Real rows load: the one real sample row that `evalscope` ships for most benchmarks, rebuilt in
+the dataset's raw schema (tests/data/real_rows/<id>.jsonl, with `<id>.fewshot.jsonl` where the
+spec draws shots from another split), goes through gnomon's loader, templates and mode."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gnomon.hub import resolve
+from gnomon.pipeline.plan import plan_bench
+
+REAL_ROWS = Path(__file__).parent / "data" / "real_rows"
+FILES = sorted(p for p in REAL_ROWS.glob("*.jsonl") if not p.name.endswith(".fewshot.jsonl"))
+
+
+def test_real_rows_name_hub_benchmarks() -> None:
+    for path in REAL_ROWS.glob("*.jsonl"):
+        resolve(path.name.split(".")[0])  # raises on a file named for no benchmark
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_real_row_renders(path: Path, tmp_path: Path) -> None:
+    spec = resolve(path.stem)
+    data = tmp_path / spec.id
+    data.mkdir()
+    shutil.copy(path, data / f"{spec.source.eval_split}.jsonl")
+    fewshot = path.with_name(f"{path.stem}.fewshot.jsonl")
+    split = spec.fewshot.split or spec.source.eval_split
+    if split != spec.source.eval_split:
+        shutil.copy(fewshot if fewshot.is_file() else path, data / f"{split}.jsonl")
+    # as many shots as the real rows give (the standard count where they give enough)
+    pool = fewshot if fewshot.is_file() else path
+    available = sum(1 for line in pool.read_text(encoding="utf-8").splitlines() if line.strip())
+    shots = min(spec.fewshot.count, available - int(split == spec.source.eval_split))
+    plan = plan_bench(spec, tmp_path, shots, None, "real-rows")
+    assert plan.samples
+    for sample in plan.samples:
+        requests = plan.mode.requests(sample)
+        assert requests and sample.context.strip()
+        assert sample.target not in ("", None, [])
