@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,9 +30,10 @@ def task_index() -> dict[str, Any]:
 
 
 def task_name(reference: str, fields: dict[str, Any]) -> str:
-    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`."""
+    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`; spaces become
+    underscores, as in lm-eval's task names (MMLU-Pro's category "computer science")."""
     template = reference.removeprefix("lm-eval:")
-    return PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
+    return PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]).replace(" ", "_"), template)
 
 
 @dataclass
@@ -134,6 +136,9 @@ def build_tasks(
 
     written = write_tasks(reference, eval_rows, fewshot_rows, root)
     tasks_dir = root / "tasks"
+    # lm-eval's evaluator seeds Python's global generator with 0 before it loads tasks, and some
+    # tasks' `process_docs` draw from it while loading (GPQA shuffles its answers)
+    random.seed(0)
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
     loaded = manager.load([wrapper for wrapper, _ in written.values()])["tasks"]
     out: dict[str, LmEvalTask] = {}

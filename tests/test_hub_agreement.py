@@ -173,8 +173,10 @@ def _compare_requests(case: Case) -> list[str]:
                     )
             else:
                 problems.append(f"{where}: the harness does not know {type(req).__name__}")
+        if callable(task.task.config.process_results):
+            continue  # its own scorer reads the gold (DROP): the metrics below compare it
         gold = task.task.doc_to_target(doc)
-        if sample.choices and isinstance(gold, str):
+        if sample.choices and isinstance(gold, str) and task.task.config.doc_to_choice:
             choices = task.task.doc_to_choice(doc)
             gold = choices.index(gold) if gold in choices else gold
         if isinstance(gold, list) and len(gold) == 1 and not isinstance(sample.target, list):

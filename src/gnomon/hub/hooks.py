@@ -36,11 +36,6 @@ def hellaswag(row: Row) -> Row:
     }
 
 
-def mmlu_pro(row: Row) -> Row:
-    """The subject as lm-evaluation-harness names its task (`mmlu_pro_computer_science`)."""
-    return {**row, "subject": str(row["category"]).replace(" ", "_")}
-
-
 BBH_FEWSHOT = "hub/fewshot/bbh_cot_fewshot.jsonl"  # in gnomon, made by scripts/bbh_fewshot.py
 
 
@@ -120,7 +115,6 @@ def drop(row: Row) -> Row:
 
 HOOKS: dict[str, RowHook | IndexedRowHook] = {
     "hellaswag": hellaswag,
-    "mmlu_pro": mmlu_pro,
     "bbh_cot": bbh_cot,
     "gpqa": gpqa,
     "drop": drop,
@@ -129,7 +123,6 @@ HOOKS: dict[str, RowHook | IndexedRowHook] = {
 INDEXED_HOOKS = frozenset({"gpqa"})
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
-    "mmlu_pro": ("category",),
     "bbh_cot": ("subset",),
     "gpqa": ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
     "drop": ("answer", "validated_answers"),
