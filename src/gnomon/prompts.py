@@ -24,6 +24,11 @@ from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
 from gnomon.templating import ENV, evaluate
 
+# several acceptable references, any one of which is right (an item may itself be a list: one
+# answer made of several spans); or named lists of them (TruthfulQA's correct and incorrect)
+References = list[str | list[str]]
+Target = int | str | References | dict[str, References]
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -35,9 +40,7 @@ class Sample:
     context: str
     # the raw choice texts (choice mode; generate mode when an extractor reads them), else empty
     choices: tuple[str, ...]
-    # gold choice index, or the reference answer text, or several acceptable references (any
-    # one of which is right; an item may itself be a list: one answer made of several spans)
-    target: int | str | list[str | list[str]]
+    target: Target  # gold choice index, the reference answer text, or references
     cluster: str | None
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
@@ -50,7 +53,7 @@ class Sample:
     system: str | None = None
 
     @staticmethod
-    def index_of(target: int | str | list[str | list[str]]) -> int:
+    def index_of(target: Target) -> int:
         """A choice sample's target, the gold choice's index."""
         if not isinstance(target, int):
             raise TypeError(f"a choice target is an index, not {target!r:.40}")
@@ -177,9 +180,7 @@ class Renderer:
             )
         return list(value)
 
-    def target(
-        self, fields: dict[str, Any], row: Row, n_choices: int | None
-    ) -> int | str | list[str | list[str]]:
+    def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> Target:
         value = self._eval("target", self._target, fields, row)
         if n_choices is not None:
             if not isinstance(value, int) or isinstance(value, bool):
@@ -191,9 +192,15 @@ class Renderer:
             return value
         if _is_reference_list(value):
             return [v if isinstance(v, str) else list(v) for v in value]
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(k, str) and _is_reference_list(v) for k, v in value.items())
+        ):  # named lists of references: TruthfulQA's correct and incorrect answers
+            return {k: [r if isinstance(r, str) else list(r) for r in v] for k, v in value.items()}
         raise UserError(
-            f"{row.origin}: target must be text or a non-empty list of reference texts, "
-            f"got {value!r:.80}"
+            f"{row.origin}: target must be text, a non-empty list of reference texts or a "
+            f"mapping of such lists, got {value!r:.80}"
         )
 
     def program(self, fields: dict[str, Any], row: Row) -> dict[str, str]:

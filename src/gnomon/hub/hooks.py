@@ -113,11 +113,35 @@ def drop(row: Row) -> Row:
     return {**row, "answers": answers}
 
 
+def _truthfulqa_answers(answers: list[Any]) -> list[str]:
+    out = []
+    for answer in answers:
+        text = str(answer).strip()
+        if text:
+            out.append(text if text.endswith(".") else text + ".")
+    return out
+
+
+def truthfulqa_gen(row: Row) -> Row:
+    """TruthfulQA's reference answers as lm-evaluation-harness's `truthfulqa_gen` compares
+    with them: stripped, each ending in a full stop, and "I have no comment." among the correct."""
+    correct = _truthfulqa_answers(row["correct_answers"])
+    if "I have no comment." not in correct:
+        correct.append("I have no comment.")
+    return {
+        **row,
+        "question": str(row["question"]).strip(),
+        "correct_answers": correct,
+        "incorrect_answers": _truthfulqa_answers(row["incorrect_answers"]),
+    }
+
+
 HOOKS: dict[str, RowHook | IndexedRowHook] = {
     "hellaswag": hellaswag,
     "bbh_cot": bbh_cot,
     "gpqa": gpqa,
     "drop": drop,
+    "truthfulqa_gen": truthfulqa_gen,
 }
 # hooks that also take the row's position in its split (`hook(row, index)`)
 INDEXED_HOOKS = frozenset({"gpqa"})
@@ -126,4 +150,5 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "bbh_cot": ("subset",),
     "gpqa": ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
     "drop": ("answer", "validated_answers"),
+    "truthfulqa_gen": ("question", "correct_answers", "incorrect_answers"),
 }

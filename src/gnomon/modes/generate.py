@@ -62,8 +62,10 @@ class GenerateMode(GeneratingMode):
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[-1].text  # a conversation is scored on its last turn
-        # several acceptable references: each metric takes its best over them
-        references = sample.target if isinstance(sample.target, list) else [str(sample.target)]
+        # several acceptable references: each metric takes its best over them (a mapping of
+        # named lists goes whole to the metrics that read it)
+        target = sample.target
+        references: Any = target if isinstance(target, list | dict) else [str(target)]
         extracted: dict[str, str] = {}
         found: dict[str, bool] = {}
         for spec, extractor in self.extractors:
@@ -88,7 +90,7 @@ class GenerateMode(GeneratingMode):
         correct = bool(metrics[self.text_metrics[0]]) if self.text_metrics else False
         result = {
             "prediction": prediction,
-            "target": sample.target if isinstance(sample.target, list) else references[0],
+            "target": target if isinstance(target, list | dict) else references[0],
             "correct": correct,
             "metrics": metrics,
             "output": output,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from gnomon import extract
 from gnomon.hub.spec import Normalize
-from gnomon.scoring import drop
+from gnomon.scoring import drop, truthfulqa
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
@@ -78,6 +78,21 @@ def text_metric(
         doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
         _register(SampleMetric(name, "text", frozenset(modes), "mean", best, doc))
         return best
+
+    return decorate
+
+
+def target_metric(
+    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
+    """Register `fn(prediction, target, normalize) -> float` as a text metric that reads the
+    sample's whole target (e.g. TruthfulQA's correct and incorrect answers) rather than taking
+    its best over references."""
+
+    def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
+        doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
+        _register(SampleMetric(name, "text", frozenset(modes), "mean", fn, doc))
+        return fn
 
     return decorate
 
@@ -234,3 +249,23 @@ def drop_f1(prediction: str, reference: Reference, normalize: Normalize) -> floa
     """DROP's F1 (lm-evaluation-harness's `drop` `f1`), rounded to two decimals as it is."""
     del normalize
     return drop.drop_f1(prediction, reference)
+
+
+def _truthfulqa(name: str) -> None:
+    kind, part = name.rsplit("_", 1)
+    what = {"max": "best over the correct answers", "acc": "1 when a correct answer scores best",
+            "diff": "best correct minus best incorrect"}[part]  # fmt: skip
+
+    def fn(prediction: str, target: Any, normalize: Normalize) -> float:
+        del normalize
+        if not isinstance(target, dict) or not {"correct", "incorrect"} <= set(target):
+            raise ValueError(f"{name}: the target must hold `correct` and `incorrect` answers")
+        correct, incorrect = tuple(target["correct"]), tuple(target["incorrect"])
+        return truthfulqa.scores(prediction, correct, incorrect)[name]
+
+    fn.__name__ = name
+    target_metric(name, description=f"TruthfulQA: {kind} {what}")(fn)
+
+
+for _name in truthfulqa.METRICS:
+    _truthfulqa(_name)

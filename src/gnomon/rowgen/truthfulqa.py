@@ -1,0 +1,34 @@
+"""TruthfulQA generation rows (truthfulqa/truthful_qa, config `generation`, `validation` only):
+`type`, `category`, `question`, `best_answer`, `correct_answers` and `incorrect_answers` (lists of
+sentences, some without a final full stop, some with stray spaces), `source`."""
+
+from __future__ import annotations
+
+from gnomon.rowgen import RowDict, rows
+from gnomon.rowgen._text import question, rng, sentence
+
+
+@rows("truthfulqa_gen", sizes={"validation": 12})
+def make(split: str, n: int, seed: int) -> list[RowDict]:
+    r = rng("truthfulqa_gen", split, seed)
+    out = []
+    for i in range(n):
+        correct = [sentence(r) for _ in range(1 + i % 3)]
+        incorrect = [sentence(r) for _ in range(1 + i % 2)]
+        correct[0] = correct[0].rstrip(".") if i % 2 else f" {correct[0]} "
+        if i % 4 == 0:
+            correct.append("I have no comment.")
+        if i % 5 == 1:
+            incorrect.append("")  # an empty answer is dropped
+        out.append(
+            {
+                "type": "Adversarial" if i % 2 else "Non-Adversarial",
+                "category": r.choice(["Misconceptions", "Science", "History"]),
+                "question": question(r) + (" " if i % 3 == 0 else ""),
+                "best_answer": correct[0].strip(),
+                "correct_answers": correct,
+                "incorrect_answers": incorrect,
+                "source": "https://en.wikipedia.org/wiki/List_of_common_misconceptions",
+            }
+        )
+    return out
