@@ -335,3 +335,47 @@ def test_fewshot_from_a_split_and_a_package_is_refused(tmp_path: Path) -> None:
 def test_mode_reports_lm_eval_metric_names() -> None:
     names = {b: mode_for(resolve(b), 1, None, False).metric_names() for b in ("drop", "bbh")}
     assert names == {"drop": ["em", "f1"], "bbh": ["exact_match"]}
+
+
+# ---------------------------------------------------------------------------- TruthfulQA
+def test_truthfulqa_metrics_equal_lm_eval(tmp_path: Path) -> None:
+    """All twelve metrics, per sample, equal lm-eval's `process_results_gen` over its own
+    processed answers, for answers near a correct one, near an incorrect one, and neither."""
+    datasets = pytest.importorskip("datasets")
+    utils = _module(LM_EVAL_TASKS / "truthfulqa" / "utils.py")
+    rows = make_rows("truthfulqa_gen", "validation")
+    docs = list(utils.process_docs_gen(datasets.Dataset.from_list(rows)))
+    outputs = []
+    for i, doc in enumerate(docs):
+        pick = [doc["correct_answers"][0], doc["incorrect_answers"][0], " I cannot say . Maybe."]
+        outputs.append(" " + pick[i % 3])
+    results = _score("truthfulqa_gen", rows, "validation", outputs, tmp_path)
+    wins = set()
+    for doc, out, result in zip(docs, outputs, results, strict=True):
+        theirs = utils.process_results_gen(doc, [out])
+        assert result["metrics"].keys() == theirs.keys()
+        for name, value in theirs.items():
+            assert result["metrics"][name] == pytest.approx(float(value), abs=1e-9), name
+        wins.add(theirs["bleu_acc"])
+        assert result["target"]["correct"] == doc["correct_answers"]
+    assert wins == {0, 1}
+
+
+def test_truthfulqa_metric_without_its_answers_is_reported(tmp_path: Path) -> None:
+    """A spec giving a TruthfulQA metric a plain target: the sample is reported unscored, with
+    the reason, and nothing is stored as a score (no traceback, no made-up number)."""
+    _write(tmp_path / "data", "test", [{"q": "why", "a": "because"}])
+    spec = {
+        "id": "tqa", "title": "tqa", "dimension": "knowledge", "version": 1,
+        "source": {"files": "data", "eval_split": "test"},
+        "prompt": {"template": "{{ q }}", "target": "a"},
+        "mode": "generate", "generation": {"max_tokens": 4}, "metrics": ["bleu_max"],
+    }  # fmt: skip
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"sample_id": "0", "output": "because"}) + "\n")
+    proc = gnomon("score", answers, "--bench", path, "--store", tmp_path / "s.sqlite")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "bleu_max needs a target with `correct` and `incorrect`" in proc.stdout
+    assert "0 computed" in proc.stdout

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gnomon import extract
+from gnomon.errors import UserError
 from gnomon.hub.spec import Normalize
 from gnomon.scoring import drop, truthfulqa
 from gnomon.scoring.extractors import math_equal
@@ -259,7 +260,10 @@ def _truthfulqa(name: str) -> None:
     def fn(prediction: str, target: Any, normalize: Normalize) -> float:
         del normalize
         if not isinstance(target, dict) or not {"correct", "incorrect"} <= set(target):
-            raise ValueError(f"{name}: the target must hold `correct` and `incorrect` answers")
+            raise UserError(
+                f"metric {name} needs a target with `correct` and `incorrect` answer lists, "
+                f"got {target!r:.60}"
+            )
         correct, incorrect = tuple(target["correct"]), tuple(target["incorrect"])
         return truthfulqa.scores(prediction, correct, incorrect)[name]
 
