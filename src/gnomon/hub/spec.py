@@ -333,7 +333,10 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        fewshot = self.fewshot.model_dump()
+        # a spec without a few-shot package file hashes as it did before that field existed
+        fewshot = self.fewshot.model_dump(
+            exclude={"package"} if self.fewshot.package is None else None
+        )
         if shots is not None:
             fewshot["count"] = shots
         # a spec without turns hashes as it did before turns existed
