@@ -25,6 +25,8 @@ from typing import Any
 import lm_eval
 import pytest
 import yaml
+from gnomon_cli import gnomon, ok
+from lm_eval_bridge import build_tasks
 
 from gnomon.data import Row
 from gnomon.engines.base import GenerateResult
@@ -37,7 +39,6 @@ from gnomon.prompts import Renderer
 from gnomon.rowgen import make_rows
 from gnomon.scoring.drop import drop_em, drop_f1
 from gnomon.scoring.extractors import MultiChoiceExtractor
-from tests.gnomon_cli import gnomon, ok
 
 LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
 ROOT = Path(__file__).resolve().parent.parent
@@ -379,3 +380,22 @@ def test_truthfulqa_metric_without_its_answers_is_reported(tmp_path: Path) -> No
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "bleu_max needs a target with `correct` and `incorrect`" in proc.stdout
     assert "0 computed" in proc.stdout
+
+
+@pytest.mark.parametrize("bench", ["triviaqa", "nq_open", "drop"])
+def test_shots_asked_for_are_lm_eval_s(bench: str, tmp_path: Path) -> None:
+    """With --shots (these run zero-shot by default), the examples are the ones lm-eval's default
+    sampler draws with `--num_fewshot 3`: one more row drawn than shown (the tasks have no test
+    split), and DROP's example answers as lm-eval writes them."""
+    rows = {s: make_rows(bench, s) for s in ("validation", "train")}
+    for split, split_rows in rows.items():
+        _write(tmp_path / "data" / bench, split, split_rows)
+    spec = resolve(bench)
+    plan = plan_bench(spec, tmp_path / "data", 3, None, "t")
+    assert spec.reference is not None
+    (task,) = build_tasks(
+        spec.reference, rows["validation"], rows["train"], 3, 1234, tmp_path / "lm"
+    ).values()
+    assert len(task.docs) == len(plan.samples) > 4
+    for sample, (_, insts) in zip(plan.samples, task.docs, strict=True):
+        assert sample.context == insts[0].arguments[0]

@@ -312,6 +312,7 @@ class _ShotPicker:
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
         self.seed = spec.fewshot.seed
+        self.draw_one_more = spec.fewshot.draw_one_more
         self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
         for row in pool:
@@ -339,7 +340,8 @@ class _ShotPicker:
             ]
         else:
             rng = self.rngs.setdefault(key, random.Random(self.seed))
-            draw = rng.sample(pool, min(len(pool), self.count + int(self.same_split)))
+            extra = int(self.same_split or self.draw_one_more)
+            draw = rng.sample(pool, min(len(pool), self.count + extra))
             chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
                 : self.count
             ]

@@ -77,6 +77,11 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
+    draw_one_more: bool = Field(
+        default=False,
+        description="the random sampler draws `count` + 1 rows and shows the first `count`, as "
+        "lm-evaluation-harness does for a task without a test split (TriviaQA, NQ, DROP)",
+    )
     package: str | None = Field(
         default=None,
         description="examples from a data file shipped in an installed package "
@@ -333,10 +338,9 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        # a spec without a few-shot package file hashes as it did before that field existed
-        fewshot = self.fewshot.model_dump(
-            exclude={"package"} if self.fewshot.package is None else None
-        )
+        # few-shot fields added later hash only when set, so older specs keep their hash
+        unset_shots = {k for k in ("package", "draw_one_more") if not getattr(self.fewshot, k)}
+        fewshot = self.fewshot.model_dump(exclude=unset_shots)
         if shots is not None:
             fewshot["count"] = shots
         # a spec without turns hashes as it did before turns existed
