@@ -61,18 +61,19 @@ def _gpqa_clean(text: Any) -> str:
     return str(text).strip().replace(" [title]", ". ").replace("  ", " ")
 
 
-@cache
-def _gpqa_orders(count: int) -> tuple[tuple[int, ...], ...]:
-    """The order `random.shuffle` gives four items for each of the first `count` rows, when one
-    generator seeded with 0 shuffles every row in turn, as lm-evaluation-harness's gpqa
-    `process_docs` does with the global generator its evaluator seeds with 0."""
-    rng = random.Random(0)
-    orders = []
-    for _ in range(count):
+_GPQA_RNG = random.Random(0)
+_GPQA_ORDERS: list[tuple[int, ...]] = []
+
+
+def _gpqa_order(index: int) -> tuple[int, ...]:
+    """The order `random.shuffle` gives four items at the `index`-th row, when one generator
+    seeded with 0 shuffles every row in turn, as lm-evaluation-harness's gpqa `process_docs` does
+    with the global generator its evaluator seeds with 0. Drawn once, in row order."""
+    while len(_GPQA_ORDERS) <= index:
         order = [0, 1, 2, 3]
-        rng.shuffle(order)  # the swaps depend only on the length, never on the items
-        orders.append(tuple(order))
-    return tuple(orders)
+        _GPQA_RNG.shuffle(order)  # the swaps depend only on the length, never on the items
+        _GPQA_ORDERS.append(tuple(order))
+    return _GPQA_ORDERS[index]
 
 
 def gpqa(row: Row, index: int) -> Row:
@@ -81,7 +82,7 @@ def gpqa(row: Row, index: int) -> Row:
     position in the split (one generator runs through the rows), so this hook takes it."""
     correct = _gpqa_clean(row["Correct Answer"])
     answers = [_gpqa_clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
-    order = _gpqa_orders(index + 1)[index]
+    order = _gpqa_order(index)
     shuffled = [answers[i] for i in order]
     fields = {f"choice{i + 1}": c for i, c in enumerate(shuffled)}
     gold = shuffled.index(correct)
