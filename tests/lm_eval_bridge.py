@@ -30,10 +30,34 @@ def task_index() -> dict[str, Any]:
 
 
 def task_name(reference: str, fields: dict[str, Any]) -> str:
-    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`; spaces become
-    underscores, as in lm-eval's task names (MMLU-Pro's category "computer science")."""
+    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra` (spaces become
+    underscores, as in lm-eval's task names: MMLU-Pro's "computer science"). Where lm-eval
+    shortens a config's name in its task's (`minerva_math_num_theory` reads `number_theory`),
+    the task that fits the template and reads that config (`dataset_name`) is the one."""
     template = reference.removeprefix("lm-eval:")
-    return PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]).replace(" ", "_"), template)
+    name = PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]).replace(" ", "_"), template)
+    if not PLACEHOLDER.search(template) or name in task_index():
+        return name
+    return _task_reading(template, fields) or name
+
+
+@functools.cache
+def _tasks_reading(template: str) -> dict[str, list[str]]:
+    """Tasks whose names fit `template`, by the dataset config each reads."""
+    literal = PLACEHOLDER.split(template)[::2]  # the text around the placeholders
+    shape = re.compile(r"\w+".join(re.escape(part) for part in literal))
+    found: dict[str, list[str]] = defaultdict(list)
+    for name, entry in task_index().items():
+        cfg = entry.cfg or {}
+        if shape.fullmatch(name) and cfg.get("dataset_name"):
+            found[str(cfg["dataset_name"])].append(name)
+    return found
+
+
+def _task_reading(template: str, fields: dict[str, Any]) -> str | None:
+    values = [str(fields[m]) for m in PLACEHOLDER.findall(template)]
+    names = _tasks_reading(template).get(values[0], []) if len(values) == 1 else []
+    return names[0] if len(names) == 1 else None
 
 
 @dataclass

@@ -22,14 +22,26 @@ import pytest
 from lm_eval_bridge import LmEvalTask, build_tasks, score_logliks, score_texts, task_name
 
 from gnomon.data import Row
-from gnomon.engines.base import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
+from gnomon.engines.base import (
+    GenerateRequest,
+    GenerateResult,
+    RollingRequest,
+    ScoreRequest,
+    ScoreResult,
+)
 from gnomon.hub import all_specs
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.pipeline.plan import BenchPlan, plan_bench
 from gnomon.prompts import Renderer, Sample
+from gnomon.report import corpus_metrics
 from gnomon.rowgen import make_rows, maker
+from gnomon.scoring.metrics import lookup
 
 TOLERANCE = 1e-4
+# lm-eval sums token loglikelihoods in float32, gnomon in float64: over hundreds of tokens (a
+# whole text, a sentence the tiny tokenizer spells byte by byte) float32's rounding alone drifts
+# by ~1e-7 of the total, so the tolerance grows with it
+RELATIVE = 2e-7
 LOGLIK_CHECKS = 16  # requests per benchmark whose loglikelihoods both engines compute
 LM_EVAL_MAX_GEN_TOKS = 256  # lm-eval's default `max_gen_toks` (HFLM)
 
@@ -171,11 +183,22 @@ def _compare_requests(case: Case) -> list[str]:
                         f"{where}: until/max tokens {list(req.until)}/{req.max_tokens} vs "
                         f"lm-eval's {until}/{max_toks}"
                     )
+            elif isinstance(req, RollingRequest):
+                if inst.request_type != "loglikelihood_rolling":
+                    problems.append(f"{where}: a whole text, lm-eval asks {inst.request_type}")
+                elif (req.text,) != tuple(args):
+                    problems.append(
+                        f"{where}: text differs\n  gnomon:  {req.text[:200]!r}\n"
+                        f"  lm-eval: {args[0][:200]!r}"
+                    )
             else:
                 problems.append(f"{where}: the harness does not know {type(req).__name__}")
-        if callable(task.task.config.process_results):
+        generated = task.task.config.output_type == "generate_until"
+        if generated and callable(task.task.config.process_results):
             continue  # its own scorer reads the gold (DROP): the metrics below compare it
         gold = task.task.doc_to_target(doc)
+        if task.task.multiple_input:  # choices are contexts: doc_to_text gives the gold index
+            gold = task.task.doc_to_text(doc)
         if sample.choices and isinstance(gold, str) and task.task.config.doc_to_choice:
             choices = task.task.doc_to_choice(doc)
             gold = choices.index(gold) if gold in choices else gold
@@ -209,6 +232,79 @@ def _compare_metrics(
     return compared, problems
 
 
+def _scored_keys(spec: BenchmarkSpec) -> dict[str, str]:
+    """lm-eval's truthfulqa_mc2 reports the true answers' probability mass under the name `acc`;
+    gnomon calls it `mc2` (its `acc` is the argmax's)."""
+    return {"acc": "mc2"} if "mc2" in spec.metrics else {}
+
+
+def _compare_corpus(
+    case: Case, task: Any, ours: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> tuple[int, list[str]]:
+    """Corpus metrics (lm-eval's per-doc items and its aggregation over them): each item a mode
+    writes (`corpus`) equals lm-eval's, and gnomon's corpus value over the results (as its
+    reports compute it) equals lm-eval's aggregation of its own items."""
+    compared, problems = 0, []
+    aggregations = task.task.aggregation()
+    spec = case.spec.model_dump()
+    values = corpus_metrics(spec, ours)
+    for name in case.spec.metrics:
+        found = lookup(name)
+        if found is None or found.kind != "corpus" or name not in aggregations:
+            continue
+        items = [t[name] for t in theirs]
+        for i, (mine, item) in enumerate(zip(ours, items, strict=True)):
+            given = (mine.get("corpus") or {}).get(name)
+            if given is None:
+                continue
+            same = (
+                all(_same(a, b) for a, b in zip(given, item, strict=True))
+                if isinstance(item, tuple | list)
+                else _same(given, item)
+            )
+            if not same:
+                problems.append(f"{task.name} doc {i}: {name} item {given!r} vs lm-eval {item!r}")
+        want = aggregations[name](items)
+        got = values[name].value
+        compared += 1
+        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
+            problems.append(f"{task.name}: corpus {name} = {got!r}, lm-eval's = {want!r}")
+    return compared, problems
+
+
+def _check_rolling(case: Case, engines: tuple[Any, Any]) -> tuple[int, list[str]]:
+    """Whole texts: the engine's rolling loglikelihoods are HFLM's, and both scorers turn the
+    same numbers into the same corpus metrics."""
+    from lm_eval.api.instance import Instance
+
+    ours_engine, lm = engines
+    requests = [r for s, _, _ in case.pairs for r in case.plan.mode.requests(s)]
+    assert all(isinstance(r, RollingRequest) for r in requests)
+    got: dict[int, ScoreResult] = {}
+    for batch in ours_engine.score_rolling(requests):
+        for index, result in batch:
+            got[index] = result
+    instances = [
+        Instance("loglikelihood_rolling", doc={}, arguments=(r.text,), idx=i)
+        for i, r in enumerate(requests)
+    ]
+    theirs_lls = lm.loglikelihood_rolling(instances, disable_tqdm=True)
+    problems = [
+        f"text {i}: rolling loglikelihood {got[i].logprob:.6f} vs lm-eval {ll:.6f}"
+        for i, ll in enumerate(theirs_lls)
+        if abs(got[i].logprob - ll) > TOLERANCE + RELATIVE * abs(ll)
+    ]
+    compared = 0
+    for task in case.tasks.values():
+        mine = [(s, got[i]) for i, (s, t, _) in enumerate(case.pairs) if t is task]
+        scored = score_logliks(task, [[r.logprob] for _, r in mine])  # type: ignore[list-item]
+        results = [case.plan.mode.result(s, [r]) for s, r in mine]
+        n, bad = _compare_corpus(case, task, results, scored)
+        compared += n
+        problems += bad
+    return compared, problems
+
+
 def _check_scored(case: Case, engines: tuple[Any, Any]) -> tuple[int, list[str]]:
     ours_engine, lm = engines
     requests = [r for s, _, _ in case.pairs for r in case.plan.mode.requests(s)]
@@ -220,7 +316,8 @@ def _check_scored(case: Case, engines: tuple[Any, Any]) -> tuple[int, list[str]]
     problems = [
         f"request {i}: loglikelihood {results[i].logprob:.6f} vs lm-eval {ll:.6f}"
         for i, (ll, greedy) in zip(picked, theirs, strict=True)
-        if abs(results[i].logprob - ll) > TOLERANCE or results[i].is_greedy != greedy
+        if abs(results[i].logprob - ll) > TOLERANCE + RELATIVE * abs(ll)
+        or results[i].is_greedy != greedy
     ]
     # the same numbers through both scorers
     per_sample: list[list[ScoreResult]] = []
@@ -233,13 +330,20 @@ def _check_scored(case: Case, engines: tuple[Any, Any]) -> tuple[int, list[str]]
     for name, task in case.tasks.items():
         mine = [(s, r) for (s, t, _), r in zip(case.pairs, per_sample, strict=True) if t is task]
         scored = score_logliks(task, [[(r.logprob, r.is_greedy) for r in rs] for _, rs in mine])
+        results = []
         for (sample, answers), theirs_metrics in zip(mine, scored, strict=True):
-            ours_metrics = case.plan.mode.result(sample, list(answers))["metrics"]
+            results.append(case.plan.mode.result(sample, list(answers)))
             n, bad = _compare_metrics(
-                ours_metrics, theirs_metrics, {}, f"{name} row {sample.index}"
+                results[-1]["metrics"],
+                theirs_metrics,
+                _scored_keys(case.spec),
+                f"{name} row {sample.index}",
             )
             compared += n
             problems += bad
+        n, bad = _compare_corpus(case, task, results, scored)
+        compared += n
+        problems += bad
     return compared, problems
 
 
@@ -270,8 +374,15 @@ def _check_generated(case: Case) -> tuple[int, list[str]]:
         for name, task in case.tasks.items():
             mine = [s for s, t, _ in case.pairs if t is task]
             scored = score_texts(task, [by_sample[id(s)] for s in mine])
-            for sample, per_filter in zip(mine, scored, strict=True):
-                ours = case.plan.mode.result(sample, [GenerateResult(by_sample[id(sample)])])
+            results = [
+                case.plan.mode.result(sample, [GenerateResult(by_sample[id(sample)])])
+                for sample in mine
+            ]
+            first = [next(iter(per_filter.values())) for per_filter in scored]
+            n, bad = _compare_corpus(case, task, results, first)
+            compared += n
+            problems += bad
+            for sample, per_filter, ours in zip(mine, scored, results, strict=True):
                 for k, (filter_name, theirs) in enumerate(per_filter.items()):
                     if k and k >= len(extractors):
                         break
@@ -297,6 +408,8 @@ def test_benchmark_matches_lm_eval(bench: str, tmp_path: Path, engines: tuple[An
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:12])
     if case.plan.mode.verb == "score":
         compared, problems = _check_scored(case, engines)
+    elif case.plan.mode.verb == "rolling":
+        compared, problems = _check_rolling(case, engines)
     else:
         compared, problems = _check_generated(case)
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:12])

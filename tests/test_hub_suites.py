@@ -146,3 +146,20 @@ def test_generation_without_an_answer_is_counted(llama_dir: Path, tmp_path: Path
     assert report["no_answer"] == none >= 1
     assert report["metrics"]["exact_match"]["value"] == 0.0
     assert f"{none} no answer" in proc.stdout
+
+
+def test_readme_lists_the_hub() -> None:
+    """The README's benchmark table is the hub's (regenerate: scripts/hub_table.py)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    loader = importlib.util.spec_from_file_location("hub_table", root / "scripts" / "hub_table.py")
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    start, end = readme.find(module.BEGIN), readme.find(module.END)
+    assert start >= 0 and end > start, "README has no hub table"
+    assert readme[start : end + len(module.END)] == module.hub_table(), (
+        "README's hub table is stale: run scripts/hub_table.py and paste its output"
+    )

@@ -77,9 +77,17 @@ def hub_show(
     out.rule()
     if sample.choices:
         delim = spec.prompt.target_delimiter
+        # `*` marks the gold choice, or every true one where the benchmark labels them (mc2)
+        gold = sample.labels or [int(i in sample.golds) for i in range(len(sample.choices))]
+        # choices that are contexts (WinoGrande): each ends its own context, one text follows
+        what = "context {} ends" if sample.continuation is not None else "continuation {}"
         for i, choice in enumerate(sample.choices):
-            mark = "*" if i == sample.target else " "
-            out.print(f"{mark} continuation {i}: {delim + choice!r}", markup=False, highlight=False)
+            mark = "*" if gold[i] else " "
+            shown = choice if sample.continuation is not None else delim + choice
+            out.print(f"{mark} {what.format(i)}: {shown!r}", markup=False, highlight=False)
+        if sample.continuation is not None:
+            shown = delim + sample.continuation
+            out.print(f"  then scored: {shown!r}", markup=False, highlight=False)
     else:
         out.print(f"target: {sample.target!r}", markup=False, highlight=False)
 

@@ -91,28 +91,23 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
     return rows
 
 
-def read_package(spec: BenchmarkSpec, ref: str) -> list[Row]:
-    """A data file an installed package ships (`pkg:path/file.jsonl[.gz]`: HumanEval's rows,
-    BBH's worked examples), so it works offline."""
+def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
+    """A data file an installed package ships (HumanEval's), so it works offline."""
     import gzip
     import importlib.resources
 
-    package, _, inner = ref.partition(":")
+    package, _, inner = (spec.source.package or "").partition(":")
     try:
         resource = importlib.resources.files(package).joinpath(inner)
         raw = resource.read_bytes()
     except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-        raise UserError(f"{spec.id}: cannot read {ref}: {exc}") from None
+        raise UserError(f"{spec.id}: cannot read {spec.source.package}: {exc}") from None
     text = gzip.decompress(raw).decode() if inner.endswith(".gz") else raw.decode()
     rows: list[Row] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            rows.append(Row(len(rows), json.loads(line), f"{ref}:{number}"))
+            rows.append(Row(len(rows), json.loads(line), f"{spec.source.package}:{number}"))
     return rows
-
-
-def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
-    return read_package(spec, spec.source.package or "")
 
 
 def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
@@ -128,8 +123,21 @@ def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[R
 
 
 def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:
-    """The rows few-shot examples are drawn from: the spec's `fewshot.package` file when it
-    names one (the same for every data source), else its few-shot split."""
-    if spec.fewshot.package is not None:
-        return read_package(spec, spec.fewshot.package)
-    return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)
+    """The pool shots are drawn from: a split of the benchmark, or the fixed exemplars gnomon
+    ships (`fewshot.file`: those a reference implementation writes into its task, e.g. Minerva's
+    four MATH solutions), which `--data` does not replace."""
+    if spec.fewshot.file is None:
+        return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)
+    import importlib.resources
+
+    name = spec.fewshot.file
+    resource = importlib.resources.files("gnomon.hub").joinpath("fewshot", name)
+    try:
+        raw = resource.read_bytes()
+    except (FileNotFoundError, OSError):
+        raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon's hub/fewshot") from None
+    rows: list[Row] = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if line.strip():
+            rows.append(Row(len(rows), json.loads(line), f"gnomon/hub/fewshot/{name}:{number}"))
+    return rows

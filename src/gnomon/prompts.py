@@ -27,7 +27,15 @@ from gnomon.templating import ENV, evaluate
 # several acceptable references, any one of which is right (an item may itself be a list: one
 # answer made of several spans); or named lists of them (TruthfulQA's correct and incorrect)
 References = list[str | list[str]]
-Target = int | str | References | dict[str, References]
+Target = int | list[int] | str | References | dict[str, References]
+
+
+def gold_indices(target: Target) -> list[int]:
+    """A choice target's indices: one, or several where the row lists several right choices."""
+    found = target if isinstance(target, list) else [target]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in found):
+        raise TypeError(f"a choice target is an index or a list of them, not {target!r:.60}")
+    return [i for i in found if isinstance(i, int)]
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,9 @@ class Sample:
     context: str
     # the raw choice texts (choice mode; generate mode when an extractor reads them), else empty
     choices: tuple[str, ...]
-    target: Target  # gold choice index, the reference answer text, or references
+    # gold choice index (a list where several choices are right), the reference answer text, or
+    # references (see `Target`)
+    target: Target
     cluster: str | None
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
@@ -51,18 +61,17 @@ class Sample:
     # `system` is the system message sent before it (--chat --system-prompt)
     turns: tuple[str, ...] = ()
     system: str | None = None
-
-    @staticmethod
-    def index_of(target: Target) -> int:
-        """A choice sample's target, the gold choice's index."""
-        if not isinstance(target, int):
-            raise TypeError(f"a choice target is an index, not {target!r:.40}")
-        return target
+    # choices that are contexts (`prompt.choices_in: context`): the text scored after each
+    continuation: str | None = None
+    # each choice's truth (`prompt.labels`), for metrics over every true choice (mc2)
+    labels: tuple[int, ...] = ()
+    # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
+    solution: str | None = None
 
     @property
-    def gold(self) -> int:
-        """The gold choice's index (choice modes)."""
-        return self.index_of(self.target)
+    def golds(self) -> list[int]:
+        """The right choices' indices (choice mode): one, or several where the row lists them."""
+        return gold_indices(self.target)
 
     @property
     def content_hash(self) -> str:
@@ -73,6 +82,10 @@ class Sample:
             parts.append(self.judge)
         if self.turns:  # only a conversation has them: other samples hash as before
             parts.append({"turns": self.turns, "system": self.system})
+        if self.continuation is not None or self.labels:  # likewise
+            parts.append({"continuation": self.continuation, "labels": self.labels})
+        if self.solution is not None:
+            parts.append({"solution": self.solution})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -120,6 +133,12 @@ class Renderer:
                 if isinstance(p.choices, str)
                 else None
             )
+            self._labels = (
+                ENV.compile_expression(p.labels, undefined_to_none=False) if p.labels else None
+            )
+            self._solution = (
+                ENV.compile_expression(p.solution, undefined_to_none=False) if p.solution else None
+            )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
         try:
@@ -143,6 +162,12 @@ class Renderer:
         self._keeps_choices = spec.mode == "choice" or any(
             e.kind == "multi_choice" for e in spec.extract
         )
+        self._choice_contexts = spec.mode == "choice" and p.choices_in == "context"
+        if self._choice_contexts and chat is not None:
+            raise UserError(
+                f"benchmark {spec.id}: its choices are contexts of their own (`choices_in: "
+                "context`), which gnomon does not lay out as a chat"
+            )
         self._hook = HOOKS.get(spec.source.process) if spec.source.process else None
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
@@ -181,13 +206,22 @@ class Renderer:
         return list(value)
 
     def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> Target:
+        """A choice index; in choice mode also a list of them, where several choices are right
+        (AGIEval's `gold`), one element standing for itself. Elsewhere the reference text, or
+        several references (`References`), or named lists of them."""
         value = self._eval("target", self._target, fields, row)
         if n_choices is not None:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise UserError(f"{row.origin}: target must be a choice index, got {value!r:.80}")
-            if not 0 <= value < n_choices:
-                raise UserError(f"{row.origin}: target {value} is not one of {n_choices} choices")
-            return value
+            indices = list(value) if isinstance(value, list | tuple) and value else [value]
+            for index in indices:
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise UserError(
+                        f"{row.origin}: target must be a choice index, got {value!r:.80}"
+                    )
+                if not 0 <= index < n_choices:
+                    raise UserError(
+                        f"{row.origin}: target {index} is not one of {n_choices} choices"
+                    )
+            return indices[0] if len(indices) == 1 else indices
         if isinstance(value, str):
             return value
         if _is_reference_list(value):
@@ -203,6 +237,24 @@ class Renderer:
             f"mapping of such lists, got {value!r:.80}"
         )
 
+    def labels(self, fields: dict[str, Any], row: Row, n_choices: int) -> tuple[int, ...]:
+        """Each choice's truth, 1 or 0, one per choice."""
+        if self._labels is None:
+            return ()
+        value = self._eval("labels", self._labels, fields, row)
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != n_choices
+            or any(v not in (0, 1) or isinstance(v, float) for v in value)
+        ):
+            raise UserError(
+                f"{row.origin}: labels must be {n_choices} values 0 or 1 (one per choice), "
+                f"got {value!r:.80}"
+            )
+        if 1 not in value:
+            raise UserError(f"{row.origin}: labels mark no choice as true")
+        return tuple(int(v) for v in value)
+
     def program(self, fields: dict[str, Any], row: Row) -> dict[str, str]:
         """The test side of a code sample. A row whose tests cannot be rendered is kept, with
         the reason, so that it becomes a recorded failure rather than stopping the run."""
@@ -215,6 +267,14 @@ class Renderer:
             return {"error": "the benchmark row has no tests"}
         return rendered
 
+    def solution(self, fields: dict[str, Any], row: Row) -> str | None:
+        if self._solution is None:
+            return None
+        value = self._eval("solution", self._solution, fields, row)
+        if not isinstance(value, str):
+            raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
+        return value
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -225,15 +285,23 @@ class Renderer:
 
     def shot_parts(self, row: Row) -> tuple[str, str]:
         fields = self.fields(row)
+        if self._choice_contexts:  # the gold choice is the question, the shared text its answer
+            choices = self.choices(fields, row)
+            target = self.target(fields, row, len(choices))
+            gold = choices[gold_indices(target)[0]]
+            if self._fewshot_target is not None:
+                return gold, str(self._eval("fewshot_target", self._fewshot_target, fields, row))
+            return gold, self.question(fields, row)
         if self._fewshot_target is not None:
             answer = str(self._eval("fewshot_target", self._fewshot_target, fields, row))
         elif self.spec.mode == "choice":
             choices = self.choices(fields, row)
-            answer = choices[Sample.index_of(self.target(fields, row, len(choices)))]
+            right = self.target(fields, row, len(choices))
+            answer = choices[gold_indices(right)[0]]
         else:
             target = self.target(fields, row, None)
             # several references: the shot shows the first, as lm-evaluation-harness does
-            answer = _first_text(target) if isinstance(target, list) else str(target)
+            answer = _first_text(target) if isinstance(target, list) and target else str(target)
         return self.question(fields, row), answer
 
     def render(
@@ -252,6 +320,10 @@ class Renderer:
                     shot_cache[shot.index] = self.shot_parts(shot)
                 shots.append(shot_cache[shot.index])
             question = self.question(fields, row)
+            # choices that are contexts: each follows the shared prefix, the question is scored
+            continuation = question if self._choice_contexts else None
+            if self._choice_contexts:
+                question = ""
             turns = tuple(
                 self._eval(f"turns[{i}]", t.render, fields, row) for i, t in enumerate(self._turns)
             )
@@ -265,11 +337,13 @@ class Renderer:
                     self.spec.prompt.target_delimiter,
                 )
                 blocks = [q + target_delim + a for q, a in shots]
-                prefix = delim.join(blocks) + delim if blocks else ""
+                end = self.spec.prompt.fewshot_end
+                prefix = delim.join(blocks) + (delim if end is None else end) if blocks else ""
                 context = description + prefix + question
             choices = self.choices(fields, row) if self._keeps_choices else []
             scored = self.spec.mode == "choice"  # elsewhere choices only help read the answer
             target = self.target(fields, row, len(choices) if scored else None)
+            labels = self.labels(fields, row, len(choices)) if scored else ()
             id_field = self.spec.source.id_field
             sample_id = (
                 str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
@@ -294,6 +368,9 @@ class Renderer:
                     judge,
                     turns,
                     self.chat.system if self.chat is not None and turns else None,
+                    continuation,
+                    labels,
+                    self.solution(fields, row),
                 )
             )
         return samples
@@ -311,8 +388,12 @@ class _ShotPicker:
         self.sampler = spec.fewshot.sampler
         self.group_by = spec.fewshot.group_by
         self.same_split = same_split
+        # whether the row being asked is kept out of its own shots, and how it is recognised:
+        # by position in a shared split (gnomon's default), by equal fields (lm-eval's rule)
+        exclude = spec.fewshot.exclude_eval_row
+        self.exclude = same_split if exclude is None else exclude
+        self.by_fields = exclude is True
         self.seed = spec.fewshot.seed
-        self.draw_one_more = spec.fewshot.draw_one_more
         self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
         for row in pool:
@@ -335,16 +416,11 @@ class _ShotPicker:
         key = row.fields.get(self.group_by) if self.group_by else None
         pool = self.fixed if self.fixed is not None else self.pools.get(key, [])
         if self.sampler == "first_n" or self.fixed is not None:
-            chosen = [r for r in pool if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            chosen = [r for r in pool if not self._is_asked(r, row)][: self.count]
         else:
             rng = self.rngs.setdefault(key, random.Random(self.seed))
-            extra = int(self.same_split or self.draw_one_more)
-            draw = rng.sample(pool, min(len(pool), self.count + extra))
-            chosen = [r for r in draw if not (self.same_split and r.index == row.index)][
-                : self.count
-            ]
+            draw = rng.sample(pool, min(len(pool), self.count + int(self.exclude)))
+            chosen = [r for r in draw if not self._is_asked(r, row)][: self.count]
         if len(chosen) < self.count:
             raise UserError(
                 f"{row.origin}: {self.count}-shot needs {self.count} examples"
@@ -352,6 +428,11 @@ class _ShotPicker:
                 + f", only {len(chosen)} available"
             )
         return chosen
+
+    def _is_asked(self, shot: Row, row: Row) -> bool:
+        if not self.exclude:
+            return False
+        return shot.fields == row.fields if self.by_fields else shot.index == row.index
 
 
 def _is_reference_list(value: object) -> bool:
@@ -366,6 +447,6 @@ def _is_reference_list(value: object) -> bool:
     )
 
 
-def _first_text(references: Sequence[str | Sequence[str]]) -> str:
+def _first_text(references: Sequence[object]) -> str:
     first = references[0]
-    return first if isinstance(first, str) else ", ".join(first)
+    return ", ".join(map(str, first)) if isinstance(first, list) else str(first)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,16 @@ def scores_from_moments(
 
 
 def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -> dict[str, Score]:
-    """Corpus-level metrics (BLEU, chrF, corpus F1) of a benchmark in a run: computed over all
-    its samples' predictions and references at once, with a bootstrap interval. They have no
-    per-sample value, so they are read from the samples rather than the moments."""
+    """Corpus-level metrics (BLEU, chrF, corpus F1, perplexities) of a benchmark in a run. They
+    have no per-sample value, so they are read from the samples rather than the moments."""
+    return corpus_metrics(spec, store.samples(run_id, bench))
+
+
+def corpus_metrics(spec: dict[str, Any], samples: Iterable[dict[str, Any]]) -> dict[str, Score]:
+    """The spec's corpus metrics over all its samples' results at once, with a bootstrap
+    interval: from each sample's prediction and references, or from the item its mode wrote
+    for the metric (`corpus`, as lm-evaluation-harness's process_results gives a
+    loglikelihood and its word count)."""
     from gnomon.scoring.metrics import lookup
 
     wanted = [m for m in spec.get("metrics", []) if (found := lookup(m)) and found.kind == "corpus"]
@@ -123,20 +131,26 @@ def corpus_scores(store: Store, run_id: str, bench: str, spec: dict[str, Any]) -
     from gnomon.scoring.aggregate import aggregate  # sacreBLEU: only when a corpus metric is due
 
     items, labels, clusters = [], [], []
-    for sample in store.samples(run_id, bench):
+    given: dict[str, list[Any]] = defaultdict(list)  # items a mode wrote per metric
+    for sample in samples:
         target, prediction = sample.get("target"), sample.get("prediction")
         references = target if isinstance(target, list) else [str(target)]
         items.append((str(prediction), references))
         labels.append((prediction, target))  # labels as the mode wrote them (choice: indexes)
         clusters.append(sample.get("cluster"))
+        corpus = sample.get("corpus")
+        for name, item in corpus.items() if isinstance(corpus, dict) else ():
+            given[name].append(item)
     by_cluster = clusters if spec.get("cluster_by") else None
     out = {}
     for name in wanted:
         metric = lookup(name)
         assert metric is not None
-        if name in ("corpus_f1", "macro_f1"):
+        if name in given and len(given[name]) == len(items):
+            out[name] = aggregate(metric.aggregation, given[name], by_cluster)
+        elif name in ("corpus_f1", "macro_f1"):
             out[name] = aggregate(metric.aggregation, labels, by_cluster)
-        else:
+        elif metric.aggregation in ("bleu", "chrf", "ter"):
             out[name] = aggregate(metric.aggregation, items, by_cluster)
     return out
 

@@ -19,18 +19,21 @@ from gnomon.engines.base import (
     GenerateRequest,
     GenerateResult,
     Message,
+    RollingRequest,
     ScoreRequest,
     ScoreResult,
     ToolCall,
 )
 
-Request = ScoreRequest | GenerateRequest
+Request = ScoreRequest | GenerateRequest | RollingRequest
 Answer = ScoreResult | GenerateResult
 
 _KEY_VERSION = 1  # bump only if the canonical form below changes
 
 
 def kind_of(request: Request) -> str:
+    if isinstance(request, RollingRequest):
+        return "rolling"
     return "score" if isinstance(request, ScoreRequest) else "generate"
 
 
@@ -49,6 +52,8 @@ def canonical_key(model_key: str, request: Request) -> str:
     """The key's definition: SHA-256 of the JSON list [version, model, kind, fields]."""
     if isinstance(request, ScoreRequest):
         fields: dict[str, Any] = {"context": request.context, "continuation": request.continuation}
+    elif isinstance(request, RollingRequest):
+        fields = {"text": request.text}
     else:
         fields = dataclasses.asdict(request)
         # equal requests, one key: 0 and 0.0 (and -0.0) are the same temperature, not the same JSON
@@ -88,7 +93,7 @@ def answer_json(answer: Answer) -> str:
 
 def answer_from_json(kind: str, blob: str) -> Answer:
     data: dict[str, Any] = json.loads(blob)
-    if kind == "score":
+    if kind in ("score", "rolling"):
         return ScoreResult(float(data["logprob"]), bool(data["is_greedy"]), bool(data["truncated"]))
     calls = tuple(ToolCall(**c) for c in data.pop("tool_calls", ()))
     return GenerateResult(**data, tool_calls=calls)
@@ -108,6 +113,8 @@ def shown(request: Request) -> str:
     with each turn under its role."""
     if isinstance(request, ScoreRequest):
         return request.context
+    if isinstance(request, RollingRequest):
+        return request.text
     if request.messages is None:
         return request.context
     parts = []

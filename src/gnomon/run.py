@@ -152,6 +152,12 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
             f"{talks[0]} is a conversation (prompt.turns): a served model answers it through "
             "its chat API; add --chat-api"
         )
+    rolling = [s.id for s in options.specs if s.mode == "rolling"]
+    if rolling and options.model.engine == "openai":
+        raise UserError(
+            f"{rolling[0]} scores whole texts in windows of the model's tokens, which a served "
+            "model does not expose; run the model locally with --model hf:..."
+        )
     shape = _shaper(options)
     judge = _judge(options)
     return [

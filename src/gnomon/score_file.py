@@ -84,6 +84,11 @@ def score_file(
             f"{spec.id} is scored from log-probabilities ({', '.join(spec.metrics)}), which a "
             "file of answers cannot give; add --choice-by generation to read a letter instead"
         )
+    if spec.mode in ("target", "rolling"):
+        raise UserError(
+            f"{spec.id} is scored from log-probabilities ({', '.join(spec.metrics)}), which a "
+            "file of answers cannot give; run the model on it"
+        )
     started = time.monotonic()
     by_id = read_answers(path)
     n = answers_per_sample(by_id, spec)
@@ -120,7 +125,14 @@ def score_file(
     state.lookup.reused = [pos for pos in keep if state.score_keys[pos] in have]
     state.lookup.rescore = [pos for pos in keep if state.score_keys[pos] not in have]
     run_id = new_run_id()
-    config = {"model": f"file:{path}", "benches": [spec.id], "samples": n, "judge": plan.judge}
+    config = {
+        "model": f"file:{path}",
+        "benches": [spec.id],
+        "samples": n,
+        "judge": plan.judge,
+        # answers written out are letters or text: a choice benchmark is scored by generation
+        "choice_scored_by": "generation",
+    }
     store.begin_run(run_id, f"file:{path}", model_id, config, __version__)
     reused = store.add_bench(
         run_id, spec.id, spec.version, plan.prompt_hash, plan.shots,

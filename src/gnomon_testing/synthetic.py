@@ -61,18 +61,27 @@ def write_run(
     dtype: str = "float32",
     limit: int | None = None,
     extractor: str | None = None,
+    shots: int | None = None,
+    chat: bool = False,
+    choice_scored_by: str = "loglikelihood",
 ) -> SyntheticRun:
     """One run of one model on one benchmark; `planned > samples` leaves it part-way.
-    `extractor` names what read each scored answer (payload `extractor`); None writes none."""
+    `extractor` names what read each scored answer (payload `extractor`); None writes none.
+    `shots` (default: the spec's own count), `chat` and `choice_scored_by` set the run's
+    setting, which the leaderboard keeps apart (a different prompt, so other result keys)."""
     rng = random.Random(f"{seed}:{model}:{bench}")
     model_key = f"hf:{model}@main|{dtype}"
     spec = _spec(kind, bench, dimension, bench.replace("_", " ").title())
-    prompt_hash = hashlib.sha256(encode(f"{bench}:prompt")).hexdigest()[:16]
-    run_key = encode(f"{seed}:{model}:{bench}:{status}")
+    own_shots = spec["fewshot"]["count"]
+    standard = shots in (None, own_shots) and not chat and choice_scored_by == "loglikelihood"
+    setting = "" if standard else f":{shots}:{chat}:{choice_scored_by}"
+    prompt_hash = hashlib.sha256(encode(f"{bench}:prompt{setting}")).hexdigest()[:16]
+    run_key = encode(f"{seed}:{model}:{bench}:{status}{setting}")
     run_id = f"syn-{hashlib.sha256(run_key).hexdigest()[:12]}"
     config = {
-        "model": model, "benches": [bench], "shots": None, "limit": limit, "dtype": dtype,
-        "device": "cpu", "chat_template": False, "batch_size": 8,
+        "model": model, "benches": [bench], "shots": shots, "limit": limit, "dtype": dtype,
+        "device": "cpu", "chat_template": chat, "batch_size": 8,
+        "choice_scored_by": choice_scored_by,
     }  # fmt: skip
     store.begin_run(run_id, model, model_key, config, __version__)
     if created_offset:  # an older or newer run than now: history the Store API cannot write
@@ -83,7 +92,9 @@ def write_run(
         hashlib.sha256(encode(f"{model_key}:{bench}:{prompt_hash}:{i}")).hexdigest()
         for i in range(planned or samples)
     ]
-    store.add_bench(run_id, bench, 1, prompt_hash, 5, keys, spec)
+    store.add_bench(
+        run_id, bench, 1, prompt_hash, own_shots if shots is None else shots, keys, spec
+    )
     rows = []
     for i in range(samples):
         difficulty = random.Random(f"{bench}:{i}").gauss(0.0, 1.5)

@@ -1,4 +1,4 @@
-"""The engine interface: two verbs, `score` and `generate`.
+"""The engine interface: two verbs, `score` and `generate`, and `score_rolling` for perplexity.
 
 Engines yield results a batch at a time, as (request index, result) pairs in any order, so that the
 runner can store each finished sample before the next batch starts. Batching, sorting, prefix reuse
@@ -19,6 +19,15 @@ class ScoreRequest:
 
     context: str
     continuation: str
+
+
+@dataclass(frozen=True)
+class RollingRequest:
+    """Log-probability of the whole of `text`, every token of it, the first conditioned on the
+    model's prefix token (lm-evaluation-harness's loglikelihood_rolling): a text longer than the
+    model's window is scored in windows, each token predicted once."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,16 @@ class Engine(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[GenerateRequest]) -> Iterator[GenerateBatch]:
         """Yield batches of greedy generations, cut at the first stop sequence."""
+
+    def score_rolling(self, requests: Sequence[RollingRequest]) -> Iterator[ScoreBatch]:
+        """Yield batches of whole-text log-probabilities (`is_greedy`: every token the argmax).
+        Windows are cut in tokens, so an engine that cannot see the model's tokens cannot."""
+        from gnomon.errors import UserError
+
+        raise UserError(
+            f"the {type(self).__name__} engine cannot score whole texts by rolling windows "
+            "(perplexity benchmarks); run the model locally with --model hf:..."
+        )
 
     def describe(self) -> dict[str, str]:
         """Facts about the loaded model worth recording with a run (device, dtype, ...)."""

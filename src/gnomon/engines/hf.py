@@ -27,8 +27,15 @@ from gnomon.engines.base import (
     ScoreResult,
 )
 from gnomon.engines.hf_generate import HFGeneration
+from gnomon.engines.hf_rolling import HFRolling
 from gnomon.engines.hf_tokens import PairEncoder
-from gnomon.engines.planning import ContextWork, batches, group_by_context, prefix_groups
+from gnomon.engines.planning import (
+    ContextWork,
+    batches,
+    group_by_context,
+    prefix_groups,
+    token_chunks,
+)
 from gnomon.engines.prefix_attention import KEYWORD as SHARED
 from gnomon.engines.prefix_attention import install as install_shared_prefix
 from gnomon.engines.threads import ThreadPolicy
@@ -38,6 +45,7 @@ from gnomon.text import shown
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_MAX_LENGTH = 2048
+_READ_ROWS = 512  # positions read at once: float64 log-softmax rows over the whole vocabulary
 _TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656
 
 
@@ -86,7 +94,7 @@ class _Tail:
     truncated: bool
 
 
-class HFEngine(HFGeneration, Engine):
+class HFEngine(HFRolling, HFGeneration, Engine):
     def __init__(
         self,
         name_or_path: str,
@@ -280,7 +288,11 @@ class HFEngine(HFGeneration, Engine):
 
     # ----------------------------------------------------------------- score
     def score(self, requests: Sequence[ScoreRequest]) -> Iterator[list[tuple[int, ScoreResult]]]:
-        pairs = self._encode_requests(requests)
+        yield from self._score_pairs(self._encode_requests(requests))
+
+    def _score_pairs(
+        self, pairs: list[tuple[list[int], list[int]]]
+    ) -> Iterator[list[tuple[int, ScoreResult]]]:
         works = group_by_context(pairs, self.max_length)
         with torch.inference_mode():
             for group in prefix_groups(works, self.min_shared_prefix, self.call_cost):
@@ -376,7 +388,11 @@ class HFEngine(HFGeneration, Engine):
             # the cache holds the prefix too unless the prefix is shared apart from it
             cached = 0 if self._shared else prefix_len
             ends = [cached + len(s) for s in suffixes]
-            for chunk in batches(tails, self.batch_size * 4):
+            sizes = [len(t.cont) - 1 for t in tails]
+            # up to four batches' worth of rows, and (for the long continuations of rolling
+            # windows) no more tokens than `batch_size` full windows, as lm-eval runs at once
+            budget = self.batch_size * self.max_length
+            for chunk in token_chunks(tails, sizes, self.batch_size * 4, budget):
                 results.extend(self._score_tails(chunk, ends, layers, prefix_len - cached, prefix))
         return results
 
@@ -422,10 +438,14 @@ class HFEngine(HFGeneration, Engine):
             [i for i, n in enumerate(n_read) for _ in range(n)], device=self.device
         )
         col_ids = torch.tensor([j for n in n_read for j in range(n)], device=self.device)
-        logp = self._read(states[row_ids, col_ids])
         targets = torch.tensor([tok for t in chunk for tok in t.cont[1:]], device=self.device)
-        token_lp = logp.gather(1, targets[:, None]).squeeze(1).tolist()
-        token_greedy = (logp.argmax(-1) == targets).tolist()
+        token_lp: list[float] = []
+        token_greedy: list[bool] = []
+        for at in range(0, len(targets), _READ_ROWS):  # a long text's rows, a slice at a time
+            cut = slice(at, at + _READ_ROWS)
+            logp = self._read(states[row_ids[cut], col_ids[cut]])
+            token_lp += logp.gather(1, targets[cut, None]).squeeze(1).tolist()
+            token_greedy += (logp.argmax(-1) == targets[cut]).tolist()
         out, at = [], 0
         for t, n in zip(chunk, n_read, strict=True):
             lp = t.logprob0 + sum(token_lp[at : at + n])

@@ -120,3 +120,46 @@ def prefix_groups(
 
 def batches(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def token_chunks(items: list, sizes: list[int], max_items: int, max_tokens: int) -> list[list]:
+    """`items` in order, cut into chunks of at most `max_items` items and `max_tokens` summed
+    sizes; an item larger than `max_tokens` goes alone."""
+    chunks: list[list] = []
+    current: list = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if current and (len(current) == max_items or total + size > max_tokens):
+            chunks.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def rolling_windows(
+    tokens: list[int], prefix_token: int, max_length: int
+) -> list[tuple[list[int], list[int]]]:
+    """A whole text's tokens as (context, continuation) pairs that predict each token once,
+    lm-evaluation-harness's rolling windows with one token of context (its
+    `get_rolling_token_windows(..., context_len=1)` made disjoint): the first window predicts up
+    to `max_length` tokens after the prefix token; each later one predicts the next `max_length`
+    tokens (fewer at the end) after the rest of a full window of the tokens before them. Every
+    pair fills at most `max_length + 1` tokens, so none is cut by `fit_to_window`."""
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    if not tokens:
+        return []
+    first = tokens[:max_length]
+    windows = [([prefix_token], first)]
+    done = len(first)
+    while done < len(tokens):
+        end = min(len(tokens), done + max_length)
+        # the window holds tokens[end - max_length - 1 : end - 1]; what it predicts is the end
+        # of that span shifted by one, and the rest of the span before it is the context
+        context = tokens[end - max_length - 1 : done]
+        windows.append((context, tokens[done:end]))
+        done = end
+    return windows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gnomon.data import Row, load_fewshot, load_split, read_package
+from gnomon.data import Row, load_fewshot, load_split
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.prompts import Renderer, Sample
@@ -32,12 +32,11 @@ def example_sample(
         found = maker(spec.id)
         if data_dir is not None or found is None:
             raise
-        packaged = spec.fewshot.package
-        needed = {spec.source.eval_split} | (set() if packaged else {fewshot_split})
+        needed = {spec.source.eval_split} | ({fewshot_split} if not spec.fewshot.file else set())
         if not needed <= set(found.sizes):
             raise
         rows = _synthetic(spec, spec.source.eval_split)
-        pool = read_package(spec, packaged) if packaged else _synthetic(spec, fewshot_split)
+        pool = load_fewshot(spec, None) if spec.fewshot.file else _synthetic(spec, fewshot_split)
         note = "made-up row in the real schema: the dataset is not reachable; pass --data DIR"
     if index >= len(rows):
         raise UserError(f"--index {index}: the split has {len(rows)} rows")

@@ -6,6 +6,7 @@ stays data and cannot run arbitrary code.
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import re
@@ -34,6 +35,92 @@ def hellaswag(row: Row) -> Row:
         "choices": [_clean_hellaswag(str(e)) for e in row["endings"]],
         "gold": int(str(row["label"])),
     }
+
+
+_LETTERS = {"A": 0, "B": 1, "C": 2, "D": 3}
+
+
+def race(row: Row) -> Row:
+    """lm-evaluation-harness's RACE: the article, its earlier questions answered (a question
+    ending in a blank `  _  .` is completed in place), then the last question, whose four options
+    are the choices. `problems` is a Python literal (a string), read without running code."""
+    try:
+        problems = ast.literal_eval(str(row["problems"]))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise ValueError("`problems` is not a Python literal list of questions") from None
+    if not isinstance(problems, list) or not problems:
+        raise ValueError("`problems` holds no questions")
+    try:
+        text = "Article: " + str(row["article"]) + "\n\n"
+        for problem in problems[:-1]:
+            answer = problem["options"][_LETTERS[problem["answer"]]]
+            if problem["question"][-6:] == "  _  .":
+                text += problem["question"][:-5] + answer + "\n"
+            else:
+                text += "Question: " + problem["question"] + "\n" + "Answer: " + answer + "\n"
+        last = problems[-1]
+        return {
+            **row,
+            "query": text + last["question"],
+            "choices": [last["options"][i] for i in range(4)],
+            "gold": _LETTERS[last["answer"]],
+        }
+    except IndexError:
+        raise ValueError("a question in `problems` has fewer than four options") from None
+
+
+def minerva_math(row: Row) -> Row:
+    """Minerva's MATH reference answer: the solution's last `\\boxed{}`, normalised (it replaces
+    a dataset's own `answer` column, as lm-evaluation-harness's `minerva_math` does)."""
+    from gnomon.scoring.math_answers import minerva_gold
+
+    return {**row, "answer": minerva_gold(str(row["solution"]))}
+
+
+# WikiText's tokenised text back to ordinary prose, step by step as lm-evaluation-harness's
+# `wikitext_detokenizer` does it (the order matters: quotes after the brackets, and so on)
+_WIKITEXT_STEPS: tuple[tuple[str, str, bool], ...] = (  # (pattern, replacement, is a regex)
+    ("s '", "s'", False),
+    (r"/' [0-9]/", r"/'[0-9]/", True),
+    (" @-@ ", "-", False),
+    (" @,@ ", ",", False),
+    (" @.@ ", ".", False),
+    (" : ", ": ", False),
+    (" ; ", "; ", False),
+    (" . ", ". ", False),
+    (" ! ", "! ", False),
+    (" ? ", "? ", False),
+    (" , ", ", ", False),
+    (r"\(\s*([^\)]*?)\s*\)", r"(\1)", True),
+    (r"\[\s*([^\]]*?)\s*\]", r"[\1]", True),
+    (r"{\s*([^}]*?)\s*}", r"{\1}", True),
+    (r"\"\s*([^\"]*?)\s*\"", r'"\1"', True),
+    (r"'\s*([^']*?)\s*'", r"'\1'", True),
+    ("= = = =", "====", False),
+    ("= = =", "===", False),
+    ("= =", "==", False),
+    (" \u00b0 ", "\u00b0", False),
+    (" \n", "\n", False),
+    ("\n ", "\n", False),
+    (" N ", " 1 ", False),
+    (" 's", "'s", False),
+)
+
+
+def wikitext_detokenize(page: str) -> str:
+    for pattern, replacement, is_regex in _WIKITEXT_STEPS:
+        if is_regex:
+            page = re.sub(pattern, replacement, page)
+        else:
+            page = page.replace(pattern, replacement)
+    return page
+
+
+def wikitext(row: Row) -> Row:
+    page = row["page"]
+    if not isinstance(page, str):
+        raise TypeError(f"`page` must be text, got {type(page).__name__}")
+    return {**row, "detokenized": wikitext_detokenize(page)}
 
 
 BBH_FEWSHOT = "hub/fewshot/bbh_cot_fewshot.jsonl"  # in gnomon, made by scripts/bbh_fewshot.py
@@ -139,6 +226,9 @@ def truthfulqa_gen(row: Row) -> Row:
 
 HOOKS: dict[str, RowHook | IndexedRowHook] = {
     "hellaswag": hellaswag,
+    "race": race,
+    "minerva_math": minerva_math,
+    "wikitext": wikitext,
     "bbh_cot": bbh_cot,
     "gpqa": gpqa,
     "drop": drop,
@@ -148,6 +238,9 @@ HOOKS: dict[str, RowHook | IndexedRowHook] = {
 INDEXED_HOOKS = frozenset({"gpqa"})
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+    "race": ("article", "problems"),
+    "minerva_math": ("problem", "solution"),
+    "wikitext": ("page",),
     "bbh_cot": ("subset",),
     "gpqa": ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
     "drop": ("answer", "validated_answers"),

@@ -77,25 +77,25 @@ class FewShot(_Strict):
     ids: list[str] | None = Field(
         default=None, description="the shots' ids (the source's id field), in this order"
     )
-    draw_one_more: bool = Field(
-        default=False,
-        description="the random sampler draws `count` + 1 rows and shows the first `count`, as "
-        "lm-evaluation-harness does for a task without a test split (TriviaQA, NQ, DROP)",
-    )
-    package: str | None = Field(
+    exclude_eval_row: bool | None = Field(
         default=None,
-        description="examples from a data file shipped in an installed package "
-        "(`pkg:path/file.jsonl`), not from a split: the worked examples a reference writes "
-        "into its task files (BBH's chain-of-thought prompts); `group_by` picks each row's own",
+        description="true: draw one shot more and drop the row being asked (an equal row) if "
+        "drawn, as lm-eval does whenever its task names no test split; false: never, even from "
+        "the eval split (lm-eval's RACE); unset: when the few-shot split is the eval split",
+    )
+    file: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*\.jsonl$")] | None = Field(
+        default=None,
+        description="fixed exemplars shipped with gnomon (gnomon/hub/fewshot/FILE, JSONL rows in "
+        "the dataset's schema), taken in file order, instead of rows of a split",
     )
 
     @model_validator(mode="after")
     def _split_needed(self) -> FewShot:
-        if self.split is not None and self.package is not None:
-            raise ValueError("few-shot examples come from a `split` or a `package` file, not both")
-        if self.count > 0 and self.split is None and self.package is None:
+        if self.file is not None and self.split is not None:
+            raise ValueError("few-shot examples come from a `file` or a `split`, not both")
+        if self.count > 0 and self.split is None and self.file is None:
             raise ValueError(
-                "few-shot `count` > 0 needs a `split` (or a `package` file) to draw examples from"
+                "few-shot `count` > 0 needs a `split` (or `file`) to draw examples from"
             )
         return self
 
@@ -114,8 +114,30 @@ class Prompt(_Strict):
     fewshot_target: str | None = Field(
         default=None, description="expression for the answer shown after a few-shot question"
     )
+    choices_in: Literal["continuation", "context"] = Field(
+        default="continuation",
+        description="where each choice goes: after the shared context (the usual case), or "
+        "`context`: each choice is its own context and the rendered `template` is the shared "
+        "continuation scored after each (lm-evaluation-harness's multiple-input tasks, "
+        "WinoGrande's partial scoring)",
+    )
+    labels: str | None = Field(
+        default=None,
+        description="a Jinja2 expression giving each choice's truth (1 true, 0 false), for "
+        "metrics that weigh every true choice (mc2)",
+    )
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    fewshot_end: str | None = Field(
+        default=None,
+        description="what follows the last shot, before the question, where it differs from "
+        "`fewshot_delimiter` (OpenCompass ends its in-context examples with one more separator)",
+    )
+    solution: str | None = Field(
+        default=None,
+        description="a Jinja2 expression: the worked solution, for metrics that read the "
+        "reference answer out of it (math_verify), when `target` is the short answer",
+    )
     turns: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -158,12 +180,15 @@ class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
     LaTeX, fractions, "the answer is ..."), or `kind: judge`, last: the judge model (--judge)
-    asked for the final answer when no step before it found one, or `kind: multi_choice`
-    (lm-evaluation-harness's `multi_choice_regex`): the regex, else the text of one of the row's
-    choices (`prompt.choices`) written in the answer, else a letter after a colon, as "(X)"."""
+    asked for the final answer when no step before it found one. `kind: minerva` reads Minerva's
+    "Final Answer: The final answer is X. I hope it is correct." line and normalises X as
+    Minerva does; `kind: boxed` the last `\\boxed{}` (else the text between the first and last
+    `$`, else all of it), as lm-eval's AIME scorer does. `kind: multi_choice` is lm-evaluation-
+    harness's `multi_choice_regex`: the regex, else the text of one of the row's choices
+    (`prompt.choices`) written in the answer, else a letter after a colon, as "(X)"."""
 
     name: str
-    kind: Literal["regex", "math", "judge", "multi_choice"] = "regex"
+    kind: Literal["regex", "math", "judge", "minerva", "boxed", "multi_choice"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
@@ -191,6 +216,12 @@ class Normalize(_Strict):
     ignore_case: bool = False
     ignore_punctuation: bool = False
     regexes_to_ignore: list[str] = Field(default_factory=list)
+    math: Literal["minerva", "hendrycks"] | None = Field(
+        default=None,
+        description="exact_match compares math answers as a published scorer does: `minerva` "
+        "(equal, or LaTeX whose difference sympy simplifies to 0), `hendrycks` (equal after "
+        "Hendrycks MATH's string normalisation); the other fields then do not apply",
+    )
 
 
 VerdictKind = Literal["rating", "pairwise", "yes_no"]
@@ -259,7 +290,11 @@ class BenchmarkSpec(_Strict):
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
-    mode: Literal["choice", "generate", "code", "judged"]
+    mode: Literal["choice", "generate", "code", "judged", "target", "rolling"] = Field(
+        description="choice: loglikelihood per choice; generate: greedy text, extracted; code: "
+        "programs run on tests; judged: a judge model's verdicts; target: the loglikelihood of "
+        "the target after the prompt; rolling: the loglikelihood of the whole rendered text"
+    )
     metrics: list[str]
     headline: str | None = Field(
         default=None, description="the metric leaderboards report; the first metric if unset"
@@ -309,6 +344,12 @@ class BenchmarkSpec(_Strict):
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")
+        if self.mode != "choice" and (
+            self.prompt.choices_in != "continuation" or self.prompt.labels is not None
+        ):
+            raise ValueError("`prompt.choices_in` and `prompt.labels` are for choice mode")
+        if "mc2" in self.metrics and self.prompt.labels is None:
+            raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
         return self
@@ -338,15 +379,13 @@ class BenchmarkSpec(_Strict):
     def prompt_hash(self, shots: int | None = None, variant: str | None = None) -> str:
         """Hash of everything that shapes the prompt text, so a score always names its prompt.
         `variant` names a mode's own rewriting of the prompt (e.g. lettered options)."""
-        # few-shot fields added later hash only when set, so older specs keep their hash
-        unset_shots = {k for k in ("package", "draw_one_more") if not getattr(self.fewshot, k)}
-        fewshot = self.fewshot.model_dump(exclude=unset_shots)
+        fewshot = _dump_set(self.fewshot, LATER_FIELDS["fewshot"])
         if shots is not None:
             fewshot["count"] = shots
-        # a spec without turns hashes as it did before turns existed
-        unset = {"turns"} if self.prompt.turns is None else None
+        if not fewshot["count"]:  # how shots would be drawn shapes no zero-shot prompt
+            fewshot.pop("exclude_eval_row", None)
         payload = {
-            "prompt": self.prompt.model_dump(exclude=unset),
+            "prompt": _dump_set(self.prompt, LATER_FIELDS["prompt"]),
             "fewshot": fewshot,
             "process": self.source.process,
             "mode": self.mode,
@@ -357,6 +396,22 @@ class BenchmarkSpec(_Strict):
             payload["variant"] = variant
         blob = text.encode(json.dumps(payload, sort_keys=True, ensure_ascii=False))
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Fields added after specs were first stored: left at their defaults they stay out of the prompt
+# hash, so a spec that does not use them keeps the hash its stored scores carry.
+LATER_FIELDS: dict[str, tuple[str, ...]] = {
+    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end"),
+    "fewshot": ("exclude_eval_row", "file"),
+}
+
+
+def _dump_set(model: BaseModel, later: tuple[str, ...]) -> dict[str, object]:
+    data = model.model_dump()
+    for name in later:
+        if getattr(model, name) == type(model).model_fields[name].default:
+            data.pop(name)
+    return data
 
 
 def load_spec(path: Path) -> BenchmarkSpec:

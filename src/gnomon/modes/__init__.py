@@ -23,6 +23,14 @@ def mode_for(
         return ChoiceAsGenerationMode(spec)
     if spec.mode == "choice":
         return ChoiceMode(spec)
+    if spec.mode == "target":
+        from gnomon.modes.target import TargetMode
+
+        return TargetMode(spec)
+    if spec.mode == "rolling":
+        from gnomon.modes.rolling import RollingMode
+
+        return RollingMode(spec)
     if spec.mode == "code":
         from gnomon.modes.code import CodeMode
 

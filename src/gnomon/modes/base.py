@@ -78,7 +78,10 @@ class Mode(ABC):
                 e.model_dump(exclude={"choice_match"} if e.choice_match is None else None)
                 for e in self.spec.extract
             ],
-            "normalize": self.spec.normalize.model_dump(),
+            # `math` hashes only when set, so earlier specs keep their scorer hashes
+            "normalize": self.spec.normalize.model_dump(
+                exclude={"math"} if self.spec.normalize.math is None else None
+            ),
             "cluster_by": self.spec.cluster_by,
         }
 

@@ -25,10 +25,14 @@ def lettered_prompt(sample: Sample) -> str:
     letters = string.ascii_uppercase[: len(sample.choices)]
     if list(sample.choices) == list(letters):
         return sample.context
+    choices = sample.choices
+    if sample.continuation is not None:  # choices that are contexts: each option is whole
+        choices = tuple(f"{choice} {sample.continuation}" for choice in choices)
     options = "\n".join(
-        f"{letter}. {choice}" for letter, choice in zip(letters, sample.choices, strict=True)
+        f"{letter}. {choice}" for letter, choice in zip(letters, choices, strict=True)
     )
-    return f"{sample.context.rstrip()}\n{options}\n{_INSTRUCTION}\nAnswer:"
+    head = sample.context.rstrip()
+    return f"{head + chr(10) if head else ''}{options}\n{_INSTRUCTION}\nAnswer:"
 
 
 def read_letter(text: str, n_choices: int) -> int | None:
@@ -56,12 +60,12 @@ class ChoiceAsGenerationMode(Mode):
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[0].text
         pred = read_letter(output, len(sample.choices))
-        correct = pred == sample.target
+        correct = pred in sample.golds
         return {
             "prediction": pred,
             "prediction_text": sample.choices[pred] if pred is not None else None,
             "target": sample.target,
-            "target_text": sample.choices[sample.gold],
+            "target_text": " | ".join(sample.choices[i] for i in sample.golds),
             "correct": correct,
             "metrics": {"acc": float(correct)},
             "output": output,

@@ -21,8 +21,10 @@ from gnomon.modes.base import Answer, output_answer
 from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import (
+    BoxedExtractor,
     Extractor,
     MathExtractor,
+    MinervaExtractor,
     MultiChoiceExtractor,
     RegexExtractor,
 )
@@ -36,6 +38,10 @@ def build_extractor(spec: ExtractorSpec) -> Extractor:
         return extractor
     if spec.kind == "multi_choice":
         return MultiChoiceExtractor(spec)
+    if spec.kind == "minerva":
+        return MinervaExtractor(spec.name)
+    if spec.kind == "boxed":
+        return BoxedExtractor(spec.name)
     return RegexExtractor(spec)
 
 
@@ -48,6 +54,7 @@ class GenerateMode(GeneratingMode):
         # (judge_extract.py)
         self.extractors = [(e, build_extractor(e)) for e in spec.extract if e.kind != "judge"]
         self.text_metrics = [m for m in spec.metrics if _kind(m) == "text"]
+        self.output_metrics = [m for m in spec.metrics if _kind(m) == "output"]
 
     def metric_names(self) -> list[str]:
         names = []
@@ -84,10 +91,14 @@ class GenerateMode(GeneratingMode):
                 fn = text_fn(metric)
                 key = metric if i == 0 else f"{metric}_{name}"
                 metrics[key] = fn(value, references, self.spec.normalize)
+        for metric in self.output_metrics:  # the whole output, once: no extractor applies
+            solution = sample.solution if sample.solution is not None else str(target)
+            metrics[metric] = text_fn(metric)(output, [solution], self.spec.normalize)
         first = next(iter(extracted))
         prediction = extracted[first]
         kind = self.extractors[0][0].kind if self.extractors else "raw"
-        correct = bool(metrics[self.text_metrics[0]]) if self.text_metrics else False
+        scored = self.text_metrics or self.output_metrics
+        correct = bool(metrics[scored[0]]) if scored else False
         result = {
             "prediction": prediction,
             "target": target if isinstance(target, list | dict) else references[0],

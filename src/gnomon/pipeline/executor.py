@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from gnomon.engines.base import Engine, FailedResult, GenerateRequest, ScoreRequest
+from gnomon.engines.base import (
+    Engine,
+    FailedResult,
+    GenerateRequest,
+    RollingRequest,
+    ScoreRequest,
+)
 from gnomon.requests import Answer, Request
 
 Batch = list[tuple[int, Answer | FailedResult]]
@@ -29,7 +35,7 @@ class Executor(Protocol):
 
 
 class InProcess:
-    """One engine in this process; score and generate requests go to the engine's two verbs."""
+    """One engine in this process; each kind of request goes to the engine's verb for it."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -47,6 +53,11 @@ class InProcess:
         if scores:
             for batch in self.engine.score([r for r in requests if isinstance(r, ScoreRequest)]):
                 yield [(scores[i], answer) for i, answer in batch]
+        rolling = [i for i, r in enumerate(requests) if isinstance(r, RollingRequest)]
+        if rolling:
+            texts = [r for r in requests if isinstance(r, RollingRequest)]
+            for batch in self.engine.score_rolling(texts):
+                yield [(rolling[i], answer) for i, answer in batch]
         if generates:
             to_generate = [r for r in requests if isinstance(r, GenerateRequest)]
             for generated in self.engine.generate(to_generate):

@@ -76,6 +76,11 @@ def plan_bench(
     shape: RequestShaper | None = None,
     judge: Judge | None = None,
 ) -> BenchPlan:
+    if spec.mode == "rolling" and (shots or chat is not None):
+        raise UserError(
+            f"{spec.id} scores each text as it is (a rolling loglikelihood): it takes no "
+            "few-shot examples (--shots) and no chat template (--chat)"
+        )
     renderer = Renderer(spec, shots, chat)
     rows = load_split(spec, spec.source.eval_split, data_dir)
     if limit is not None:

@@ -1,5 +1,5 @@
 """The leaderboard's numbers, read from the store: which run stands behind each (model,
-benchmark) cell, its score with interval, and the dimension and overall means.
+benchmark, setting) cell, its score with interval, and the dimension and overall means.
 
 Scores come from per-cluster moments aggregated in SQL (`Store.moments`), so a board of
 thousands of runs costs one query per 500 runs, not a pass over every sample.
@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, get_args
 
 from gnomon.hub.spec import Dimension
 from gnomon.rank.names import display_names, slugs
+from gnomon.rank.settings import STANDARD, Setting, column_id, setting_of
 from gnomon.report import produced_headline, scores_from_moments
 from gnomon.stats import Score
 from gnomon.store import Store
@@ -56,6 +58,11 @@ class Entry:
     headline_note: str | None = None  # why this run reports another metric than the column
     judge: str | None = None  # the model that judged this run's answers
     odd_judge: bool = False  # judged by another model than most runs of this benchmark
+    setting: Setting = STANDARD
+    column: str = ""  # the board column it sits in; `bench` stays the store's id for queries
+
+    def __post_init__(self) -> None:
+        self.column = self.column or self.bench
 
     @property
     def score(self) -> Score | None:
@@ -68,12 +75,24 @@ class Entry:
 
 @dataclass
 class Bench:
+    """A column: a benchmark in its standard setting (`id` is the benchmark id) or in another
+    setting (`id` like `mmlu@0shot`); `bench` is the store's benchmark id either way."""
+
     id: str
     title: str
     dimension: str
     headline: str
     cluster_by: str | None
     spec: dict[str, Any]
+    bench: str = ""
+    setting: Setting = STANDARD
+
+    def __post_init__(self) -> None:
+        self.bench = self.bench or self.id
+
+    @property
+    def standard(self) -> bool:
+        return self.setting.standard
 
 
 @dataclass
@@ -101,8 +120,22 @@ class Board:
     benches: dict[str, Bench]  # in display order: by dimension, then title
     dimensions: list[str]  # those with at least one benchmark on the board
 
-    def benches_of(self, dimension: str) -> list[Bench]:
-        return [b for b in self.benches.values() if b.dimension == dimension]
+    def benches_of(self, dimension: str, variants: bool = True) -> list[Bench]:
+        """The dimension's columns in display order; `variants=False`: only the standard
+        settings, the columns its means are made of."""
+        return [
+            b
+            for b in self.benches.values()
+            if b.dimension == dimension and (variants or b.standard)
+        ]
+
+    @property
+    def standard_benches(self) -> list[Bench]:
+        return [b for b in self.benches.values() if b.standard]
+
+    def settings_of(self, bench: str) -> list[Bench]:
+        """Every column of one store benchmark: its standard setting first, then variants."""
+        return [b for b in self.benches.values() if b.bench == bench]
 
     def model(self, slug: str) -> Model | None:
         return next((m for m in self.models if m.slug == slug), None)
@@ -112,14 +145,21 @@ def headline_of(spec: dict[str, Any]) -> str:
     return spec.get("headline") or spec["metrics"][0]
 
 
-def _choose(candidates: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (model, benchmark): the newest run that is not a `--limit` subset, or the newest
-    limited one when that is all there is. A quick `--limit 10` check never hides a full run."""
-    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+Slot = tuple[str, str, Setting]  # (model key, store benchmark id, setting)
+
+
+def _choose(
+    candidates: list[dict[str, Any]], spec_of: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[Slot, dict[str, Any]]:
+    """Per (model, benchmark, setting): the newest run that is not a `--limit` subset, or the
+    newest limited one when that is all there is. A quick `--limit 10` check never hides a full
+    run, and a 0-shot run never hides a 5-shot one: each setting keeps its own cell."""
+    chosen: dict[Slot, dict[str, Any]] = {}
     for row in candidates:
         row["config"] = json.loads(row["config"])
         row["limited"] = row["config"].get("limit") is not None
-        slot = (row["model_key"], row["bench"])
+        row["setting"] = setting_of(row["shots"], spec_of(row), row["config"], row["model_key"])
+        slot = (row["model_key"], row["bench"], row["setting"])
         best = chosen.get(slot)
         if best is None or (not row["limited"], row["created"]) > (
             not best["limited"],
@@ -155,7 +195,6 @@ def weighted_interval(parts: list[tuple[float, Score | Interval]]) -> Interval:
 
 
 def load_board(store: Store) -> Board:
-    chosen = _choose(store.leaderboard_rows())
     specs: dict[str, dict[str, Any]] = {}  # every model's run repeats its benchmark's spec text
 
     def spec_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -163,57 +202,37 @@ def load_board(store: Store) -> Board:
             specs[row["spec"]] = json.loads(row["spec"])
         return specs[row["spec"]]
 
-    # the newest spec of each benchmark names its title, dimension and headline metric
-    latest_spec: dict[str, dict[str, Any]] = {}
-    newest: dict[str, float] = {}
-    for (_, bench), row in chosen.items():
-        if row["created"] >= newest.get(bench, -1.0):
-            newest[bench] = row["created"]
-            latest_spec[bench] = spec_of(row)
-    benches = {
-        bid: Bench(
-            bid,
-            spec.get("title", bid),
-            spec.get("dimension", "knowledge"),
-            headline_of(spec),
-            spec.get("cluster_by"),
-            spec,
-        )  # fmt: skip
-        for bid, spec in latest_spec.items()
-    }
-    order = {d: i for i, d in enumerate(DIMENSIONS)}
-    benches = dict(
-        sorted(benches.items(), key=lambda kv: (order.get(kv[1].dimension, 99), kv[1].title))
-    )
+    chosen = _choose(store.leaderboard_rows(), spec_of)
+    benches = _columns(chosen, spec_of)
+    column_of = {(b.bench, b.setting): b.id for b in benches.values()}
     moments: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in store.moments([r["run_id"] for r in chosen.values()]):
         moments[(row["run_id"], row["bench"])].append(row)
 
     models: dict[str, Model] = {}
     names: dict[str, tuple[float, str]] = {}
-    for (key, bench), row in chosen.items():
+    for (key, bench, setting), row in chosen.items():
         if row["created"] >= names.get(key, (-1.0, ""))[0]:
             names[key] = (row["created"], row["model"])
+        column = benches[column_of[(bench, setting)]]
         own_spec = spec_of(row)
         metrics, _ = scores_from_moments(
             moments[(row["run_id"], bench)], own_spec.get("cluster_by")
         )
         # the metric this run reports: the one it produced (a run answered by generation has
         # `acc` where the column reads `acc_norm`), marked on the board when it differs
-        headline = produced_headline(
-            row.get("headline") or benches[bench].headline, own_spec, metrics
-        )
+        headline = produced_headline(row.get("headline") or column.headline, own_spec, metrics)
         done = metrics[headline].n if headline in metrics else 0
-        note = row.get("headline_note") if headline != benches[bench].headline else None
+        note = row.get("headline_note") if headline != column.headline else None
         entry = Entry(
             key, bench, row["run_id"], row["status"], row["created"], row["bench_version"],
             row["prompt_hash"], row["shots"], row["planned"], done, row["limited"], headline,
             metrics, row["config"], headline_note=note or (
-                None if headline == benches[bench].headline
-                else f"this run reports {headline}, not {benches[bench].headline}"
-            ), judge=row.get("judge"),
+                None if headline == column.headline
+                else f"this run reports {headline}, not {column.headline}"
+            ), judge=row.get("judge"), setting=setting, column=column.id,
         )  # fmt: skip
-        models.setdefault(key, Model(key, "", "")).entries[bench] = entry
+        models.setdefault(key, Model(key, "", "")).entries[column.id] = entry
     _name_models(models, names)
     _mark_odd_prompts(models, benches)
     dimensions = [d for d in DIMENSIONS if any(b.dimension == d for b in benches.values())]
@@ -231,6 +250,48 @@ def load_board(store: Store) -> Board:
         ),
     )
     return Board(ranked, benches, dimensions)
+
+
+def _columns(
+    chosen: dict[Slot, dict[str, Any]], spec_of: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Bench]:
+    """One column per benchmark in its standard setting, whether or not any model ran that
+    setting, and one beside it per other setting seen. The newest spec of a benchmark names
+    its title, dimension and headline metric; a variant reports what its newest run reported
+    (a choice benchmark answered by generation has `acc`, not `acc_norm`)."""
+    newest: dict[tuple[str, Setting | None], dict[str, Any]] = {}
+    for (_, bench, setting), row in chosen.items():
+        for slot in ((bench, None), (bench, setting)):
+            if slot not in newest or row["created"] >= newest[slot]["created"]:
+                newest[slot] = row
+    columns: dict[str, Bench] = {}
+    for (bench, setting), row in newest.items():
+        if setting is None:
+            spec = spec_of(row)
+            columns[bench] = Bench(
+                bench, spec.get("title", bench), spec.get("dimension", "knowledge"),
+                headline_of(spec), spec.get("cluster_by"), spec,
+            )  # fmt: skip
+    variants = sorted(
+        (slot for slot in newest if slot[1] is not None and not slot[1].standard),
+        key=lambda slot: (slot[0], slot[1].order),  # type: ignore[union-attr]
+    )
+    for bench, setting in variants:
+        assert setting is not None
+        main, spec = columns[bench], spec_of(newest[(bench, setting)])
+        ident = column_id(bench, setting, columns)
+        columns[ident] = Bench(
+            ident, f"{main.title} · {setting.label}", main.dimension,
+            newest[(bench, setting)].get("headline") or headline_of(spec),
+            spec.get("cluster_by"), spec, bench, setting,
+        )  # fmt: skip
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+
+    def place(b: Bench) -> tuple[int, str, str, tuple[bool, int, bool, bool]]:
+        main = columns[b.bench]
+        return (order.get(main.dimension, 99), main.title, b.bench, b.setting.order)
+
+    return {b.id: b for b in sorted(columns.values(), key=place)}
 
 
 def _name_models(models: dict[str, Model], names: dict[str, tuple[float, str]]) -> None:
@@ -265,10 +326,11 @@ def _mark_odd_prompts(models: dict[str, Model], benches: dict[str, Bench]) -> No
 
 def _aggregate(model: Model, benches: dict[str, Bench], dimensions: list[str]) -> None:
     """Dimension = mean of its benchmarks; overall = mean of the dimensions. A benchmark the
-    model lacks is listed in `missing`, never averaged in as zero."""
+    model lacks is listed in `missing`, never averaged in as zero. Only standard settings
+    count: a variant is the same benchmark measured again, and must not weigh twice."""
     parts: list[tuple[str, Score]] = []
     for dim in dimensions:
-        ids = [b.id for b in benches.values() if b.dimension == dim]
+        ids = [b.id for b in benches.values() if b.dimension == dim and b.standard]
         scores = (model.entries[b].score for b in ids if b in model.entries)
         have = [s for s in scores if s is not None]
         model.missing[dim] = [

@@ -20,7 +20,7 @@ from gnomon.store_reads import MetricValue, StoredSample
 
 @dataclass
 class BenchComparison:
-    bench: str
+    bench: str  # the board column: a benchmark in one setting, the same for both models
     title: str
     dimension: str
     metric: str
@@ -34,6 +34,7 @@ class BenchComparison:
     # differing sample id -> the two results rows (rowid): a page of them is read by rowid, not
     # found by sample id among every row of both runs
     rowids: dict[str, tuple[int, int]] = field(default_factory=dict)
+    standard: bool = True  # the benchmark's standard setting: the only ones overall counts
 
 
 @dataclass
@@ -65,13 +66,15 @@ def _paired_values(
 
 
 def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
+    """Like with like: each board column (a benchmark in one setting) pairs the two models'
+    runs in that column, so a 0-shot run is never paired with a 5-shot one."""
     shared = [bid for bid in board.benches if bid in a.entries and bid in b.entries]
     results: list[BenchComparison] = []
     for bid in shared:
         bench = board.benches[bid]
         ea, eb = a.entries[bid], b.entries[bid]
         va, vb, ids = _paired_values(
-            store, bid, bench.headline, ea.run_id, ea.done, eb.run_id, eb.done
+            store, bench.bench, bench.headline, ea.run_id, ea.done, eb.run_id, eb.done
         )
         xa = [float(va[i][0]) for i in ids]
         xb = [float(vb[i][0]) for i in ids]
@@ -92,6 +95,7 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
                 differ,
                 (ea.bench_version, ea.prompt_hash) == (eb.bench_version, eb.prompt_hash),
                 {i: (va[i][2], vb[i][2]) for i in differ},
+                bench.standard,
             )  # fmt: skip
         )
     return Comparison(
@@ -105,9 +109,9 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
 
 
 def _overall(results: list[BenchComparison]) -> PairedResult | None:
-    """Mean over dimensions of the mean over benchmarks, as the overall score is built; the
-    benchmarks are independent, so their variances add."""
-    usable = [r for r in results if r.result.n and not math.isnan(r.result.stderr)]
+    """Mean over dimensions of the mean over benchmarks in their standard settings, as the
+    overall score is built; the benchmarks are independent, so their variances add."""
+    usable = [r for r in results if r.standard and r.result.n and not math.isnan(r.result.stderr)]
     if not usable:
         return None
     weights = list(zip(overall_weights([r.dimension for r in usable]), usable, strict=True))

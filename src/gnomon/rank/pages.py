@@ -65,7 +65,7 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
     bench_chart = None
     if scored:
         bench_chart = charts.bars_with_errors(
-            [board.benches[e.bench].title for e, _ in scored],
+            [board.benches[e.column].title for e, _ in scored],
             [s.value for _, s in scored],
             [s.ci_low for _, s in scored],
             [s.ci_high for _, s in scored],
@@ -94,8 +94,9 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
         (m, m.entries[bench_id]) for m in board.models if bench_id in m.entries
     ]
     rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
-    newest = max((e for _, e in rows), key=lambda e: e.created)
-    example = store.first_sample(newest.run_id, bench_id)
+    # a standard column may be empty: every model ran the benchmark in another setting
+    newest = max((e for _, e in rows), key=lambda e: e.created, default=None)
+    example = store.first_sample(newest.run_id, bench.bench) if newest else None
     scored = [(m, e.score) for m, e in rows if e.score is not None]
     chart = None
     if scored:
@@ -114,7 +115,7 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
             "bench": bench,
             "rows": rows,
             "example": example,
-            "example_run": newest.run_id,
+            "example_run": newest.run_id if newest else None,
             "chart": chart,
         },
     )
@@ -175,6 +176,9 @@ def samples_view(
     verdict = None if headline in ("acc", "exact_match", "pass@1") else headline
     result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
     model = next((m for m in board.models if m.key == run["model_key"]), None)
+    # the column this run stands in (a 0-shot run's is `mmlu@0shot`), else the benchmark's own
+    entries = model.entries.values() if model else ()
+    column = next((e.column for e in entries if (e.run_id, e.bench) == (run_id, bench)), bench)
     return Page(
         "samples.html",
         {
@@ -184,6 +188,7 @@ def samples_view(
             "model": model,
             "benches": benches,
             "bench": info,
+            "column": column,
             "sp": result,
             "filters": FILTERS,
         },

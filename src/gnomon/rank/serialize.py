@@ -27,8 +27,16 @@ def _score(s: Score | Interval | None) -> dict[str, Any] | None:
 def board_json(board: Board) -> dict[str, Any]:
     return {
         "dimensions": board.dimensions,
+        # one entry per column: a benchmark in its standard setting under its own id, and
+        # each other setting seen as a variant (`mmlu@0shot`) naming its benchmark
         "benchmarks": {
-            b.id: {"title": b.title, "dimension": b.dimension, "metric": b.headline}
+            b.id: {
+                "title": b.title,
+                "dimension": b.dimension,
+                "metric": b.headline,
+                "benchmark": b.bench,
+                "setting": b.setting.describe(),
+            }
             for b in board.benches.values()
         },
         "models": [
@@ -48,6 +56,7 @@ def board_json(board: Board) -> dict[str, Any]:
                         "run_id": e.run_id,
                         "prompt_hash": e.prompt_hash,
                         "shots": e.shots,
+                        "benchmark": e.bench,
                     }
                     for bid, e in m.entries.items()
                 },

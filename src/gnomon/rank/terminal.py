@@ -25,12 +25,13 @@ def _cell(score: Score | Interval | None, star: bool = False) -> str:
 
 
 def board_table(board: Board, benchmarks: bool = False) -> Table:
+    caption = "— not run · * mean lacks some of its benchmarks · (partial) run still in progress"
+    if benchmarks and len(board.standard_benches) < len(board.benches):
+        caption += " · bench@setting: another setting (0shot, chat, generation), not in the means"
     table = Table(
         title=Text("gnomon leaderboard (scores in %, 95% intervals)"),
         title_justify="left",
-        caption=Text(
-            "— not run · * mean lacks some of its benchmarks · (partial) run still in progress"
-        ),
+        caption=Text(caption),
         caption_justify="left",
     )
     table.add_column("#", justify="right")

@@ -10,8 +10,11 @@ re-weights those rows.
 Items, by aggregation:
 - `mean`: numbers;
 - `corpus_f1`, `macro_f1`: (predicted label, reference label) pairs;
-- `bleu`, `chrf`: (hypothesis, references) pairs, references a list of strings (or one string).
-BLEU and chrF are on sacreBLEU's 0-100 scale, F1 and means on 0-1.
+- `bleu`, `chrf`, `ter`: (hypothesis, references) pairs, references a list of strings (or one
+  string);
+- `perplexity`: loglikelihoods; `weighted_perplexity`, `bits_per_byte`: (loglikelihood, count)
+  pairs, the count in words or bytes.
+BLEU, chrF and TER are on sacreBLEU's 0-100 scale, F1 and means on 0-1.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics import BLEU, CHRF, TER
 
 from gnomon import stats
 from gnomon.scoring.bootstrap import DEFAULT_BOOT, DEFAULT_SEED, bootstrap_score, weighted_sums
 from gnomon.stats import Score
 
 __all__ = ["AGGREGATIONS", "Aggregation", "aggregate", "bleu", "chrf", "corpus_f1"]
-__all__ += ["macro_f1", "mean"]
+__all__ += ["bits_per_byte", "macro_f1", "mean", "perplexity", "ter", "weighted_perplexity"]
 
 Clusters = Sequence[Hashable] | None
 
@@ -181,7 +184,7 @@ def _hypotheses_and_streams(items: Sequence[Any]) -> tuple[list[str], list[list[
 
 
 def _sacrebleu_score(
-    metric: BLEU | CHRF,
+    metric: BLEU | CHRF | TER,
     items: Sequence[Any],
     clusters: Clusters,
     confidence: float,
@@ -259,3 +262,112 @@ def chrf(
         eps_smoothing=eps_smoothing,
     )
     return _sacrebleu_score(metric, items, clusters, confidence, n_boot, seed)
+
+
+@_aggregation("ter", "sacreBLEU corpus TER, 0-100, lower is better (bootstrap interval)")
+def ter(
+    items: Sequence[tuple[str, Sequence[str] | str]],
+    clusters: Clusters = None,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_SEED,
+    normalized: bool = False,
+    no_punct: bool = False,
+    asian_support: bool = False,
+    case_sensitive: bool = False,
+) -> Score:
+    """Equal to `sacrebleu.corpus_ter(hyps, refs, ...).score` with the same options."""
+    metric = TER(
+        normalized=normalized,
+        no_punct=no_punct,
+        asian_support=asian_support,
+        case_sensitive=case_sensitive,
+    )
+    return _sacrebleu_score(metric, items, clusters, confidence, n_boot, seed)
+
+
+def _loglikelihoods(items: Sequence[Any], weighted: bool) -> np.ndarray:
+    """(n, 2) rows of (loglikelihood, count): a count of 1 each when not `weighted`."""
+    rows = []
+    for i, item in enumerate(items):
+        if weighted:
+            try:
+                ll, count = item
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"item {i}: expected a (loglikelihood, count) pair, got {item!r:.80}"
+                ) from None
+        else:
+            ll, count = item, 1
+        if isinstance(ll, bool) or not isinstance(ll, int | float):
+            raise ValueError(f"item {i}: the loglikelihood must be a number, got {ll!r:.80}")
+        if isinstance(count, bool) or not isinstance(count, int | float) or count < 0:
+            raise ValueError(f"item {i}: the count must be a number >= 0, got {count!r:.80}")
+        rows.append((float(ll), float(count)))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+
+
+def _per_unit(
+    items: Sequence[Any],
+    weighted: bool,
+    transform: Callable[[np.ndarray], np.ndarray],
+    clusters: Clusters,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> Score:
+    """`transform` of the corpus loglikelihood per unit (item, word or byte): a ratio of sums,
+    as lm-evaluation-harness's `mean` and `weighted_mean` compute it, resampled by weights."""
+    table = _loglikelihoods(items, weighted)
+    sums = weighted_sums(table)
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        total, units = sums(weights).T
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return transform(total / units)
+
+    return bootstrap_score(
+        statistic, len(table), clusters, confidence=confidence, n_boot=n_boot, seed=seed
+    )
+
+
+@_aggregation("perplexity", "exp(-mean loglikelihood) over the corpus (bootstrap interval)")
+def perplexity(
+    items: Sequence[float],
+    clusters: Clusters = None,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> Score:
+    """lm-evaluation-harness's `perplexity`: `exp(-mean(items))`, items loglikelihoods."""
+    return _per_unit(items, False, lambda x: np.exp(-x), clusters, confidence, n_boot, seed)
+
+
+@_aggregation(
+    "weighted_perplexity", "exp(-loglikelihood per word or byte) over the corpus (bootstrap)"
+)
+def weighted_perplexity(
+    items: Sequence[tuple[float, float]],
+    clusters: Clusters = None,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> Score:
+    """lm-evaluation-harness's `weighted_perplexity`: exp(-sum(ll) / sum(count))."""
+    return _per_unit(items, True, lambda x: np.exp(-x), clusters, confidence, n_boot, seed)
+
+
+@_aggregation("bits_per_byte", "-loglikelihood per byte / ln 2 over the corpus (bootstrap)")
+def bits_per_byte(
+    items: Sequence[tuple[float, float]],
+    clusters: Clusters = None,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> Score:
+    """lm-evaluation-harness's `bits_per_byte`: -sum(ll) / sum(bytes) / ln 2."""
+    return _per_unit(items, True, lambda x: -x / np.log(2), clusters, confidence, n_boot, seed)

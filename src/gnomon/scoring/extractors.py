@@ -23,7 +23,7 @@ from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.scoring import deadline
 
 __all__ = ["Extractor", "MathExtractor", "MultiChoiceExtractor", "RegexExtractor", "math_equal"]
-__all__ += ["run_pipeline"]
+__all__ += ["BoxedExtractor", "MinervaExtractor", "run_pipeline"]
 
 INVALID = "[invalid]"
 
@@ -221,3 +221,30 @@ def math_equal(prediction: str, reference: str) -> bool:
     if not target:
         return False
     return bool(mv.verify(gold, target, timeout_seconds=_math_timeout()))
+
+
+class MinervaExtractor:
+    """Minerva's final answer: the X of "Final Answer: The final answer is X. I hope it is
+    correct.", normalised as Minerva normalises it; None when there is no such line."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, text: str) -> str | None:
+        from gnomon.scoring.math_answers import minerva_final_answer, minerva_normalize
+
+        found = minerva_final_answer(text)
+        return None if found is None else minerva_normalize(found)
+
+
+class BoxedExtractor:
+    """The answer as lm-eval's AIME scorer reads it: the last `\\boxed{}`, else the text between
+    the first and last `$`, else the whole text (so it always finds one)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, text: str) -> str | None:
+        from gnomon.scoring.math_answers import boxed_or_dollars
+
+        return boxed_or_dollars(text)

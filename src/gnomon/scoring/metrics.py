@@ -19,7 +19,7 @@ from typing import Any, Literal
 from gnomon import extract
 from gnomon.errors import UserError
 from gnomon.hub.spec import Normalize
-from gnomon.scoring import drop, truthfulqa
+from gnomon.scoring import drop, math_answers, truthfulqa
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
@@ -28,12 +28,13 @@ __all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric
 # a reference is one text, or (DROP) one answer made of several spans
 Reference = str | list[str]
 TextMetric = Callable[[str, list[Reference], Normalize], float]
-Kind = Literal["text", "mode", "corpus"]
+Kind = Literal["text", "output", "mode", "corpus"]
 
 
 @dataclass(frozen=True)
 class SampleMetric:
-    """One metric name. `kind`: "text" (fn compares prediction and references), "mode" (the mode
+    """One metric name. `kind`: "text" (fn compares prediction and references), "output" (fn
+    compares the whole output, before any extraction, with the worked solution), "mode" (the mode
     computes it from the engine's answers), "corpus" (its aggregation reads every sample's
     prediction and references at once). `aggregation` names the entry of
     `gnomon.scoring.aggregate.AGGREGATIONS` that turns samples into a score."""
@@ -44,6 +45,7 @@ class SampleMetric:
     aggregation: str = "mean"
     fn: TextMetric | None = None
     description: str = ""
+    higher_is_better: bool = True  # False for errors and perplexities (TER, word_perplexity)
 
 
 SAMPLE_METRICS: dict[str, SampleMetric] = {}
@@ -61,10 +63,10 @@ def _register(metric: SampleMetric, pattern: str | None = None) -> None:
 
 
 def text_metric(
-    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+    name: str, *, modes: Iterable[str] = ("generate",), description: str = "", kind: Kind = "text"
 ) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
     """Register `fn(prediction, reference, normalize) -> float` as a text metric, scored as its
-    best value over the references."""
+    best value over the references (`kind="output"`: the prediction is the whole output)."""
 
     def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
         def best(prediction: str, references: list[Reference], normalize: Normalize) -> float:
@@ -77,7 +79,7 @@ def text_metric(
         best.__name__ = best.__qualname__ = fn.__name__
         best.__doc__ = fn.__doc__
         doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
-        _register(SampleMetric(name, "text", frozenset(modes), "mean", best, doc))
+        _register(SampleMetric(name, kind, frozenset(modes), "mean", best, doc))
         return best
 
     return decorate
@@ -128,10 +130,25 @@ def metrics_for_mode(mode: str) -> list[str]:
 
 # --- computed by modes or by corpus aggregations -------------------------------------------
 
-_register(SampleMetric("acc", "mode", frozenset({"choice"}), description="the argmax choice"))
+_register(
+    SampleMetric(
+        "acc",
+        "mode",
+        frozenset({"choice", "target"}),
+        description="the argmax choice (target mode: every target token the argmax)",
+    )
+)
 _register(
     SampleMetric(
         "acc_norm", "mode", frozenset({"choice"}), description="argmax of logprob per character"
+    )
+)
+_register(
+    SampleMetric(
+        "mc2",
+        "mode",
+        frozenset({"choice"}),
+        description="probability mass of the true choices over all (TruthfulQA MC2)",
     )
 )
 _register(
@@ -148,6 +165,41 @@ _register(
         "chrf", "corpus", frozenset({"generate"}), "chrf", description="sacreBLEU corpus chrF"
     )
 )
+_register(
+    SampleMetric(
+        "ter",
+        "corpus",
+        frozenset({"generate"}),
+        "ter",
+        description="sacreBLEU corpus TER",
+        higher_is_better=False,
+    )
+)
+_register(
+    SampleMetric(
+        "perplexity",
+        "corpus",
+        frozenset({"target"}),
+        "perplexity",
+        description="exp of minus the mean target loglikelihood over the corpus",
+        higher_is_better=False,
+    )
+)
+for _name, _aggregation_name, _doc in (
+    ("word_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per word"),
+    ("byte_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per byte"),
+    ("bits_per_byte", "bits_per_byte", "minus the loglikelihood per byte, in bits"),
+):
+    _register(
+        SampleMetric(
+            _name,
+            "corpus",
+            frozenset({"rolling"}),
+            _aggregation_name,
+            description=_doc,
+            higher_is_better=False,
+        )
+    )
 _register(
     SampleMetric(
         "corpus_f1",
@@ -193,7 +245,12 @@ def judge_metrics(verdict: str) -> list[str]:
 
 @text_metric("exact_match")
 def exact_match(prediction: str, reference: str, normalize: Normalize) -> float:
-    """1 when prediction and reference are equal after the spec's normalisation."""
+    """1 when prediction and reference are equal after the spec's normalisation (`math`: as a
+    published math scorer compares answers)."""
+    if normalize.math == "minerva":
+        return float(math_answers.minerva_equiv(prediction, reference))
+    if normalize.math == "hendrycks":
+        return float(math_answers.hendrycks_equiv(prediction, reference))
     return extract.exact_match(prediction, reference, normalize)
 
 
@@ -273,3 +330,11 @@ def _truthfulqa(name: str) -> None:
 
 for _name in truthfulqa.METRICS:
     _truthfulqa(_name)
+
+
+@text_metric("math_verify", kind="output")
+def math_verify(prediction: str, reference: str, normalize: Normalize) -> float:
+    """1 when math-verify finds the gold answer of the worked solution (`prompt.solution`, else
+    the target) equal to the answer it finds in the whole output (lm-eval's `math_verify`)."""
+    del normalize
+    return float(math_answers.math_verify_whole(prediction, reference))

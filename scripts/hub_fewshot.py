@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Writes the fixed few-shot exemplars that reference tasks carry in their own files (benchmark
+data, not gnomon's) into src/gnomon/hub/fewshot/*.jsonl, in the dataset's row schema.
+
+Run once with lm-evaluation-harness 0.4.13 installed (`scripts/bootstrap test`):
+
+    .venv/bin/python scripts/hub_fewshot.py
+
+and commit the files it writes; `--check` only says whether they are up to date (exit 1 if not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import lm_eval
+import yaml
+
+TASKS = Path(lm_eval.__file__).parent / "tasks"
+OUT = Path(__file__).resolve().parent.parent / "src" / "gnomon" / "hub" / "fewshot"
+
+
+def _module(path: Path) -> object:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def minerva_math() -> list[dict[str, object]]:
+    """The four Minerva exemplars lm-eval's `minerva_math` tasks use for every subject."""
+    utils = _module(TASKS / "minerva_math" / "utils.py")
+    return list(utils.list_fewshot_samples())  # type: ignore[attr-defined]
+
+
+def gsm8k_cot() -> list[dict[str, object]]:
+    """The eight chain-of-thought exemplars written into lm-eval's `gsm8k_cot` task."""
+    config = yaml.safe_load((TASKS / "gsm8k" / "gsm8k-cot.yaml").read_text(encoding="utf-8"))
+    return list(config["fewshot_config"]["samples"])
+
+
+FILES = {"minerva_math.jsonl": minerva_math, "gsm8k_cot.jsonl": gsm8k_cot}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare, write nothing")
+    args = parser.parse_args()
+    stale = []
+    for name, make in FILES.items():
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in make())
+        path = OUT / name
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+            continue
+        OUT.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path} ({len(text.splitlines())} rows)")
+    if stale:
+        print("out of date: " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored),
+and the leaderboard column each setting gets.
+
+0-shot and 5-shot MMLU, or ARC scored by loglikelihood and by a written letter, are different
+measurements: the board keeps each one in its own column instead of letting the newest run
+replace another. The benchmark's standard setting (its spec's own few-shot count, no chat
+template, loglikelihood for choices) keeps the benchmark id as its column id, so links and
+anything else keyed by the id stay as they were; every other setting is a variant beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What about a run changes the measurement, relative to its benchmark's standard."""
+
+    shots: int | None = None  # None: the spec's own few-shot count
+    chat: bool = False  # a chat template or a chat API formatted the prompts
+    by_generation: bool = False  # a choice benchmark answered by writing a letter
+
+    @property
+    def standard(self) -> bool:
+        return self == STANDARD
+
+    @property
+    def order(self) -> tuple[bool, int, bool, bool]:
+        """Variants sort after the standard: by shots; chat before scoring by generation."""
+        return (self.shots is not None, self.shots or 0, self.by_generation, self.chat)
+
+    def _parts(self) -> list[tuple[str, str]]:
+        """(in the column id, in the title) for each way this differs from the standard."""
+        parts = []
+        if self.shots is not None:
+            parts.append((f"{self.shots}shot", f"{self.shots}-shot"))
+        if self.chat:
+            parts.append(("chat", "chat"))
+        if self.by_generation:
+            parts.append(("generation", "by generation"))
+        return parts
+
+    @property
+    def label(self) -> str:
+        """`0-shot · chat`; empty for the standard setting."""
+        return " · ".join(title for _, title in self._parts())
+
+    @property
+    def suffix(self) -> str:
+        """`0shot+chat`: the column id's part after `@`; empty for the standard setting."""
+        return "+".join(ident for ident, _ in self._parts())
+
+    def describe(self) -> dict[str, Any]:
+        """For the JSON board: what a reader needs without knowing the spec."""
+        return {
+            "shots": self.shots,
+            "chat": self.chat,
+            "choices_scored_by": "generation" if self.by_generation else "loglikelihood",
+            "standard": self.standard,
+        }
+
+
+STANDARD = Setting()
+
+
+def setting_of(
+    shots: int | None, spec: dict[str, Any], config: dict[str, Any], model_key: str
+) -> Setting:
+    """The setting of one run on one benchmark, from what the store recorded: the shots it
+    used (`run_benches.shots`) against the spec stored with it, and the run's config."""
+    own = (spec.get("fewshot") or {}).get("count", 0)
+    chat = bool(config.get("chat_template") or config.get("chat_api"))
+    by_generation = False
+    if spec.get("mode") == "choice":
+        scored_by = config.get("choice_scored_by")
+        # a file of answers (`gnomon score`) can only be scored by the letter written
+        by_generation = scored_by == "generation" or (
+            scored_by is None and model_key.startswith("file:")
+        )
+    return Setting(None if shots is None or shots == own else shots, chat, by_generation)
+
+
+def column_id(bench: str, setting: Setting, taken: Collection[str]) -> str:
+    """`mmlu` for the standard setting, `mmlu@0shot` for a variant; a store may hold any
+    benchmark id, so a variant id another column already has is extended until it is free."""
+    if setting.standard:
+        return bench
+    ident = f"{bench}@{setting.suffix}"
+    while ident in taken:
+        ident += "@"
+    return ident
