@@ -16,8 +16,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -288,22 +286,19 @@ def test_gpqa_cot_reads_letters_and_choice_texts(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- BBH's examples
-def test_bbh_examples_are_lm_eval_s(tmp_path: Path) -> None:
-    """The shipped file is what scripts/bbh_fewshot.py makes from lm-eval's task files today."""
+def test_bbh_examples_are_lm_eval_s() -> None:
+    """The shipped file is what scripts/hub_fewshot.py reads from lm-eval's task files today:
+    three examples for each of the spec's 27 tasks, with each task's description."""
+    script = _module(ROOT / "scripts" / "hub_fewshot.py")
     shipped = (ROOT / "src/gnomon/hub/fewshot/bbh_cot_fewshot.jsonl").read_text()
-    script = (ROOT / "scripts/bbh_fewshot.py").read_text()
-    copy = tmp_path / "scripts" / "bbh_fewshot.py"
-    copy.parent.mkdir()
-    copy.write_text(script)
-    (tmp_path / "src/gnomon/hub/fewshot").mkdir(parents=True)
-    subprocess.run([sys.executable, str(copy)], check=True, capture_output=True)
-    made = (tmp_path / "src/gnomon/hub/fewshot/bbh_cot_fewshot.jsonl").read_text()
-    assert made == shipped
-    subsets = {json.loads(line)["subset"] for line in shipped.splitlines()}
-    assert subsets == set(resolve("bbh").source.subsets or ())
+    rows = [json.loads(line) for line in shipped.splitlines()]
+    assert rows == script.bbh_cot()
+    subsets = [r["subset"] for r in rows]
+    assert set(subsets) == set(resolve("bbh").source.subsets or ())
+    assert all(subsets.count(s) == 3 for s in subsets)
 
 
-def test_bbh_shots_come_from_the_package_whatever_the_data(tmp_path: Path) -> None:
+def test_bbh_shots_come_from_the_shipped_file_whatever_the_data(tmp_path: Path) -> None:
     rows = [
         {"input": "not ( True ) is", "target": "False", "subset": "boolean_expressions"},
         {"input": "Sort: b a", "target": "a b", "subset": "word_sorting"},

@@ -123,7 +123,7 @@ def wikitext(row: Row) -> Row:
     return {**row, "detokenized": wikitext_detokenize(page)}
 
 
-BBH_FEWSHOT = "hub/fewshot/bbh_cot_fewshot.jsonl"  # in gnomon, made by scripts/bbh_fewshot.py
+BBH_FEWSHOT = "hub/fewshot/bbh_cot_fewshot.jsonl"  # in gnomon, made by scripts/hub_fewshot.py
 
 
 @cache
