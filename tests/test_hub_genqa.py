@@ -394,3 +394,17 @@ def test_shots_asked_for_are_lm_eval_s(bench: str, tmp_path: Path) -> None:
     assert len(task.docs) == len(plan.samples) > 4
     for sample, (_, insts) in zip(plan.samples, task.docs, strict=True):
         assert sample.context == insts[0].arguments[0]
+
+
+GENQA = ["mmlu_pro", "bbh", "gpqa_main_zeroshot", "gpqa_diamond_zeroshot", "gpqa_main_cot_zeroshot",
+         "gpqa_diamond_cot_zeroshot", "triviaqa", "nq_open", "drop", "truthfulqa_gen"]  # fmt: skip
+
+
+@pytest.mark.parametrize("bench", GENQA)
+def test_hub_show_renders_an_example(bench: str) -> None:
+    """Offline, `hub show` renders a made-up row in the real schema and its target (a generate
+    benchmark whose choices only help read the answer shows the target, not choices)."""
+    proc = ok(gnomon("hub", "show", bench))
+    assert "example prompt" in proc.stdout
+    if resolve(bench).mode == "generate":
+        assert "target: " in proc.stdout
