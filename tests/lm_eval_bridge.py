@@ -30,11 +30,12 @@ def task_index() -> dict[str, Any]:
 
 
 def task_name(reference: str, fields: dict[str, Any]) -> str:
-    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`. Where lm-eval
+    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra` (spaces become
+    underscores, as in lm-eval's task names: MMLU-Pro's "computer science"). Where lm-eval
     shortens a config's name in its task's (`minerva_math_num_theory` reads `number_theory`),
     the task that fits the template and reads that config (`dataset_name`) is the one."""
     template = reference.removeprefix("lm-eval:")
-    name = PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
+    name = PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]).replace(" ", "_"), template)
     if not PLACEHOLDER.search(template) or name in task_index():
         return name
     return _task_reading(template, fields) or name
@@ -159,6 +160,9 @@ def build_tasks(
 
     written = write_tasks(reference, eval_rows, fewshot_rows, root)
     tasks_dir = root / "tasks"
+    # lm-eval's evaluator seeds Python's global generator with 0 before it loads tasks, and some
+    # tasks' `process_docs` draw from it while loading (GPQA shuffles its answers)
+    random.seed(0)
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
     out: dict[str, LmEvalTask] = {}
     for name, (wrapper, fixed) in written.items():

@@ -76,7 +76,7 @@ def hub_show(
     out.print(sample.context, markup=False, highlight=False, end="")
     out.print(Text("⏎", "dim"))
     out.rule()
-    if sample.choices:
+    if sample.choices and spec.mode == "choice":  # elsewhere they only help read answers
         delim = spec.prompt.target_delimiter
         # `*` marks the gold choice, or every true one where the benchmark labels them (mc2)
         gold = sample.labels or [int(i in sample.golds) for i in range(len(sample.choices))]

@@ -201,6 +201,16 @@ class Code(_Strict):
     memory_mb: Annotated[int, Field(gt=0)] = 1024
 
 
+class ChoiceMatch(_Strict):
+    """How `kind: multi_choice` compares a choice's text with the answer when its letter regex
+    finds nothing (lm-evaluation-harness's `multi_choice_regex` options; punctuation here is
+    every Unicode punctuation character, as there)."""
+
+    ignore_case: bool = False
+    ignore_punctuation: bool = False
+    regexes_to_ignore: list[str] = Field(default_factory=list)
+
+
 class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
@@ -208,17 +218,24 @@ class Extractor(_Strict):
     asked for the final answer when no step before it found one. `kind: minerva` reads Minerva's
     "Final Answer: The final answer is X. I hope it is correct." line and normalises X as
     Minerva does; `kind: boxed` the last `\\boxed{}` (else the text between the first and last
-    `$`, else all of it), as lm-eval's AIME scorer does."""
+    `$`, else all of it), as lm-eval's AIME scorer does. `kind: multi_choice` is lm-evaluation-
+    harness's `multi_choice_regex`: the regex, else the text of one of the row's choices
+    (`prompt.choices`) written in the answer, else a letter after a colon, as "(X)"."""
 
     name: str
-    kind: Literal["regex", "math", "judge", "minerva", "boxed"] = "regex"
+    kind: Literal["regex", "math", "judge", "minerva", "boxed", "multi_choice"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
+    choice_match: ChoiceMatch | None = Field(
+        default=None, description="multi_choice: how choice texts are found in the answer"
+    )
 
     @model_validator(mode="after")
     def _regex_given(self) -> Extractor:
-        if self.kind == "regex":
+        if self.choice_match is not None and self.kind != "multi_choice":
+            raise ValueError("`choice_match` is for multi_choice extractors")
+        if self.kind in ("regex", "multi_choice"):
             if self.regex is None:
                 raise ValueError("a regex extractor needs `regex`")
             try:
@@ -374,6 +391,10 @@ class BenchmarkSpec(_Strict):
         last = self.extract[-1].kind if self.extract else None
         if judges and (self.mode != "generate" or len(judges) > 1 or last != "judge"):
             raise ValueError("a judge extractor comes once, last, in generate mode")
+        if any(e.kind == "multi_choice" for e in self.extract) and (
+            self.mode != "generate" or self.prompt.choices is None
+        ):
+            raise ValueError("a multi_choice extractor needs generate mode and `prompt.choices`")
         if self.mode in ("generate", "code", "judged") and self.generation is None:
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
