@@ -61,7 +61,8 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             "Dimensions",
         )
     entries = [model.entries[b] for b in board.benches if b in model.entries]
-    scored = [(e, e.score) for e in entries if e.score is not None]
+    # one axis in %: BLEU or a perplexity is in the table, not on a chart of shares
+    scored = [(e, e.score) for e in entries if e.score is not None and e.scale.share]
     bench_chart = None
     if scored:
         bench_chart = charts.bars_with_errors(
@@ -69,7 +70,7 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             [s.value for _, s in scored],
             [s.ci_low for _, s in scored],
             [s.ci_high for _, s in scored],
-            "Benchmarks",
+            "Benchmarks" + (" (shares)" if len(scored) < len(entries) else ""),
         )
     return Page(
         "model.html",
@@ -93,7 +94,9 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
     rows: list[tuple[Model, Entry]] = [
         (m, m.entries[bench_id]) for m in board.models if bench_id in m.entries
     ]
-    rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
+    # best first: a lower-is-better metric (perplexity, TER) ascending; no score last
+    sign = 1.0 if not bench.scale.higher_is_better else -1.0
+    rows.sort(key=lambda me: _sort_value(me[1], sign))
     # a standard column may be empty: every model ran the benchmark in another setting
     newest = max((e for _, e in rows), key=lambda e: e.created, default=None)
     example = store.first_sample(newest.run_id, bench.bench) if newest else None
@@ -106,6 +109,7 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
             [s.ci_low for _, s in scored],
             [s.ci_high for _, s in scored],
             f"{bench.title}: {bench.headline}",
+            scale=bench.scale,
         )
     return Page(
         "bench.html",
@@ -119,6 +123,13 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
             "chart": chart,
         },
     )
+
+
+def _sort_value(entry: Entry, sign: float) -> float:
+    score = entry.score
+    if score is None or math.isnan(score.value):
+        return math.inf
+    return sign * score.value
 
 
 def compare_page(

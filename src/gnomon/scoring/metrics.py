@@ -21,11 +21,16 @@ from gnomon.hub.spec import Normalize
 from gnomon.scoring import math_answers
 from gnomon.scoring.extractors import math_equal
 
-__all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
+__all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "Unit", "is_known_metric", "lookup"]
 __all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
 
 TextMetric = Callable[[str, list[str], Normalize], float]
 Kind = Literal["text", "output", "mode", "corpus"]
+# What a metric's number is on: "share" a 0..1 proportion (accuracy, F1, pass@k), the only kind a
+# leaderboard may show as % and average with others; "points" sacreBLEU's 0..100; "perplexity"
+# unbounded above 1; "bits" per byte; "rating" a judge's 1..scale (0..1, a share, when the spec
+# normalises).
+Unit = Literal["share", "points", "perplexity", "bits", "rating"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class SampleMetric:
     fn: TextMetric | None = None
     description: str = ""
     higher_is_better: bool = True  # False for errors and perplexities (TER, word_perplexity)
+    unit: Unit = "share"
 
 
 SAMPLE_METRICS: dict[str, SampleMetric] = {}
@@ -139,12 +145,22 @@ _register(
 )
 _register(
     SampleMetric(
-        "bleu", "corpus", frozenset({"generate"}), "bleu", description="sacreBLEU corpus BLEU"
+        "bleu",
+        "corpus",
+        frozenset({"generate"}),
+        "bleu",
+        description="sacreBLEU corpus BLEU, 0-100",
+        unit="points",
     )
 )
 _register(
     SampleMetric(
-        "chrf", "corpus", frozenset({"generate"}), "chrf", description="sacreBLEU corpus chrF"
+        "chrf",
+        "corpus",
+        frozenset({"generate"}),
+        "chrf",
+        description="sacreBLEU corpus chrF, 0-100",
+        unit="points",
     )
 )
 _register(
@@ -153,8 +169,9 @@ _register(
         "corpus",
         frozenset({"generate"}),
         "ter",
-        description="sacreBLEU corpus TER",
+        description="sacreBLEU corpus TER, 0-100",
         higher_is_better=False,
+        unit="points",
     )
 )
 _register(
@@ -165,13 +182,25 @@ _register(
         "perplexity",
         description="exp of minus the mean target loglikelihood over the corpus",
         higher_is_better=False,
+        unit="perplexity",
     )
 )
-for _name, _aggregation_name, _doc in (
-    ("word_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per word"),
-    ("byte_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per byte"),
-    ("bits_per_byte", "bits_per_byte", "minus the loglikelihood per byte, in bits"),
-):
+_PER_UNIT: list[tuple[str, str, Unit, str]] = [
+    (
+        "word_perplexity",
+        "weighted_perplexity",
+        "perplexity",
+        "exp of minus the loglikelihood per word",
+    ),
+    (
+        "byte_perplexity",
+        "weighted_perplexity",
+        "perplexity",
+        "exp of minus the loglikelihood per byte",
+    ),
+    ("bits_per_byte", "bits_per_byte", "bits", "minus the loglikelihood per byte, in bits"),
+]
+for _name, _aggregation_name, _unit, _doc in _PER_UNIT:
     _register(
         SampleMetric(
             _name,
@@ -180,6 +209,7 @@ for _name, _aggregation_name, _doc in (
             _aggregation_name,
             description=_doc,
             higher_is_better=False,
+            unit=_unit,
         )
     )
 _register(
@@ -214,7 +244,8 @@ _JUDGE_METRICS = {
 }
 for _kind in _JUDGE_METRICS.values():
     for _name, _doc in _kind:
-        _register(SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc))
+        _judged: Unit = "rating" if _name == "rating" else "share"
+        _register(SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc, unit=_judged))
 
 
 def judge_metrics(verdict: str) -> list[str]:
