@@ -245,7 +245,9 @@ _JUDGE_METRICS = {
 for _kind in _JUDGE_METRICS.values():
     for _name, _doc in _kind:
         _judged: Unit = "rating" if _name == "rating" else "share"
-        _register(SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc, unit=_judged))
+        _register(
+            SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc, unit=_judged)
+        )
 
 
 def judge_metrics(verdict: str) -> list[str]:
