@@ -232,7 +232,11 @@ def test_conversations_refused_where_they_cannot_run(bench_dir: Path) -> None:
     bad_turn["prompt"] = {**bad_turn["prompt"], "turns": ["Again, {{ colour }}."]}
     cases = {
         "choice": (choice, [], "`prompt.turns` (a conversation) is for generate and judged"),
-        "bad_turn": (bad_turn, ["--chat-api"], "test.jsonl:1: turns[0]: 'colour' is undefined"),
+        "bad_turn": (
+            bad_turn,
+            ["--chat-api"],
+            "test.jsonl:1: the row has no field `colour`, which the benchmark's turns[0] uses",
+        ),
         "talk": (None, [], "talk is a conversation (prompt.turns)"),  # no --chat-api
     }
     for name, (body, flags, message) in cases.items():

@@ -52,6 +52,8 @@ class Sample:
     labels: tuple[int, ...] = ()
     # the worked solution (`prompt.solution`), for metrics that read the gold answer out of it
     solution: str | None = None
+    # this row's stop sequences, where `generation.until` has templates (None: the spec's)
+    until: tuple[str, ...] | None = None
 
     @property
     def golds(self) -> list[int]:
@@ -71,6 +73,8 @@ class Sample:
             parts.append({"continuation": self.continuation, "labels": self.labels})
         if self.solution is not None:
             parts.append({"solution": self.solution})
+        if self.until is not None:
+            parts.append({"until": self.until})
         blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(text.encode(blob)).hexdigest()[:16]
 
@@ -122,9 +126,7 @@ class Renderer:
                 ENV.compile_expression(p.labels, undefined_to_none=False) if p.labels else None
             )
             self._solution = (
-                ENV.compile_expression(p.solution, undefined_to_none=False)
-                if p.solution
-                else None
+                ENV.compile_expression(p.solution, undefined_to_none=False) if p.solution else None
             )
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad template: {exc.message}") from None
@@ -145,6 +147,13 @@ class Renderer:
             self._turns = [ENV.from_string(t) for t in p.turns or ()]
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad turn template: {exc.message}") from None
+        until = spec.generation.until if spec.generation else []
+        try:
+            self._until = (
+                [ENV.from_string(u) for u in until] if any("{{" in u for u in until) else None
+            )
+        except TemplateError as exc:
+            raise UserError(f"benchmark {spec.id}: bad stop template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
         self._choice_contexts = spec.mode == "choice" and p.choices_in == "context"
         if self._choice_contexts and chat is not None:
@@ -247,6 +256,15 @@ class Renderer:
             raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
         return value
 
+    def until(self, fields: dict[str, Any], row: Row) -> tuple[str, ...] | None:
+        """This row's stop sequences, when the spec's depend on the row."""
+        if self._until is None:
+            return None
+        stops = tuple(self._eval("until", t.render, fields, row) for t in self._until)
+        if not all(stops):
+            raise UserError(f"{row.origin}: a stop sequence renders empty: {stops!r:.80}")
+        return stops
+
     def question(self, fields: dict[str, Any], row: Row) -> str:
         return self._eval("template", self._template.render, fields, row)
 
@@ -340,6 +358,7 @@ class Renderer:
                     continuation,
                     labels,
                     self.solution(fields, row),
+                    self.until(fields, row),
                 )
             )
         return samples

@@ -147,7 +147,11 @@ class Prompt(_Strict):
 
 
 class Generation(_Strict):
-    until: list[str] = Field(default_factory=list)
+    until: list[str] = Field(
+        default_factory=list,
+        description="stop sequences; one holding `{{ }}` is a Jinja2 template over the row, "
+        "for a stop word that depends on it (MGSM's 'Question:' in the row's language)",
+    )
     max_tokens: Annotated[int, Field(gt=0)] = 256
 
 

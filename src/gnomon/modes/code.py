@@ -12,6 +12,7 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.modes.base import Answer, Mode
+from gnomon.modes.turns import stops
 from gnomon.prompts import Sample
 from gnomon.sandbox import Limits, Program, Sandbox, Verdict
 
@@ -94,9 +95,9 @@ class CodeMode(Mode):
         return [m for m in self.spec.metrics if int(m.split("@")[1]) <= self.samples]
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
-        g = self.generation
+        g, until = self.generation, stops(sample, self.generation)
         return [
-            GenerateRequest(sample.context, tuple(g.until), g.max_tokens, self.temperature, seed=i)
+            GenerateRequest(sample.context, until, g.max_tokens, self.temperature, seed=i)
             for i in range(self.samples)
         ]
 

@@ -40,7 +40,13 @@ def turn_request(
     messages.append(Message("user", users[asked]))
     flat = "\n\n".join(m.content for m in messages)  # for engines that read plain text
     g = generation
-    return [GenerateRequest(flat, tuple(g.until), g.max_tokens, messages=tuple(messages))]
+    until = stops(sample, g)
+    return [GenerateRequest(flat, until, g.max_tokens, messages=tuple(messages))]
+
+
+def stops(sample: Sample, generation: Generation) -> tuple[str, ...]:
+    """The sample's own stop sequences where the spec's depend on the row, else the spec's."""
+    return sample.until if sample.until is not None else tuple(generation.until)
 
 
 class GeneratingMode(Mode):
@@ -57,7 +63,7 @@ class GeneratingMode(Mode):
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
         g = self.generation
-        return [GenerateRequest(sample.context, tuple(g.until), g.max_tokens)]
+        return [GenerateRequest(sample.context, stops(sample, g), g.max_tokens)]
 
     def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:
         if not self.multi_stage:

@@ -307,8 +307,8 @@ def _columns(
             if slot not in newest or row["created"] >= newest[slot]["created"]:
                 newest[slot] = row
     columns: dict[str, Bench] = {}
-    for (bench, setting), row in newest.items():
-        if setting is None:
+    for (bench, which), row in newest.items():
+        if which is None:
             spec = spec_of(row)
             columns[bench] = Bench(
                 bench, spec.get("title", bench), spec.get("dimension", "knowledge"),
@@ -318,8 +318,9 @@ def _columns(
         (slot for slot in newest if slot[1] is not None and not slot[1].standard),
         key=lambda slot: (slot[0], slot[1].order),  # type: ignore[union-attr]
     )
-    for bench, setting in variants:
-        assert setting is not None
+    for bench, variant in variants:
+        assert variant is not None
+        setting = variant
         main, spec = columns[bench], spec_of(newest[(bench, setting)])
         ident = column_id(bench, setting, columns)
         columns[ident] = Bench(

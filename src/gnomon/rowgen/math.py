@@ -152,3 +152,78 @@ def aime25(split: str, n: int, seed: int) -> list[RowDict]:
 def gsm8k_cot(split: str, n: int, seed: int) -> list[RowDict]:
     """`openai/gsm8k` rows (question, answer ending "#### N"), as for `gsm8k`."""
     return _gsm8k(split, n, seed)
+
+
+MGSM_LANGUAGES = {  # config -> (the train questions' "Question:", "Step-by-Step Answer:", a cue)
+    "bn": ("প্রশ্ন:", "ধাপে ধাপে উত্তর:", "কতগুলি?"),
+    "de": ("Frage:", "Schritt-für-Schritt-Antwort:", "Wie viele?"),
+    "en": ("Question:", "Step-by-Step Answer:", "How many?"),
+    "es": ("Pregunta:", "Respuesta paso a paso:", "¿Cuántos?"),
+    "fr": ("Question :", "Réponse étape par étape :", "Combien ?"),
+    "ja": ("問題：", "ステップごとの答え：", "いくつですか？"),
+    "ru": ("Задача:", "Пошаговоерешение:", "Сколько?"),
+    "sw": ("Swali:", "Jibu la Hatua kwa Hatua:", "Ngapi?"),
+    "te": ("ప్రశ్న:", "దశలవారీగా సమాధానం:", "ఎన్ని?"),
+    "th": ("โจทย์:", "คำตอบทีละขั้นตอน:", "กี่อัน?"),
+    "zh": ("问题：", "逐步解答:", "有多少个？"),
+}
+
+
+@rows("mgsm", sizes={"test": 22, "train": 22})
+def mgsm(split: str, n: int, seed: int) -> list[RowDict]:
+    """`juletxara/mgsm` rows, tagged with their language config in `subset`: test rows have
+    `answer` and `equation_solution` null and an integer `answer_number`; train rows (the
+    exemplars) carry the language's "Question:" in `question` and a worked `answer`."""
+    r = rng("mgsm", split, seed)
+    langs = list(MGSM_LANGUAGES)
+    out = []
+    for i in range(n):
+        lang = langs[i * len(langs) // max(n, 1)]
+        ask, worked, cue = MGSM_LANGUAGES[lang]
+        a, b = r.randint(2, 60), r.randint(2, 40)
+        result = a + b if r.random() < 0.7 else a * b
+        op = "+" if result == a + b else "*"
+        body = f"{r.choice(NAMES)} has {a} {r.choice(NOUNS)}s and gets {b}. {cue}"
+        row: RowDict = {"question": body, "answer": None, "answer_number": result}
+        row["equation_solution"] = None
+        if split == "train":
+            row["question"] = f"{ask} {body}"
+            row["answer"] = f"{worked} {a} {op} {b} = {result}. The answer is {result}."
+            row["equation_solution"] = f"{a} {op} {b} = {result}."
+        row["subset"] = lang
+        out.append(row)
+    return out
+
+
+@rows("asdiv", sizes={"validation": 12})
+def asdiv(split: str, n: int, seed: int) -> list[RowDict]:
+    """`EleutherAI/asdiv` rows: body, question, solution_type, answer with its unit in
+    parentheses ("9 (apples)"; a ratio or a decimal has none of its own) and formula."""
+    r = rng("asdiv", split, seed)
+    out = []
+    for _ in range(n):
+        noun = r.choice(NOUNS)
+        a, b = r.randint(2, 40), r.randint(2, 40)
+        kind = r.choice(["Addition", "Subtraction", "Multiplication", "Ratio", "Decimal"])
+        if kind == "Addition":
+            value, formula = str(a + b), f"{a}+{b}={a + b}"
+        elif kind == "Subtraction":
+            a, b = max(a, b), min(a, b)
+            value, formula = str(a - b), f"{a}-{b}={a - b}"
+        elif kind == "Multiplication":
+            value, formula = str(a * b), f"{a}*{b}={a * b}"
+        elif kind == "Ratio":
+            value, formula = f"{a}:{b}", f"{a}:{b}={a}:{b}"
+        else:
+            value, formula = f"{a / 4:g}", f"{a}/4={a / 4:g}"
+        unit = f" ({noun}s)" if kind not in ("Ratio", "Decimal") else ""
+        out.append(
+            {
+                "body": f"{r.choice(NAMES)} has {a} {noun}s. {sentence(r)}",
+                "question": f"How many {noun}s does the {r.choice(NOUNS)} hold?",
+                "solution_type": kind,
+                "answer": value + unit,
+                "formula": formula,
+            }
+        )
+    return out

@@ -14,6 +14,7 @@ each one's behaviour, written from its description, rather than an approximation
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from functools import lru_cache
@@ -79,10 +80,33 @@ _SUBSTITUTIONS = (
     ("\\text{m}", "\\text{}"),
 )
 _REMOVED = (
-    *("square ways integers dollars mph inches ft hours km units").split(),
+    "square",
+    "ways",
+    "integers",
+    "dollars",
+    "mph",
+    "inches",
+    "ft",
+    "hours",
+    "km",
+    "units",
     "\\ldots",
-    *("sue points feet minutes digits cents degrees cm gm pounds meters meals edges").split(),
-    *("students childrentickets multiples").split(),
+    "sue",
+    "points",
+    "feet",
+    "minutes",
+    "digits",
+    "cents",
+    "degrees",
+    "cm",
+    "gm",
+    "pounds",
+    "meters",
+    "meals",
+    "edges",
+    "students",
+    "childrentickets",
+    "multiples",
     "\\text{s}",
     "\\text{.}",
     "\\text{\ns}",
@@ -272,10 +296,8 @@ def boxed_or_dollars(output: str) -> str:
     answer = output if len(dollars) <= 1 else output[dollars[0] + 1 : dollars[-1]]
     boxed = last_boxed(output)
     if boxed is not None:
-        try:
+        with contextlib.suppress(ValueError):  # `\\fbox{}`: the `$` reading stands
             answer = unbox(boxed)
-        except ValueError:
-            pass
     return answer
 
 
