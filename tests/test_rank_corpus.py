@@ -132,6 +132,21 @@ def test_terminal_shows_each_unit(real_corpus: dict) -> None:
     assert "not averaged" in shown and "wikitext" in shown and "wmt16_de_en" in shown
 
 
+def test_model_page_lists_corpus_metrics_in_their_units(real_corpus: dict) -> None:
+    """LAMBADA's headline is acc (a share, averaged); its corpus perplexity is listed beside it
+    on the model page, as the run's report gives it, in its own unit."""
+    board = load_board(Store(real_corpus["path"], create=False))
+    llama = next(m for m in board.models if "wikitext" in m.entries)
+    report = real_corpus["reports"][llama.key]["benchmarks"]
+    ppl = report["lambada_openai"]["metrics"]["perplexity"]["value"]
+    word_ppl = report["wikitext"]["metrics"]["word_perplexity"]["value"]
+    with running(create_app(real_corpus["path"])) as base:
+        page = httpx.get(f"{base}/model/{llama.slug}").text
+    assert f"perplexity {scale_of('perplexity').format(ppl)} ↓" in page
+    assert f"word_perplexity {scale_of('word_perplexity').format(word_ppl)} ↓" in page
+    assert "not averaged" in page
+
+
 # ------------------------------------------------------------------ a synthetic store
 @pytest.fixture(scope="module")
 def syn_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:

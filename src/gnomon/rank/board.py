@@ -240,7 +240,9 @@ def load_board(store: Store) -> Board:
         )
         wanted = row.get("headline") or column.headline
         if scale_of(wanted, own_spec).corpus:  # read the samples only where the headline needs
-            metrics |= _corpus(store, row, bench, own_spec)
+            metrics |= corpus_of(
+                store, row["run_id"], bench, own_spec, row["status"], row["created"]
+            )
         # the metric this run reports: the one it produced (a run answered by generation has
         # `acc` where the column reads `acc_norm`), marked on the board when it differs
         headline = produced_headline(wanted, own_spec, metrics)
@@ -278,19 +280,19 @@ def load_board(store: Store) -> Board:
 _CORPUS_KEPT: dict[tuple[str, str, str, float], dict[str, Score]] = {}
 
 
-def _corpus(
-    store: Store, row: dict[str, Any], bench: str, spec: dict[str, Any]
+def corpus_of(
+    store: Store, run_id: str, bench: str, spec: dict[str, Any], status: str, created: float
 ) -> dict[str, Score]:
     """The run's corpus metrics on one benchmark, as its report computes them. A complete run
     never changes, so its scores are kept for the process (the web app rebuilds the board
     whenever the store changes, which a run elsewhere does all the time)."""
-    if row["status"] != "complete":
-        return corpus_scores(store, row["run_id"], bench, spec)
-    key = (str(store.path), row["run_id"], bench, row["created"])
+    if status != "complete":
+        return corpus_scores(store, run_id, bench, spec)
+    key = (str(store.path), run_id, bench, created)
     if key not in _CORPUS_KEPT:
         if len(_CORPUS_KEPT) > 4096:
             _CORPUS_KEPT.clear()
-        _CORPUS_KEPT[key] = corpus_scores(store, row["run_id"], bench, spec)
+        _CORPUS_KEPT[key] = corpus_scores(store, run_id, bench, spec)
     return _CORPUS_KEPT[key]
 
 

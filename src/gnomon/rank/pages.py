@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.rank import charts
-from gnomon.rank.board import Board, Entry, Model
+from gnomon.rank.board import Board, Entry, Model, corpus_of
 from gnomon.rank.compare import compare, disagreements
 from gnomon.rank.samples import FILTERS, sample_page
+from gnomon.rank.scale import scale_of
+from gnomon.stats import Score
 from gnomon.store import Store
 
 DISAGREE_PER_PAGE = 50
@@ -80,11 +82,26 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             "model": model,
             "entries": entries,
             "runs": runs,
+            "all_metrics": {e.column: _all_metrics(store, e) for e in entries},
             "history": history,
             "dim_chart": dim_chart,
             "bench_chart": bench_chart,
         },
     )
+
+
+def _all_metrics(store: Store, entry: Entry) -> dict[str, Score]:
+    """Every metric of the entry's run, its corpus ones too (LAMBADA's perplexity beside its
+    acc): read from the samples for one model's page, never for the whole board."""
+    info = next((b for b in store.run_benches(entry.run_id) if b["bench"] == entry.bench), None)
+    spec = info["spec"] if info else {}
+    names = spec.get("metrics", [])
+    if all(m in entry.metrics or not scale_of(m, spec).corpus for m in names):
+        return entry.metrics
+    extra = corpus_of(store, entry.run_id, entry.bench, spec, entry.run_status, entry.created)
+    order = {name: i for i, name in enumerate(names)}
+    merged = entry.metrics | extra
+    return dict(sorted(merged.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
 
 
 def bench_page(store: Store, board: Board, bench_id: str) -> Page:

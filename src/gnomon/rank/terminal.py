@@ -38,9 +38,14 @@ def board_table(board: Board, benchmarks: bool = False) -> Table:
         caption += (
             " · not averaged, in their own units (BLEU in points of 0–100, perplexity;"
             f" ↓ lower is better): {', '.join(b.id for b in unaveraged)}"
+            + ("" if benchmarks else " (--benchmarks shows them)")
         )
     table = Table(
-        title=Text("gnomon leaderboard (scores in %, 95% intervals)"),
+        title=Text(
+            "gnomon leaderboard (scores in %"
+            + (", BLEU and perplexity in their own units" if unaveraged else "")
+            + ", 95% intervals)"
+        ),
         title_justify="left",
         caption=Text(caption),
         caption_justify="left",
