@@ -121,3 +121,25 @@ def write_corpus_run(
     store.finish_run(run_id, "complete", planned=samples, tokens=samples * 20)
     store.moments([run_id])
     return run_id
+
+
+CORPUS_BENCHES = ("wikitext", "wmt16_de_en")  # headlines word_perplexity (lower) and bleu
+
+
+def build_corpus_synthetic(path: Path) -> dict[tuple[str, str], str]:
+    """`good` and `poor` on a share benchmark (bench_a), WMT16 (BLEU) and WikiText (perplexity);
+    `plain` on bench_a only. Returns the run ids by (model, benchmark)."""
+    store = Store(path)
+    runs = {}
+    try:
+        for name, quality in (("good", 0.8), ("poor", 0.4), ("plain", 0.6)):
+            runs[(name, "bench_a")] = write_run(
+                store, model=name, ability=4 * quality - 2, bench="bench_a", kind="choice",
+                dimension="knowledge", samples=80,
+            ).run_id  # fmt: skip
+            if name != "plain":
+                for bench in CORPUS_BENCHES:
+                    runs[(name, bench)] = write_corpus_run(store, name, bench, quality)
+    finally:
+        store.close()
+    return runs

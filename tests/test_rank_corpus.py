@@ -13,7 +13,7 @@ import httpx
 import pytest
 from gnomon_cli import ENV, gnomon, ok
 from loopback import running
-from rank_stores import write_corpus_run
+from rank_stores import build_corpus_synthetic
 
 from gnomon.rank.board import Board, Model, load_board
 from gnomon.rank.compare import compare
@@ -26,7 +26,6 @@ from gnomon.rowgen import make_rows, maker
 from gnomon.scoring.aggregate import aggregate
 from gnomon.scoring.metrics import SAMPLE_METRICS
 from gnomon.store import Store
-from gnomon_testing.synthetic import write_run
 
 CORPUS = {"wmt16_de_en", "wikitext"}  # headlines bleu (points) and word_perplexity (lower)
 REAL = "wmt16_de_en,wikitext,lambada_openai,arc_easy"
@@ -150,21 +149,8 @@ def test_model_page_lists_corpus_metrics_in_their_units(real_corpus: dict) -> No
 # ------------------------------------------------------------------ a synthetic store
 @pytest.fixture(scope="module")
 def syn_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`good` and `poor` on a share benchmark, WMT16 (BLEU) and WikiText (perplexity); `plain`
-    on the share benchmark only."""
     path = tmp_path_factory.mktemp("syn-corpus") / "store.sqlite"
-    store = Store(path)
-    runs = {}
-    for name, quality in (("good", 0.8), ("poor", 0.4), ("plain", 0.6)):
-        runs[(name, "bench_a")] = write_run(
-            store, model=name, ability=4 * quality - 2, bench="bench_a", kind="choice",
-            dimension="knowledge", samples=80,
-        ).run_id  # fmt: skip
-        if name != "plain":
-            for bench in sorted(CORPUS):
-                runs[(name, bench)] = write_corpus_run(store, name, bench, quality)
-    store.close()
-    return {"path": path, "runs": runs}
+    return {"path": path, "runs": build_corpus_synthetic(path)}
 
 
 def test_units_means_and_order(syn_corpus: dict) -> None:
