@@ -71,12 +71,13 @@ def build_real(path: Path, llama: Path, qwen2: Path, data: Path) -> Path:
 
 
 def write_corpus_run(
-    store: Store, model: str, bench: str, quality: float, samples: int = 40
+    store: Store, model: str, bench: str, quality: float, samples: int = 40, written: int = -1
 ) -> str:
     """A finished run of a built-in corpus-headline benchmark (`wmt16_de_en`: BLEU; `wikitext`:
     word perplexity), written through the Store API with the payloads its mode writes: a
     translation keeping about `quality` of the reference's words, or a loglikelihood of
-    `-(1 - quality) * 8` nats per word. Samples carry no per-sample metric, as real ones."""
+    `-(1 - quality) * 8` nats per word. Samples carry no per-sample metric, as real ones.
+    `written` < `samples` leaves the run going after that many samples."""
     spec = resolve(bench).model_dump()
     rng = random.Random(f"{model}:{bench}")
     model_key = f"hf:{model}@main|float32"
@@ -117,6 +118,9 @@ def write_corpus_run(
                 f"Sentence {i}:",
             )  # fmt: skip
         )
+    if written >= 0:
+        store.add_results(run_id, rows[:written])
+        return run_id
     store.add_results(run_id, rows)
     store.finish_run(run_id, "complete", planned=samples, tokens=samples * 20)
     store.moments([run_id])

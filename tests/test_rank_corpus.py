@@ -13,7 +13,7 @@ import httpx
 import pytest
 from gnomon_cli import ENV, gnomon, ok
 from loopback import running
-from rank_stores import build_corpus_synthetic
+from rank_stores import build_corpus_synthetic, write_corpus_run
 
 from gnomon.rank.board import Board, Model, load_board
 from gnomon.rank.compare import compare
@@ -234,3 +234,24 @@ def test_pages_json_and_export(syn_corpus: dict, tmp_path: Path) -> None:
     exported = json.loads((tmp_path / "site" / "board.json").read_text())
     assert exported["benchmarks"] == api["benchmarks"]
     assert "Not averaged" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_corpus_run_in_progress(tmp_path: Path) -> None:
+    """A BLEU run that has written nothing yet is a dash, not a NaN; part-way, its BLEU over
+    the samples so far, marked with its progress; neither makes the model missing anything."""
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    write_corpus_run(store, "slow", "wmt16_de_en", 0.7, samples=10, written=0)
+    (model,) = load_board(store).models
+    entry = model.entries["wmt16_de_en"]
+    assert entry.score is None and entry.partial and entry.done == 0
+    assert model.complete and model.overall is None
+    run_id = write_corpus_run(store, "slower", "wmt16_de_en", 0.7, samples=10, written=3)
+    board = load_board(store)
+    entry = next(m for m in board.models if m.name == "slower").entries["wmt16_de_en"]
+    assert (entry.done, entry.planned, entry.run_id) == (3, 10, run_id)
+    (report,) = bench_reports(store, run_id)
+    assert entry.score == report.metrics["bleu"]
+    shown = ok(gnomon("rank", "--benchmarks", "--store", path, env=WIDE)).stdout
+    assert "nan" not in shown.lower()
+    store.close()

@@ -15,6 +15,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import NormalDist
 from typing import Any, get_args
 
@@ -99,7 +100,7 @@ class Bench:
     def standard(self) -> bool:
         return self.setting.standard
 
-    @property
+    @cached_property
     def scale(self) -> Scale:
         return scale_of(self.headline, self.spec)
 
@@ -240,9 +241,8 @@ def load_board(store: Store) -> Board:
         )
         wanted = row.get("headline") or column.headline
         if scale_of(wanted, own_spec).corpus:  # read the samples only where the headline needs
-            metrics |= corpus_of(
-                store, row["run_id"], bench, own_spec, row["status"], row["created"]
-            )
+            corpus = corpus_of(store, row["run_id"], bench, own_spec, row["status"], row["created"])
+            metrics |= {name: s for name, s in corpus.items() if s.n}  # none yet: a dash
         # the metric this run reports: the one it produced (a run answered by generation has
         # `acc` where the column reads `acc_norm`), marked on the board when it differs
         headline = produced_headline(wanted, own_spec, metrics)
