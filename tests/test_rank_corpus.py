@@ -212,6 +212,13 @@ def test_pages_json_and_export(syn_corpus: dict, tmp_path: Path) -> None:
         slugs = re.findall(r'<tr data-slug="([^"]+)"', page)
         assert slugs == [by_name["good"].slug, by_name["poor"].slug]
         assert "lower is better" in page
+        run = syn_corpus["runs"][("good", "wmt16_de_en")]
+        samples = client.get(f"/run/{run}/wmt16_de_en").text
+        assert 'id="corpus-note"' in samples  # BLEU judges no single sample
+        assert ">wrong" not in samples and 'data-filter="wrong"' not in samples
+        assert (
+            ">wrong" in client.get(f"/run/{syn_corpus['runs'][('good', 'bench_a')]}/bench_a").text
+        )
         api = client.get("/api/board.json").json()
         cmp = client.get(
             f"/compare?a={by_name['good'].slug}&b={by_name['poor'].slug}"

@@ -202,6 +202,10 @@ def samples_view(
     # the stored flag is acc for choice, exact_match for generation, the first completion for
     # code; a benchmark reported by another metric (acc_norm) is judged by that metric here
     verdict = None if headline in ("acc", "exact_match", "pass@1") else headline
+    # BLEU or a perplexity has no value per sample: no sample is correct or wrong by it
+    corpus = scale_of(headline, spec).corpus
+    if corpus:
+        verdict = None
     result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
     model = next((m for m in board.models if m.key == run["model_key"]), None)
     # the column this run stands in (a 0-shot run's is `mmlu@0shot`), else the benchmark's own
@@ -218,6 +222,7 @@ def samples_view(
             "bench": info,
             "column": column,
             "sp": result,
-            "filters": FILTERS,
+            "filters": ("all",) if corpus else FILTERS,
+            "corpus_headline": headline if corpus else None,
         },
     )
