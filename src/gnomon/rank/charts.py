@@ -46,7 +46,7 @@ def bars_with_errors(
         None if _finite(lo) is None or _finite(v) is None else k * (v - lo)
         for v, lo in zip(values, lows, strict=True)
     ]
-    axis = "score (%)" if scale.share else scale.note.removesuffix("; not averaged")
+    axis = "score (%)" if scale.share else f"{scale.metric} ({scale.describe}),"
     height = max(220, 60 + 28 * len(labels))
     return {
         "data": [

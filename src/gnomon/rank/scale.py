@@ -44,15 +44,20 @@ class Scale:
         return 100.0 if self.unit == "share" else 1.0
 
     @property
-    def note(self) -> str:
-        """How to read the number, e.g. "bleu, points, 0–100" or "word_perplexity, lower is
-        better"; a share says nothing more than its metric's name."""
-        if self.share:
-            return self.metric
-        words = [self.metric, _WORDS[self.unit]] if self.unit != "perplexity" else [self.metric]
+    def describe(self) -> str:
+        """The unit in words, e.g. "points, 0–100" or "lower is better" (a perplexity)."""
+        words = [_WORDS[self.unit]] if self.unit != "perplexity" else []
         if not self.higher_is_better:
             words.append("lower is better")
-        return ", ".join(words) + "; not averaged"
+        return ", ".join(words)
+
+    @property
+    def note(self) -> str:
+        """How to read the number, e.g. "bleu (points, 0–100); not averaged"; a share says
+        nothing more than its metric's name."""
+        if self.share:
+            return self.metric
+        return f"{self.metric} ({self.describe}); not averaged"
 
     def format(self, x: float | None, signed: bool = False) -> str:
         if x is None or math.isnan(x):
