@@ -44,7 +44,40 @@ def gsm8k_cot() -> list[dict[str, object]]:
     return list(config["fewshot_config"]["samples"])
 
 
-FILES = {"minerva_math.jsonl": minerva_math, "gsm8k_cot.jsonl": gsm8k_cot}
+class _TaskLoader(yaml.SafeLoader):
+    """lm-eval's task files tag Python functions (`!function`); none is needed here."""
+
+
+_TaskLoader.add_constructor("!function", lambda loader, node: None)
+
+
+def bbh_cot() -> list[dict[str, object]]:
+    """The three worked examples of each of BBH's 27 tasks (lm-eval's `bbh_cot_fewshot_*`), in
+    its files' order, each with its task (`subset`) and the task's description, which gnomon's
+    `bbh_cot` row hook shows before them."""
+    rows: list[dict[str, object]] = []
+    for path in sorted((TASKS / "bbh" / "cot_fewshot").glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        task = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskLoader)
+        for sample in task["fewshot_config"]["samples"]:
+            rows.append(
+                {
+                    "subset": task["dataset_name"],
+                    "description": task["description"],
+                    "input": sample["input"],
+                    "target": sample["target"],
+                }
+            )
+    assert len(rows) == 81, f"expected 27 BBH tasks of 3 examples, found {len(rows)}"
+    return rows
+
+
+FILES = {
+    "minerva_math.jsonl": minerva_math,
+    "gsm8k_cot.jsonl": gsm8k_cot,
+    "bbh_cot_fewshot.jsonl": bbh_cot,
+}
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,11 +30,12 @@ def task_index() -> dict[str, Any]:
 
 
 def task_name(reference: str, fields: dict[str, Any]) -> str:
-    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra`. Where lm-eval
+    """`lm-eval:mmlu_{subject}` filled from a row -> `mmlu_abstract_algebra` (spaces become
+    underscores, as in lm-eval's task names: MMLU-Pro's "computer science"). Where lm-eval
     shortens a config's name in its task's (`minerva_math_num_theory` reads `number_theory`),
     the task that fits the template and reads that config (`dataset_name`) is the one."""
     template = reference.removeprefix("lm-eval:")
-    name = PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
+    name = PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]).replace(" ", "_"), template)
     if not PLACEHOLDER.search(template) or name in task_index():
         return name
     return _task_reading(template, fields) or name
@@ -158,11 +160,17 @@ def build_tasks(
 
     written = write_tasks(reference, eval_rows, fewshot_rows, root)
     tasks_dir = root / "tasks"
+    # lm-eval's evaluator seeds Python's global generator with 0 before it loads tasks, and some
+    # tasks' `process_docs` draw from it while loading (GPQA shuffles its answers)
+    random.seed(0)
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
-    loaded = manager.load([wrapper for wrapper, _ in written.values()])["tasks"]
     out: dict[str, LmEvalTask] = {}
     for name, (wrapper, fixed) in written.items():
-        task = loaded[wrapper]
+        # lm-eval's evaluator seeds Python's `random` with 0 before it builds a task, and some
+        # tasks prepare their documents with it (GPQA shuffles its options): each task is
+        # loaded as a run of it alone would load it
+        random.seed(0)
+        task = manager.load([wrapper])["tasks"][wrapper]
         task.set_config(key="num_fewshot", value=shots if fixed is None else fixed)
         task.set_fewshot_seed(seed=seed)
         task.build_all_requests()

@@ -116,7 +116,12 @@ class Case:
                 encoding="utf-8",
             )
         self.plan: BenchPlan = plan_bench(spec, root / "data", None, None, "agreement")
-        eval_rows = self.rows[spec.source.eval_split]
+        if spec.source.splits_are_subsets:  # MuSR: each subset is a split, its rows tagged
+            field = spec.source.subset_field
+            eval_rows = [{field: s, **r} for s in spec.source.subsets or () for r in self.rows[s]]
+        else:
+            eval_rows = self.rows[spec.source.eval_split]
+        self.eval_rows = eval_rows
         fewshot_rows = self.rows.get(spec.fewshot.split or "", []) if self.plan.shots else []
         assert spec.reference is not None
         self.tasks = build_tasks(
@@ -138,7 +143,7 @@ class Case:
     def shot_answer(self, index: int) -> str:
         """The row's answer as a worked example shows it: the text a model imitates."""
         renderer = Renderer(self.spec, self.plan.shots)
-        row = self.rows[self.spec.source.eval_split][index]
+        row = self.eval_rows[index]
         return renderer.shot_parts(Row(index, row, f"made-up[{index}]"))[1]
 
 
@@ -193,10 +198,13 @@ def _compare_requests(case: Case) -> list[str]:
                     )
             else:
                 problems.append(f"{where}: the harness does not know {type(req).__name__}")
+        generated = task.task.config.output_type == "generate_until"
+        if generated and callable(task.task.config.process_results):
+            continue  # its own scorer reads the gold (DROP): the metrics below compare it
         gold = task.task.doc_to_target(doc)
         if task.task.multiple_input:  # choices are contexts: doc_to_text gives the gold index
             gold = task.task.doc_to_text(doc)
-        if sample.choices and isinstance(gold, str):
+        if sample.choices and isinstance(gold, str) and task.task.config.doc_to_choice:
             choices = task.task.doc_to_choice(doc)
             gold = choices.index(gold) if gold in choices else gold
         if isinstance(gold, list) and len(gold) == 1 and not isinstance(sample.target, list):

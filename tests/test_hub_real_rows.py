@@ -4,6 +4,7 @@ spec draws shots from another split), goes through gnomon's loader, templates an
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,13 @@ def test_real_row_renders(path: Path, tmp_path: Path) -> None:
     spec = resolve(path.stem)
     data = tmp_path / spec.id
     data.mkdir()
-    shutil.copy(path, data / f"{spec.source.eval_split}.jsonl")
+    if spec.source.splits_are_subsets:  # MuSR: a file per subset, named for its split
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for subset in spec.source.subsets or ():
+            mine = [r for r in rows if r.get(spec.source.subset_field) == subset]
+            (data / f"{subset}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mine))
+    else:
+        shutil.copy(path, data / f"{spec.source.eval_split}.jsonl")
     fewshot = path.with_name(f"{path.stem}.fewshot.jsonl")
     split = spec.fewshot.split or spec.source.eval_split
     if split != spec.source.eval_split:

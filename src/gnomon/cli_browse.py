@@ -68,6 +68,7 @@ def hub_show(
         f"few-shot: {n_shots}"
         + (f" from split {fs.split} ({fs.sampler}" if n_shots and fs.split else "")
         + ((f", by {fs.group_by})" if fs.group_by else ")") if n_shots and fs.split else "")
+        + (f" from gnomon/hub/fewshot/{fs.file}" if n_shots and fs.file else "")
     )
     out.print(f"metrics: {', '.join(spec.metrics)}   prompt hash: {spec.prompt_hash(n_shots)}")
     sample, note = example_sample(spec, data, shots, index)
@@ -75,7 +76,7 @@ def hub_show(
     out.print(sample.context, markup=False, highlight=False, end="")
     out.print(Text("⏎", "dim"))
     out.rule()
-    if sample.choices:
+    if sample.choices and spec.mode == "choice":  # elsewhere they only help read answers
         delim = spec.prompt.target_delimiter
         # `*` marks the gold choice, or every true one where the benchmark labels them (mc2)
         gold = sample.labels or [int(i in sample.golds) for i in range(len(sample.choices))]

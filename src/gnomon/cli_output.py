@@ -42,6 +42,9 @@ def print_reports(reports: list, title: str) -> None:
                 report.bench, shown, _fmt(score.value), _fmt(score.stderr), ci, n,
                 report.prompt_hash,
             )  # fmt: skip
+        if getattr(report, "normalised", None) is not None:
+            # the Open LLM Leaderboard's figure: above random guessing, rescaled to 0..1
+            table.add_row(report.bench, "normalised", _fmt(report.normalised), "", "", n, "")
     out.print(table)
     for report in reports:
         if report.headline_note:

@@ -7,12 +7,14 @@ before any model is loaded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gnomon.errors import UserError
-from gnomon.hub.spec import BenchmarkSpec
+from gnomon.hub.spec import SUBSET_SPLIT, BenchmarkSpec
+from gnomon.templating import ENV, evaluate
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,19 @@ def read_jsonl(path: Path, *, errors: str = "strict") -> list[Row]:
 
 
 def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
-    """One hub config, or each of `source.subsets` in turn, every row tagged with its subset."""
+    """One hub config, or each of `source.subsets` in turn (configs, or splits when `split` is
+    `{subset}`), every row tagged with its subset."""
     import datasets  # imported late: it is slow to import and local runs do not need it
 
     hub = spec.source.hub
+    by_split = split == SUBSET_SPLIT and spec.source.subsets is not None
     configs: list[str | None] = (
         list(spec.source.subsets) if spec.source.subsets else [spec.source.config]
     )
     rows: list[Row] = []
     for config in configs:
+        if by_split:
+            config, split = spec.source.config, str(config)
         try:
             table = datasets.load_dataset(hub, config, split=split)
         except Exception as exc:  # the hub client raises many types; all mean "could not load"
@@ -82,12 +88,14 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
                 f"cannot load {hub} ({config or 'default'}, split {split}) from the "
                 f"datasets hub: {reason}. Offline? Pass --data DIR with {split}.jsonl"
             ) from None
-        tag = {spec.source.subset_field: config} if spec.source.subsets else {}
-        where = f"{hub}/{config}" if spec.source.subsets else hub
-        rows.extend(
-            Row(len(rows) + i, {**dict(r), **tag}, f"{where}/{split}[{i}]")
-            for i, r in enumerate(table)
-        )
+        subset = split if by_split else config
+        tag = {spec.source.subset_field: subset} if spec.source.subsets else {}
+        where = f"{hub}/{subset}" if spec.source.subsets and not by_split else hub
+        # a list, not a generator: `len(rows)` must not grow while the subset is added
+        base = len(rows)
+        rows += [
+            Row(base + i, {**dict(r), **tag}, f"{where}/{split}[{i}]") for i, r in enumerate(table)
+        ]
     return rows
 
 
@@ -110,16 +118,64 @@ def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
     return rows
 
 
+def _read_local(spec: BenchmarkSpec, local: Path, split: str) -> list[Row]:
+    """`<split>.jsonl`; or, when each subset is a split, each `<subset>.jsonl` in turn, every
+    row tagged with its subset (rows may carry the tag already)."""
+    names = list(spec.source.subsets or ()) if split == SUBSET_SPLIT else [split]
+    rows: list[Row] = []
+    for name in names:
+        path = local / f"{name}.jsonl"
+        if not path.is_file():
+            raise UserError(f"{spec.id}: no {name}.jsonl in {local}")
+        tag = {spec.source.subset_field: name} if split == SUBSET_SPLIT else {}
+        base = len(rows)
+        rows += [Row(base + r.index, {**tag, **r.fields}, r.origin) for r in read_jsonl(path)]
+    return rows
+
+
 def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[Row]:
+    """A split's rows, after the spec's `where` filter and split hook. A row keeps its index in
+    the split as read, so its sample id does not move when a filter drops rows before it."""
     local = _local_dir(spec, data_dir)
     if local is None and spec.source.package is not None:
-        return _load_package(spec, split)
-    if local is None:
-        return _load_hub(spec, split)
-    path = local / f"{split}.jsonl"
-    if not path.is_file():
-        raise UserError(f"{spec.id}: no {split}.jsonl in {local}")
-    return read_jsonl(path)
+        rows = _load_package(spec, split)
+    elif local is None:
+        rows = _load_hub(spec, split)
+    else:
+        rows = _read_local(spec, local, split)
+    return prepare_split(spec, rows)
+
+
+def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
+    """lm-eval's `process_docs` where it is more than a function of one row: the `where`
+    filter, then the split hook over each subset's rows in order (indices kept)."""
+    source = spec.source
+    if source.where is None and source.process_split is None:
+        return rows
+    if source.where is not None:
+        keep = ENV.compile_expression(source.where, undefined_to_none=False)
+        rows = [r for r in rows if evaluate(r.origin, "source.where", keep, r.fields)]
+    if source.process_split is not None:
+        from gnomon.hub.hooks import SPLIT_HOOKS
+
+        hook = SPLIT_HOOKS.get(source.process_split)
+        if hook is None:
+            raise UserError(f"{spec.id}: unknown split hook {source.process_split!r}")
+        steps: dict[object, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        prepared = []
+        for row in rows:
+            subset = row.fields.get(source.subset_field)
+            if subset not in steps:  # each subset starts afresh, as lm-eval's subtasks do
+                steps[subset] = hook()
+            step = steps[subset]
+            try:
+                prepared.append(Row(row.index, step(row.fields), row.origin))
+            except KeyError as exc:
+                raise UserError(f"{row.origin}: row lacks field `{exc.args[0]}`") from None
+            except (TypeError, ValueError) as exc:
+                raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
+        rows = prepared
+    return rows
 
 
 def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:

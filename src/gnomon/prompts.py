@@ -19,10 +19,23 @@ from jinja2 import TemplateError
 from gnomon import text
 from gnomon.data import Row
 from gnomon.errors import UserError
-from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
+from gnomon.hub.hooks import HOOKS, INDEXED_HOOKS, REQUIRED_FIELDS
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
 from gnomon.templating import ENV, evaluate
+
+# several acceptable references, any one of which is right (an item may itself be a list: one
+# answer made of several spans); or named lists of them (TruthfulQA's correct and incorrect)
+References = list[str | list[str]]
+Target = int | list[int] | str | References | dict[str, References]
+
+
+def gold_indices(target: Target) -> list[int]:
+    """A choice target's indices: one, or several where the row lists several right choices."""
+    found = target if isinstance(target, list) else [target]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in found):
+        raise TypeError(f"a choice target is an index or a list of them, not {target!r:.60}")
+    return [i for i in found if isinstance(i, int)]
 
 
 @dataclass(frozen=True)
@@ -33,9 +46,11 @@ class Sample:
     sample_id: str
     index: int
     context: str
-    choices: tuple[str, ...]  # the raw choice texts (choice mode); empty in generate mode
-    # gold choice index (a list where several choices are right), or the reference answer text
-    target: int | list[int] | str
+    # the raw choice texts (choice mode; generate mode when an extractor reads them), else empty
+    choices: tuple[str, ...]
+    # gold choice index (a list where several choices are right), the reference answer text, or
+    # references (see `Target`)
+    target: Target
     cluster: str | None
     origin: str
     # code mode: rendered `solution_prefix`, `tests`, `call`, or an `error` saying why not
@@ -58,7 +73,7 @@ class Sample:
     @property
     def golds(self) -> list[int]:
         """The right choices' indices (choice mode): one, or several where the row lists them."""
-        return list(self.target) if isinstance(self.target, list) else [int(self.target)]
+        return gold_indices(self.target)
 
     @property
     def content_hash(self) -> str:
@@ -155,6 +170,9 @@ class Renderer:
         except TemplateError as exc:
             raise UserError(f"benchmark {spec.id}: bad stop template: {exc.message}") from None
         self._judge = JudgePrompt(spec.judge, spec.id) if spec.judge is not None else None
+        self._keeps_choices = spec.mode == "choice" or any(
+            e.kind == "multi_choice" for e in spec.extract
+        )
         self._choice_contexts = spec.mode == "choice" and p.choices_in == "context"
         if self._choice_contexts and chat is not None:
             raise UserError(
@@ -176,7 +194,9 @@ class Renderer:
         if missing:
             raise UserError(f"{row.origin}: row lacks field `{missing[0]}`")
         try:
-            return self._hook(row.fields)
+            if self.spec.source.process in INDEXED_HOOKS:
+                return self._hook(row.fields, row.index)  # type: ignore[call-arg]
+            return self._hook(row.fields)  # type: ignore[call-arg]
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
 
@@ -196,11 +216,10 @@ class Renderer:
             )
         return list(value)
 
-    def target(
-        self, fields: dict[str, Any], row: Row, n_choices: int | None
-    ) -> int | list[int] | str:
+    def target(self, fields: dict[str, Any], row: Row, n_choices: int | None) -> Target:
         """A choice index; in choice mode also a list of them, where several choices are right
-        (AGIEval's `gold`), one element standing for itself."""
+        (AGIEval's `gold`), one element standing for itself. Elsewhere the reference text, or
+        several references (`References`), or named lists of them."""
         value = self._eval("target", self._target, fields, row)
         if n_choices is not None:
             indices = list(value) if isinstance(value, list | tuple) and value else [value]
@@ -214,9 +233,20 @@ class Renderer:
                         f"{row.origin}: target {index} is not one of {n_choices} choices"
                     )
             return indices[0] if len(indices) == 1 else indices
-        if not isinstance(value, str):
-            raise UserError(f"{row.origin}: target must be text, got {value!r:.80}")
-        return value
+        if isinstance(value, str):
+            return value
+        if _is_reference_list(value):
+            return [v if isinstance(v, str) else list(v) for v in value]
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(k, str) and _is_reference_list(v) for k, v in value.items())
+        ):  # named lists of references: TruthfulQA's correct and incorrect answers
+            return {k: [r if isinstance(r, str) else list(r) for r in v] for k, v in value.items()}
+        raise UserError(
+            f"{row.origin}: target must be text, a non-empty list of reference texts or a "
+            f"mapping of such lists, got {value!r:.80}"
+        )
 
     def labels(self, fields: dict[str, Any], row: Row, n_choices: int) -> tuple[int, ...]:
         """Each choice's truth, 1 or 0, one per choice."""
@@ -278,7 +308,7 @@ class Renderer:
         if self._choice_contexts:  # the gold choice is the question, the shared text its answer
             choices = self.choices(fields, row)
             target = self.target(fields, row, len(choices))
-            gold = choices[target[0] if isinstance(target, list) else int(target)]
+            gold = choices[gold_indices(target)[0]]
             if self._fewshot_target is not None:
                 return gold, str(self._eval("fewshot_target", self._fewshot_target, fields, row))
             return gold, self.question(fields, row)
@@ -287,9 +317,11 @@ class Renderer:
         elif self.spec.mode == "choice":
             choices = self.choices(fields, row)
             right = self.target(fields, row, len(choices))
-            answer = choices[right[0] if isinstance(right, list) else int(right)]
+            answer = choices[gold_indices(right)[0]]
         else:
-            answer = str(self.target(fields, row, None))
+            target = self.target(fields, row, None)
+            # several references: the shot shows the first, as lm-evaluation-harness does
+            answer = _first_text(target) if isinstance(target, list) and target else str(target)
         return self.question(fields, row), answer
 
     def render(
@@ -328,9 +360,10 @@ class Renderer:
                 end = self.spec.prompt.fewshot_end
                 prefix = delim.join(blocks) + (delim if end is None else end) if blocks else ""
                 context = description + prefix + question
-            choices = self.choices(fields, row) if self.spec.mode == "choice" else []
-            target = self.target(fields, row, len(choices) if choices else None)
-            labels = self.labels(fields, row, len(choices))
+            choices = self.choices(fields, row) if self._keeps_choices else []
+            scored = self.spec.mode == "choice"  # elsewhere choices only help read the answer
+            target = self.target(fields, row, len(choices) if scored else None)
+            labels = self.labels(fields, row, len(choices)) if scored else ()
             id_field = self.spec.source.id_field
             sample_id = (
                 str(row.fields[id_field]) if id_field and id_field in row.fields else str(row.index)
@@ -421,3 +454,20 @@ class _ShotPicker:
         if not self.exclude:
             return False
         return shot.fields == row.fields if self.by_fields else shot.index == row.index
+
+
+def _is_reference_list(value: object) -> bool:
+    """A non-empty list of references, each a text or a non-empty list of texts (DROP's answers
+    of several spans)."""
+    if not isinstance(value, list | tuple) or not value:
+        return False
+    return all(
+        isinstance(v, str)
+        or (isinstance(v, list | tuple) and v and all(isinstance(t, str) for t in v))
+        for v in value
+    )
+
+
+def _first_text(references: Sequence[object]) -> str:
+    first = references[0]
+    return ", ".join(map(str, first)) if isinstance(first, list) else str(first)

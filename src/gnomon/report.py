@@ -32,6 +32,7 @@ class BenchReport:
     headline_note: str | None = None  # why it is not the spec's headline
     judge: str | None = None
     no_answer: int = 0  # generations with nothing to extract, scored as wrong
+    normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
 
     @property
     def complete(self) -> bool:
@@ -54,6 +55,8 @@ class BenchReport:
             out["headline_note"] = self.headline_note
         if self.judge:
             out["judge"] = self.judge
+        if self.normalised is not None:
+            out["normalised"] = self.normalised
         if self.clusters:
             out["cluster_by"] = self.cluster_by
             out["clusters"] = {
@@ -164,8 +167,9 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
     truncated = store.truncated_counts(run_id)
     no_answer = store.no_answer_counts(run_id)
     reports = []
+    specs: dict[str, dict[str, Any]] = {}
     for bench in store.run_benches(run_id):
-        spec = bench["spec"]
+        spec = specs[bench["bench"]] = bench["spec"]
         cluster_by = spec.get("cluster_by")
         metrics, per_cluster = scores_from_moments(moments[bench["bench"]], cluster_by)
         metrics |= corpus_scores(store, run_id, bench["bench"], spec)
@@ -193,7 +197,21 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 no_answer.get(bench["bench"], 0),
             )  # fmt: skip
         )
+    for report in reports:
+        report.normalised = _normalised(report, specs[report.bench])
     return reports
+
+
+def _normalised(report: BenchReport, spec: dict[str, Any]) -> float | None:
+    """The headline rescaled from the spec's random baseline (`gnomon.scoring.normalised`)."""
+    baseline = spec.get("baseline")
+    score = report.metrics.get(report.headline or "")
+    if baseline is None or score is None:
+        return None
+    from gnomon.scoring.normalised import normalised_score
+
+    clusters = {c: s.value for c, s in report.clusters.get(report.headline or "", {}).items()}
+    return normalised_score(baseline, score.value, clusters)
 
 
 def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchReport]) -> None:

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gnomon.data import Row, load_fewshot, load_split
+from gnomon.data import Row, load_fewshot, load_split, prepare_split
 from gnomon.errors import UserError
-from gnomon.hub.spec import BenchmarkSpec
+from gnomon.hub.spec import SUBSET_SPLIT, BenchmarkSpec
 from gnomon.prompts import Renderer, Sample
+
+
+def _split_names(spec: BenchmarkSpec, split: str) -> list[str]:
+    return list(spec.source.subsets or ()) if split == SUBSET_SPLIT else [split]
 
 
 def _synthetic(spec: BenchmarkSpec, split: str) -> list[Row]:
     from gnomon.rowgen import make_rows
 
-    rows = make_rows(spec.id, split)
-    return [Row(i, r, f"synthetic {spec.id}/{split}[{i}]") for i, r in enumerate(rows)]
+    rows: list[Row] = []
+    for name in _split_names(spec, split):
+        tag = {spec.source.subset_field: name} if split == SUBSET_SPLIT else {}
+        base, made = len(rows), make_rows(spec.id, name)
+        rows += [
+            Row(base + i, {**tag, **r}, f"synthetic {spec.id}/{name}[{i}]")
+            for i, r in enumerate(made)
+        ]
+    return prepare_split(spec, rows)
 
 
 def example_sample(
@@ -32,8 +43,10 @@ def example_sample(
         found = maker(spec.id)
         if data_dir is not None or found is None:
             raise
-        needed = {spec.source.eval_split} | ({fewshot_split} if not spec.fewshot.file else set())
-        if not needed <= set(found.sizes):
+        needed = _split_names(spec, spec.source.eval_split)
+        if not spec.fewshot.file:
+            needed += _split_names(spec, fewshot_split)
+        if not set(needed) <= set(found.sizes):
             raise
         rows = _synthetic(spec, spec.source.eval_split)
         pool = load_fewshot(spec, None) if spec.fewshot.file else _synthetic(spec, fewshot_split)

@@ -7,12 +7,17 @@ stays data and cannot run arbitrary code.
 from __future__ import annotations
 
 import ast
+import json
+import random
 import re
 from collections.abc import Callable
+from functools import cache
+from importlib import resources
 from typing import Any
 
 Row = dict[str, Any]  # one parsed JSON row: its fields are whatever the data file holds
 RowHook = Callable[[Row], Row]
+IndexedRowHook = Callable[[Row, int], Row]
 
 
 def _clean_hellaswag(text: str) -> str:
@@ -118,15 +123,143 @@ def wikitext(row: Row) -> Row:
     return {**row, "detokenized": wikitext_detokenize(page)}
 
 
-HOOKS: dict[str, RowHook] = {
+BBH_FEWSHOT = "hub/fewshot/bbh_cot_fewshot.jsonl"  # in gnomon, made by scripts/hub_fewshot.py
+
+
+@cache
+def _bbh_descriptions() -> dict[str, str]:
+    text = resources.files("gnomon").joinpath(BBH_FEWSHOT).read_text("utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {r["subset"]: r["description"] for r in rows}
+
+
+def bbh_cot(row: Row) -> Row:
+    """Each BBH task's own description, as lm-evaluation-harness's task files write it."""
+    subset = str(row["subset"])
+    descriptions = _bbh_descriptions()
+    if subset not in descriptions:
+        raise ValueError(f"`subset` {subset!r} is not one of the 27 BBH tasks")
+    return {**row, "description": descriptions[subset]}
+
+
+def _gpqa_clean(text: Any) -> str:
+    if text is None:
+        return " "
+    return str(text).strip().replace(" [title]", ". ").replace("  ", " ")
+
+
+_GPQA_RNG = random.Random(0)
+_GPQA_ORDERS: list[tuple[int, ...]] = []
+
+
+def _gpqa_order(index: int) -> tuple[int, ...]:
+    """The order `random.shuffle` gives four items at the `index`-th row, when one generator
+    seeded with 0 shuffles every row in turn, as lm-evaluation-harness's gpqa `process_docs` does
+    with the global generator its evaluator seeds with 0. Drawn once, in row order."""
+    while len(_GPQA_ORDERS) <= index:
+        order = [0, 1, 2, 3]
+        _GPQA_RNG.shuffle(order)  # the swaps depend only on the length, never on the items
+        _GPQA_ORDERS.append(tuple(order))
+    return _GPQA_ORDERS[index]
+
+
+def gpqa(row: Row, index: int) -> Row:
+    """GPQA's four answers in lm-evaluation-harness's shuffled order: `choice1`..`choice4`,
+    `choices`, and `answer` the gold letter in parentheses. The order depends on the row's
+    position in the split (one generator runs through the rows), so this hook takes it."""
+    correct = _gpqa_clean(row["Correct Answer"])
+    answers = [_gpqa_clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
+    order = _gpqa_order(index)
+    shuffled = [answers[i] for i in order]
+    fields = {f"choice{i + 1}": c for i, c in enumerate(shuffled)}
+    gold = shuffled.index(correct)
+    return {**row, **fields, "choices": shuffled, "answer": f"({chr(65 + gold)})"}
+
+
+def _drop_parse(answer: dict[str, Any]) -> list[str]:
+    if answer["number"] != "":
+        return [str(answer["number"])]
+    if answer["spans"] != []:
+        return list(answer["spans"])
+    date = answer["date"]
+    return [" ".join([date["day"], date["month"], date["year"]]).strip()]
+
+
+def drop(row: Row) -> Row:
+    """DROP's gold answers (`answers`): the answer and each validated answer, each a list of
+    spans, duplicates dropped in order, as lm-evaluation-harness's `drop` reads them."""
+    validated = row["validated_answers"]
+    candidates = [row["answer"]] + [
+        {"number": n, "date": d, "spans": s}
+        for n, d, s in zip(validated["number"], validated["date"], validated["spans"], strict=True)
+    ]
+    answers: list[list[str]] = []
+    for candidate in candidates:
+        parsed = _drop_parse(candidate)
+        if parsed not in answers:
+            answers.append(parsed)
+    return {**row, "answers": answers}
+
+
+def _truthfulqa_answers(answers: list[Any]) -> list[str]:
+    out = []
+    for answer in answers:
+        text = str(answer).strip()
+        if text:
+            out.append(text if text.endswith(".") else text + ".")
+    return out
+
+
+def truthfulqa_gen(row: Row) -> Row:
+    """TruthfulQA's reference answers as lm-evaluation-harness's `truthfulqa_gen` compares
+    with them: stripped, each ending in a full stop, and "I have no comment." among the correct."""
+    correct = _truthfulqa_answers(row["correct_answers"])
+    if "I have no comment." not in correct:
+        correct.append("I have no comment.")
+    return {
+        **row,
+        "question": str(row["question"]).strip(),
+        "correct_answers": correct,
+        "incorrect_answers": _truthfulqa_answers(row["incorrect_answers"]),
+    }
+
+
+HOOKS: dict[str, RowHook | IndexedRowHook] = {
     "hellaswag": hellaswag,
     "race": race,
     "minerva_math": minerva_math,
     "wikitext": wikitext,
+    "bbh_cot": bbh_cot,
+    "gpqa": gpqa,
+    "drop": drop,
+    "truthfulqa_gen": truthfulqa_gen,
 }
+# hooks that also take the row's position in its split (`hook(row, index)`)
+INDEXED_HOOKS = frozenset({"gpqa"})
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
     "race": ("article", "problems"),
     "minerva_math": ("problem", "solution"),
     "wikitext": ("page",),
+    "bbh_cot": ("subset",),
+    "gpqa": ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
+    "drop": ("answer", "validated_answers"),
+    "truthfulqa_gen": ("question", "correct_answers", "incorrect_answers"),
 }
+
+# Split hooks: preparation that is no function of one row alone (GPQA's seeded shuffle). Each
+# makes a fresh row function per subset, called on that subset's rows in order. The Open LLM
+# Leaderboard's hooks live in their own module.
+SplitHook = Callable[[], RowHook]
+SPLIT_HOOKS: dict[str, SplitHook] = {}
+
+
+def _register_leaderboard() -> None:
+    from gnomon.hub import leaderboard_hooks as lb
+
+    HOOKS.update(lb.ROW_HOOKS)
+    REQUIRED_FIELDS.update(lb.ROW_FIELDS)
+    SPLIT_HOOKS.update(lb.SPLIT_HOOKS)
+
+
+_register_leaderboard()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
+from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gnomon import text
@@ -34,6 +35,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SUBSET_SPLIT = "{subset}"  # eval_split when each subset is a split, not a config
+
+
 class Source(_Strict):
     """Where rows come from: a `datasets` hub id, or local files (`--data` overrides either)."""
 
@@ -46,7 +50,10 @@ class Source(_Strict):
         default=None,
         description="a data file shipped in an installed package: `pkg:path/file.jsonl[.gz]`",
     )
-    eval_split: str
+    eval_split: str = Field(
+        description="the split scored; `{subset}` when each subset is a split of one dataset "
+        "rather than a config (MuSR), read locally from `<subset>.jsonl`"
+    )
     subsets: list[str] | None = Field(
         default=None,
         min_length=1,
@@ -55,13 +62,37 @@ class Source(_Strict):
     )
     subset_field: str = "subset"
     process: str | None = Field(default=None, description="name of a registered row hook")
+    where: str | None = Field(
+        default=None,
+        description="a Jinja2 expression over a row: rows for which it is false are left out of "
+        "every split read from the dataset (lm-eval's filtering `process_docs`, e.g. MATH's "
+        "`level == 'Level 5'`); a kept row keeps its index (its sample id)",
+    )
+    process_split: str | None = Field(
+        default=None,
+        description="name of a registered split hook: code over a whole split (each subset's "
+        "rows in order), for row preparation that is no function of one row (GPQA's shuffle)",
+    )
     id_field: str | None = Field(default=None, description="row field holding a stable id")
 
     @model_validator(mode="after")
     def _one_origin(self) -> Source:
         if self.hub is None and self.files is None and self.package is None:
             raise ValueError("needs `hub` (a datasets id), `files` (a folder) or `package`")
+        if self.splits_are_subsets and not self.subsets:
+            raise ValueError("`eval_split: {subset}` needs `subsets` (the split names)")
+        if self.where is not None:
+            from gnomon.templating import ENV
+
+            try:
+                ENV.compile_expression(self.where)
+            except TemplateError as exc:
+                raise ValueError(f"`where` is not a valid expression: {exc.message}") from None
         return self
+
+    @property
+    def splits_are_subsets(self) -> bool:
+        return self.eval_split == SUBSET_SPLIT
 
 
 class FewShot(_Strict):
@@ -170,6 +201,16 @@ class Code(_Strict):
     memory_mb: Annotated[int, Field(gt=0)] = 1024
 
 
+class ChoiceMatch(_Strict):
+    """How `kind: multi_choice` compares a choice's text with the answer when its letter regex
+    finds nothing (lm-evaluation-harness's `multi_choice_regex` options; punctuation here is
+    every Unicode punctuation character, as there)."""
+
+    ignore_case: bool = False
+    ignore_punctuation: bool = False
+    regexes_to_ignore: list[str] = Field(default_factory=list)
+
+
 class Extractor(_Strict):
     """One step of the answer-extraction pipeline: a regex (lm-evaluation-harness's regex
     filter), or `kind: math`, the final mathematical answer as math-verify reads it (`\\boxed{}`,
@@ -177,17 +218,24 @@ class Extractor(_Strict):
     asked for the final answer when no step before it found one. `kind: minerva` reads Minerva's
     "Final Answer: The final answer is X. I hope it is correct." line and normalises X as
     Minerva does; `kind: boxed` the last `\\boxed{}` (else the text between the first and last
-    `$`, else all of it), as lm-eval's AIME scorer does."""
+    `$`, else all of it), as lm-eval's AIME scorer does. `kind: multi_choice` is lm-evaluation-
+    harness's `multi_choice_regex`: the regex, else the text of one of the row's choices
+    (`prompt.choices`) written in the answer, else a letter after a colon, as "(X)"."""
 
     name: str
-    kind: Literal["regex", "math", "judge", "minerva", "boxed"] = "regex"
+    kind: Literal["regex", "math", "judge", "minerva", "boxed", "multi_choice"] = "regex"
     regex: str | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
+    choice_match: ChoiceMatch | None = Field(
+        default=None, description="multi_choice: how choice texts are found in the answer"
+    )
 
     @model_validator(mode="after")
     def _regex_given(self) -> Extractor:
-        if self.kind == "regex":
+        if self.choice_match is not None and self.kind != "multi_choice":
+            raise ValueError("`choice_match` is for multi_choice extractors")
+        if self.kind in ("regex", "multi_choice"):
             if self.regex is None:
                 raise ValueError("a regex extractor needs `regex`")
             try:
@@ -296,21 +344,41 @@ class BenchmarkSpec(_Strict):
     cluster_by: str | None = Field(
         default=None, description="row field whose values cluster items (e.g. subject)"
     )
+    scorer: str | None = Field(
+        default=None,
+        description="generate mode: a registered scorer (`gnomon.scoring.scorers`; lm-eval's "
+        "`process_results`) that computes `metrics` from the output, the target and the worked "
+        "solution (`prompt.solution`), in place of `extract` and text metrics",
+    )
+    baseline: (
+        Annotated[float, Field(ge=0, lt=1)] | dict[str, Annotated[float, Field(ge=0, lt=1)]] | None
+    ) = Field(
+        default=None,
+        description="the random-guess score (1 / number of choices; 0 for generation) that the "
+        "Open LLM Leaderboard's normalised score rescales from: one number, or one per value of "
+        "`cluster_by` (each subtask normalised, then averaged)",
+    )
 
     @model_validator(mode="after")
     def _mode_fields(self) -> BenchmarkSpec:
-        from gnomon.scoring.metrics import is_known_metric, metrics_for_mode
+        from gnomon.scoring.metrics import is_known_metric, is_scorer_metric, metrics_for_mode
 
         if not self.metrics:
             raise ValueError("`metrics` must name at least one metric")
         if self.mode == "judged":
             self._judged_fields()
+        if isinstance(self.baseline, dict) and (not self.baseline or self.cluster_by is None):
+            raise ValueError("a `baseline` per subtask needs `cluster_by` and at least one entry")
+        if self.scorer is not None:
+            return self._scorer_fields()
         for metric in self.metrics:
             if not is_known_metric(metric, self.mode):
                 known = ", ".join(metrics_for_mode(self.mode))
                 raise ValueError(
                     f"metric {metric!r} is not available in {self.mode} mode (known: {known})"
                 )
+            if self.mode == "generate" and is_scorer_metric(metric):
+                raise ValueError(f"metric {metric!r} is computed by a registered `scorer`")
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError("`metrics` names a metric twice")
         if self.headline is not None and self.headline not in self.metrics:
@@ -323,6 +391,10 @@ class BenchmarkSpec(_Strict):
         last = self.extract[-1].kind if self.extract else None
         if judges and (self.mode != "generate" or len(judges) > 1 or last != "judge"):
             raise ValueError("a judge extractor comes once, last, in generate mode")
+        if any(e.kind == "multi_choice" for e in self.extract) and (
+            self.mode != "generate" or self.prompt.choices is None
+        ):
+            raise ValueError("a multi_choice extractor needs generate mode and `prompt.choices`")
         if self.mode in ("generate", "code", "judged") and self.generation is None:
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
@@ -335,6 +407,28 @@ class BenchmarkSpec(_Strict):
             raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
+        return self
+
+    def _scorer_fields(self) -> BenchmarkSpec:
+        from gnomon.scoring.scorers import SCORERS
+
+        found = SCORERS.get(self.scorer or "")
+        if found is None:
+            raise ValueError(f"unknown scorer {self.scorer!r} (known: {', '.join(SCORERS)})")
+        if self.mode != "generate" or self.extract or self.generation is None:
+            raise ValueError("a `scorer` is for generate mode (with `generation`, no `extract`)")
+        if found.needs_solution and self.prompt.solution is None:
+            raise ValueError(
+                f"scorer {self.scorer} reads the worked solution: set `prompt.solution`"
+            )
+        unknown = [m for m in self.metrics if m not in found.metrics]
+        if unknown or len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(
+                f"scorer {self.scorer} computes {', '.join(found.metrics)}; `metrics` names "
+                + (f"{unknown[0]!r}" if unknown else "a metric twice")
+            )
+        if self.headline is not None and self.headline not in self.metrics:
+            raise ValueError(f"headline {self.headline!r} is not one of `metrics`")
         return self
 
     def _judged_fields(self) -> None:
@@ -377,6 +471,9 @@ class BenchmarkSpec(_Strict):
         }
         if variant:
             payload["variant"] = variant
+        for key in ("where", "process_split"):  # only where set: other specs hash as before
+            if getattr(self.source, key) is not None:
+                payload[key] = getattr(self.source, key)
         blob = text.encode(json.dumps(payload, sort_keys=True, ensure_ascii=False))
         return hashlib.sha256(blob).hexdigest()[:16]
 

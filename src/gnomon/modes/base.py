@@ -73,7 +73,11 @@ class Mode(ABC):
             "scorer": type(self).__name__,
             "version": self.scorer_version,
             "metrics": self.metric_names(),
-            "extract": [e.model_dump() for e in self.spec.extract],
+            # an extractor without `choice_match` hashes as it did before that field existed
+            "extract": [
+                e.model_dump(exclude={"choice_match"} if e.choice_match is None else None)
+                for e in self.spec.extract
+            ],
             # `math` hashes only when set, so earlier specs keep their scorer hashes
             "normalize": self.spec.normalize.model_dump(
                 exclude={"math"} if self.spec.normalize.math is None else None

@@ -25,6 +25,7 @@ from gnomon.scoring.extractors import (
     Extractor,
     MathExtractor,
     MinervaExtractor,
+    MultiChoiceExtractor,
     RegexExtractor,
 )
 from gnomon.scoring.metrics import lookup, text_fn
@@ -35,6 +36,8 @@ def build_extractor(spec: ExtractorSpec) -> Extractor:
         extractor = MathExtractor()
         extractor.name = spec.name
         return extractor
+    if spec.kind == "multi_choice":
+        return MultiChoiceExtractor(spec)
     if spec.kind == "minerva":
         return MinervaExtractor(spec.name)
     if spec.kind == "boxed":
@@ -64,13 +67,29 @@ class GenerateMode(GeneratingMode):
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
         return output_answer(payload)
 
+    def scorer_config(self) -> dict[str, Any]:
+        config = super().scorer_config()
+        if self.spec.scorer is not None:  # only where set: other specs hash as before
+            from gnomon.scoring.scorers import SCORERS
+
+            config["registered"] = [self.spec.scorer, SCORERS[self.spec.scorer].version]
+        return config
+
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[-1].text  # a conversation is scored on its last turn
-        reference = str(sample.target)
+        if self.spec.scorer is not None:
+            return self._registered_result(sample, answers, output)
+        # several acceptable references: each metric takes its best over them (a mapping of
+        # named lists goes whole to the metrics that read it)
+        target = sample.target
+        references: Any = target if isinstance(target, list | dict) else [str(target)]
         extracted: dict[str, str] = {}
         found: dict[str, bool] = {}
         for spec, extractor in self.extractors:
-            value = extractor(output)
+            if isinstance(extractor, MultiChoiceExtractor):
+                value = extractor(output, sample.choices)
+            else:
+                value = extractor(output)
             found[spec.name] = value is not None
             extracted[spec.name] = value if value is not None else spec.fallback
         if not self.extractors:
@@ -81,9 +100,9 @@ class GenerateMode(GeneratingMode):
             for metric in self.text_metrics:
                 fn = text_fn(metric)
                 key = metric if i == 0 else f"{metric}_{name}"
-                metrics[key] = fn(value, [reference], self.spec.normalize)
+                metrics[key] = fn(value, references, self.spec.normalize)
         for metric in self.output_metrics:  # the whole output, once: no extractor applies
-            solution = sample.solution if sample.solution is not None else reference
+            solution = sample.solution if sample.solution is not None else str(target)
             metrics[metric] = text_fn(metric)(output, [solution], self.spec.normalize)
         first = next(iter(extracted))
         prediction = extracted[first]
@@ -92,7 +111,7 @@ class GenerateMode(GeneratingMode):
         correct = bool(metrics[scored[0]]) if scored else False
         result = {
             "prediction": prediction,
-            "target": reference,
+            "target": target if isinstance(target, list | dict) else references[0],
             "correct": correct,
             "metrics": metrics,
             "output": output,
@@ -103,6 +122,25 @@ class GenerateMode(GeneratingMode):
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
         return result
+
+    def _registered_result(
+        self, sample: Sample, answers: list[GenerateResult], output: str
+    ) -> dict[str, Any]:
+        """The whole output, scored by the spec's registered scorer (lm-eval's
+        `process_results`), which does its own answer extraction."""
+        from gnomon.scoring.scorers import SCORERS
+
+        computed = SCORERS[self.spec.scorer or ""].fn(output, str(sample.target), sample.solution)
+        metrics = {name: computed[name] for name in self.spec.metrics}
+        return {
+            "prediction": output,
+            "target": str(sample.target),
+            "correct": bool(metrics[self.spec.metrics[0]]),
+            "metrics": metrics,
+            "output": output,
+            "extractor": f"scorer:{self.spec.scorer}",
+            "truncated": any(a.truncated for a in answers),
+        }
 
 
 def _kind(metric: str) -> str | None:

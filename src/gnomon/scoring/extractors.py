@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
+from gnomon.hub.spec import ChoiceMatch
 from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.scoring import deadline
 
-__all__ = ["Extractor", "MathExtractor", "RegexExtractor", "math_equal", "run_pipeline"]
-__all__ += ["BoxedExtractor", "MinervaExtractor"]
+__all__ = ["Extractor", "MathExtractor", "MultiChoiceExtractor", "RegexExtractor", "math_equal"]
+__all__ += ["BoxedExtractor", "MinervaExtractor", "run_pipeline"]
 
 INVALID = "[invalid]"
 
@@ -69,6 +72,65 @@ class RegexExtractor:
             if match is None:
                 return None
         return match.strip()
+
+
+@lru_cache(maxsize=1)
+def _unicode_punctuation() -> dict[int, None]:
+    return dict.fromkeys(
+        i for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")
+    )
+
+
+class MultiChoiceExtractor:
+    """lm-evaluation-harness's `multi_choice_regex` filter: the letter regex; where it finds
+    nothing, the text of one of the row's choices written in the answer (compared after the
+    spec's `choice_match` clean-up, longest choice first), given as that choice's "(X)"; else a
+    letter after a colon ("Answer: C"), as "(C)". It reads the row's choices, so it is called
+    with them: `extractor(text, choices)`."""
+
+    def __init__(self, spec: ExtractorSpec) -> None:
+        assert spec.regex is not None, "the spec requires `regex` of a multi_choice extractor"
+        self.name = spec.name
+        self.regex = re.compile(spec.regex)
+        self.group_select = spec.group_select
+        self.match = spec.choice_match or ChoiceMatch()
+
+    def _find(self, regex: re.Pattern[str], text: str, convert: dict[str, str]) -> str:
+        with deadline.time_limit(deadline.REGEX_SECONDS, f"extractor {self.name!r}"):
+            found = regex.findall(text)
+        if not found:
+            return ""
+        try:
+            match = found[self.group_select]
+        except IndexError:  # lm-evaluation-harness fails here; gnomon finds nothing
+            return ""
+        if isinstance(match, tuple):
+            match = next((m for m in match if m), "")
+        match = match.strip()
+        return convert.get(match, match) if match else match
+
+    def _clean(self, text: str) -> str:
+        for pattern in self.match.regexes_to_ignore:
+            text = re.sub(pattern, "", text)
+        if self.match.ignore_case:
+            text = text.lower()
+        if self.match.ignore_punctuation:
+            text = text.translate(_unicode_punctuation())
+        return text
+
+    def __call__(self, text: str, choices: Sequence[str] = ()) -> str | None:
+        found = self._find(self.regex, text, {})
+        if not found:
+            cleaned = [self._clean(c.strip()) for c in choices]
+            to_letter = {c: f"({chr(65 + i)})" for i, c in enumerate(cleaned)}  # last one wins
+            # longest first, so that a choice that begins another cannot shadow it
+            branches = sorted((re.escape(c) for c in cleaned), key=len, reverse=True)
+            found = self._find(re.compile("|".join(branches)), self._clean(text), to_letter)
+        if not found:
+            letters = [chr(65 + i) for i in range(len(choices))]
+            after_colon = re.compile(rf":[\s]*({'|'.join(letters)})")
+            found = self._find(after_colon, text, {x: f"({x})" for x in letters})
+        return found or None
 
 
 def run_pipeline(

@@ -14,17 +14,20 @@ import string
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gnomon import extract
+from gnomon.errors import UserError
 from gnomon.hub.spec import Normalize
-from gnomon.scoring import math_answers
+from gnomon.scoring import drop, math_answers, truthfulqa
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "Unit", "is_known_metric", "lookup"]
 __all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
 
-TextMetric = Callable[[str, list[str], Normalize], float]
+# a reference is one text, or (DROP) one answer made of several spans
+Reference = str | list[str]
+TextMetric = Callable[[str, list[Reference], Normalize], float]
 Kind = Literal["text", "output", "mode", "corpus"]
 # What a metric's number is on: "share" a 0..1 proportion (accuracy, F1, pass@k), the only kind a
 # leaderboard may show as % and average with others; "points" sacreBLEU's 0..100; "perplexity"
@@ -67,12 +70,12 @@ def _register(metric: SampleMetric, pattern: str | None = None) -> None:
 
 def text_metric(
     name: str, *, modes: Iterable[str] = ("generate",), description: str = "", kind: Kind = "text"
-) -> Callable[[Callable[[str, str, Normalize], float]], TextMetric]:
+) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
     """Register `fn(prediction, reference, normalize) -> float` as a text metric, scored as its
     best value over the references (`kind="output"`: the prediction is the whole output)."""
 
-    def decorate(fn: Callable[[str, str, Normalize], float]) -> TextMetric:
-        def best(prediction: str, references: list[str], normalize: Normalize) -> float:
+    def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
+        def best(prediction: str, references: list[Reference], normalize: Normalize) -> float:
             if isinstance(references, str):
                 references = [references]
             if not references:
@@ -84,6 +87,21 @@ def text_metric(
         doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
         _register(SampleMetric(name, kind, frozenset(modes), "mean", best, doc))
         return best
+
+    return decorate
+
+
+def target_metric(
+    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
+    """Register `fn(prediction, target, normalize) -> float` as a text metric that reads the
+    sample's whole target (e.g. TruthfulQA's correct and incorrect answers) rather than taking
+    its best over references."""
+
+    def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
+        doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
+        _register(SampleMetric(name, "text", frozenset(modes), "mean", fn, doc))
+        return fn
 
     return decorate
 
@@ -232,6 +250,21 @@ _register(
 )
 
 
+# --- computed by a registered scorer (`gnomon.scoring.scorers`, a spec's `scorer:`) ----------
+
+_SCORER_METRICS = {
+    "exact_match_original": "MATH-hard's Minerva answer after 'Final Answer:', equal as text "
+    "or by sympy (the leaderboard_math scorer)",
+}
+for _name, _doc in _SCORER_METRICS.items():
+    _register(SampleMetric(_name, "mode", frozenset({"generate"}), description=_doc))
+
+
+def is_scorer_metric(name: str) -> bool:
+    """Whether only a registered scorer computes this metric (no extraction pipeline can)."""
+    return name in _SCORER_METRICS
+
+
 # --- computed from a judge model's verdicts (judged mode), by verdict kind -------------------
 
 _JUDGE_METRICS = {
@@ -308,6 +341,43 @@ def math_equiv(prediction: str, reference: str, normalize: Normalize) -> float:
     spec's normalisation does not apply (math-verify has its own)."""
     del normalize
     return float(math_equal(prediction, reference))
+
+
+@text_metric("em", description="DROP's exact match: the answer's spans, normalised, as a set")
+def drop_em(prediction: str, reference: Reference, normalize: Normalize) -> float:
+    """DROP's exact match (lm-evaluation-harness's `drop` `em`); its own normalisation."""
+    del normalize
+    return drop.drop_em(prediction, reference)
+
+
+@text_metric("f1", description="DROP's F1: bags of words aligned span to span, numbers matched")
+def drop_f1(prediction: str, reference: Reference, normalize: Normalize) -> float:
+    """DROP's F1 (lm-evaluation-harness's `drop` `f1`), rounded to two decimals as it is."""
+    del normalize
+    return drop.drop_f1(prediction, reference)
+
+
+def _truthfulqa(name: str) -> None:
+    kind, part = name.rsplit("_", 1)
+    what = {"max": "best over the correct answers", "acc": "1 when a correct answer scores best",
+            "diff": "best correct minus best incorrect"}[part]  # fmt: skip
+
+    def fn(prediction: str, target: Any, normalize: Normalize) -> float:
+        del normalize
+        if not isinstance(target, dict) or not {"correct", "incorrect"} <= set(target):
+            raise UserError(
+                f"metric {name} needs a target with `correct` and `incorrect` answer lists, "
+                f"got {target!r:.60}"
+            )
+        correct, incorrect = tuple(target["correct"]), tuple(target["incorrect"])
+        return truthfulqa.scores(prediction, correct, incorrect)[name]
+
+    fn.__name__ = name
+    target_metric(name, description=f"TruthfulQA: {kind} {what}")(fn)
+
+
+for _name in truthfulqa.METRICS:
+    _truthfulqa(_name)
 
 
 @text_metric("math_verify", kind="output")

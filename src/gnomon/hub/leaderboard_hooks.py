@@ -1,0 +1,128 @@
+"""Row and split hooks of the Open LLM Leaderboard v2 benchmarks (lm-eval's `leaderboard` tasks).
+
+Each does what lm-eval's `process_docs` or `doc_to_*` functions for that task do, where a
+template cannot: BBH's per-subtask choice labels and description (data lm-eval keeps in its task
+files, shipped in `hub/fewshot/`), MuSR's choices (a Python list written as a string), MATH's
+boxed answer, and GPQA's shuffled options.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+
+FEWSHOT_DIR = Path(__file__).parent / "fewshot"
+
+
+@cache
+def bbh_tasks() -> dict[str, dict[str, Any]]:
+    """Per BBH subtask: `description` and `choices` (scripts/make_leaderboard_fewshot.py)."""
+    text = (FEWSHOT_DIR / "leaderboard_bbh_tasks.json").read_text(encoding="utf-8")
+    tasks: dict[str, dict[str, Any]] = json.loads(text)
+    return tasks
+
+
+def leaderboard_bbh(row: Row) -> Row:
+    task = bbh_tasks().get(str(row["subset"]))
+    if task is None:
+        raise ValueError(f"subset {row['subset']!r} is not a leaderboard BBH subtask")
+    return {**row, "description": task["description"], "choices": list(task["choices"])}
+
+
+def leaderboard_musr(row: Row) -> Row:
+    """MuSR stores its choices as a Python list literal in a string; lm-eval reads it so."""
+    try:
+        choices = ast.literal_eval(str(row["choices"]))
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        choices = None
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        raise ValueError("`choices` is not a list of strings written as a Python literal")
+    return {**row, "choice_list": choices}
+
+
+INVALID_ANSWER = "[invalidanswer]"
+
+
+def last_boxed_only_string(text: str) -> str:
+    """The last `\\boxed{...}` (or `\\fbox{...}`, or `\\boxed ` up to a dollar) of a solution,
+    braces balanced; INVALID_ANSWER when there is none. The leaderboard's frozen variant of
+    the Minerva helper: its quirks (the `\\boxed ` shortcut wins) are kept."""
+    if "\\boxed " in text:
+        return "\\boxed " + text.split("\\boxed ")[-1].split("$")[0]
+    start = text.rfind("\\boxed")
+    if start < 0:
+        start = text.rfind("\\fbox")
+        if start < 0:
+            return INVALID_ANSWER
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return INVALID_ANSWER
+
+
+def remove_boxed(text: str) -> str:
+    if text.startswith("\\boxed "):
+        return text[len("\\boxed ") :]
+    if "\\boxed " not in text and text.startswith("\\boxed{") and text.endswith("}"):
+        return text[len("\\boxed{") : -1]
+    return INVALID_ANSWER
+
+
+def leaderboard_math(row: Row) -> Row:
+    """MATH's reference answer: the content of the solution's last box."""
+    return {**row, "answer": remove_boxed(last_boxed_only_string(str(row["solution"])))}
+
+
+def _gpqa_clean(text: object) -> str:
+    """lm-eval's GPQA clean-up of an option (HellaSwag's, plus None as one space)."""
+    if text is None:
+        return " "
+    if not isinstance(text, str):
+        raise ValueError(f"an option is {type(text).__name__}, not text")
+    text = text.strip().replace(" [title]", ". ")
+    text = re.sub(r"\[.*?\]", "", text)
+    return text.replace("  ", " ")
+
+
+GPQA_SEED = 0  # lm-eval's default `random_seed`: `simple_evaluate` seeds `random` with it
+
+
+def leaderboard_gpqa() -> Callable[[Row], Row]:
+    """The four options shuffled, as lm-eval's `process_docs` does with the global `random`:
+    one generator seeded with 0 (lm-eval's default seed) per subset, its rows in order."""
+    rng = random.Random(GPQA_SEED)
+
+    def shuffle(row: Row) -> Row:
+        correct = _gpqa_clean(row["Correct Answer"])
+        options = [_gpqa_clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
+        rng.shuffle(options)
+        fields = {f"choice{i + 1}": option for i, option in enumerate(options)}
+        return {**row, **fields, "answer": f"({'ABCD'[options.index(correct)]})"}
+
+    return shuffle
+
+
+ROW_HOOKS = {
+    "leaderboard_bbh": leaderboard_bbh,
+    "leaderboard_musr": leaderboard_musr,
+    "leaderboard_math": leaderboard_math,
+}
+ROW_FIELDS = {
+    "leaderboard_bbh": ("subset", "input", "target"),
+    "leaderboard_musr": ("narrative", "question", "choices", "answer_choice"),
+    "leaderboard_math": ("problem", "solution"),
+}
+SPLIT_HOOKS = {"leaderboard_gpqa": leaderboard_gpqa}

@@ -1,0 +1,154 @@
+"""Registered scorers: code that turns one output into metrics, for benchmarks whose reference
+scores with a function (lm-eval's `process_results`) rather than filters and a metric.
+
+A spec names one with `scorer:`. A scorer reads the output, the sample's target and, where it
+needs one, its worked solution (`prompt.solution`); it says which metrics it computes, and the
+spec's `metrics` pick among them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gnomon.hub.leaderboard_hooks import INVALID_ANSWER
+from gnomon.scoring.extractors import _math_timeout, _math_verify
+
+ScoreFn = Callable[[str, str, str | None], dict[str, float]]  # (output, target, solution)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    metrics: tuple[str, ...]
+    fn: ScoreFn
+    needs_solution: bool = False  # the spec must give `prompt.solution`
+    version: int = 1  # bump when what it computes changes: stored answers are re-scored
+
+
+# --- the Open LLM Leaderboard's MATH-hard (lm-eval `leaderboard_math_*_hard`) ---------------
+
+
+def _math_verify_match(output: str, solution: str) -> bool:
+    """math-verify, as the leaderboard calls it: the gold read from the whole solution with
+    LaTeX extraction only, the output with math-verify's default extraction (LaTeX, then
+    plain expressions)."""
+    mv = _math_verify()
+    timeout = _math_timeout()
+    gold = mv.parse(solution, [mv.LatexExtractionConfig()], parsing_timeout=timeout)
+    found = mv.parse(output, parsing_timeout=timeout)
+    return bool(mv.verify(gold, found, timeout_seconds=timeout))
+
+
+_FINAL_ANSWER = re.compile(r"Final Answer: The final answer is(.*?). I hope it is correct.")
+
+# Minerva's answer normalisation (Lewkowycz et al. 2022, appendix D): literal replacements,
+# then words and units dropped, in this order.
+_REPLACE = (
+    ("an ", ""), ("a ", ""), (".$", "$"), ("\\$", ""), ("\\ ", ""), (" ", ""),
+    ("mbox", "text"), (",\\text{and}", ","), ("\\text{and}", ","), ("\\text{m}", "\\text{}"),
+)  # fmt: skip
+_DROP = (
+    "square", "ways", "integers", "dollars", "mph", "inches", "ft", "hours", "km", "units",
+    "\\ldots", "sue", "points", "feet", "minutes", "digits", "cents", "degrees", "cm", "gm",
+    "pounds", "meters", "meals", "edges", "students", "childrentickets", "multiples",
+    "\\text{s}", "\\text{.}", "\\text{\ns}", "\\text{}^2", "\\text{}^3", "\\text{\n}",
+    "\\text{}", "\\mathrm{th}", "^\\circ", "^{\\circ}", "\\;", ",\\!", "{,}", '"', "\\dots",
+)  # fmt: skip
+_UNWRAP = (
+    (re.compile(r"(.*?)(\$)(.*?)(\$)(.*)"), "$\\3$"),
+    (re.compile(r"(\\text\{)(.*?)(\})"), "\\2"),
+    (re.compile(r"(\\textbf\{)(.*?)(\})"), "\\2"),
+    (re.compile(r"(\\overline\{)(.*?)(\})"), "\\2"),
+    (re.compile(r"(\\boxed\{)(.*)(\})"), "\\2"),
+    (re.compile(r"(frac)([^{])(.)"), "frac{\\2}{\\3}"),
+    (re.compile(r"(sqrt)([^{])"), "sqrt{\\2}"),
+)
+
+
+def minerva_normalize(answer: str) -> str:
+    """A final answer reduced to a canonical string: the right-hand side of the last `=`,
+    units and words dropped, math delimiters and `\\text{}`-like wrappers unwrapped, TeX
+    shorthand (`\\frac12`) braced, thousands separators of plain integers removed."""
+    answer = answer.split("=")[-1]
+    for old, new in _REPLACE:
+        answer = answer.replace(old, new)
+    for word in _DROP:
+        answer = answer.replace(word, "")
+    for pattern, repl in _UNWRAP:
+        answer = pattern.sub(repl, answer)
+    answer = answer.replace("$", "")
+    if answer.replace(",", "").isdigit():
+        answer = answer.replace(",", "")
+    return answer
+
+
+def _sympy_equal(a: str, b: str) -> bool:
+    """Whether two normalised answers parse (sympy's LaTeX parser) to expressions whose
+    difference simplifies to 0. Any failure is "not equal", except a missing parser runtime
+    (antlr4), which is raised, as the reference raises it."""
+    import signal
+    import threading
+
+    import sympy
+    from sympy.parsing.latex import parse_latex
+
+    def compare() -> bool:
+        try:
+            diff = parse_latex(a) - parse_latex(b)
+        except ImportError:
+            raise
+        except Exception:
+            return False
+        try:
+            return bool(sympy.simplify(diff) == 0)
+        except Exception:
+            return False
+
+    if threading.current_thread() is not threading.main_thread():
+        return compare()  # SIGALRM works in the main thread only: unbounded elsewhere
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(1)
+    try:
+        return compare()
+    except TimeoutError:
+        return False
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _original_match(output: str, answer: str) -> bool:
+    """The leaderboard's `exact_match_original`: the answer after "Final Answer: The final
+    answer is", Minerva-normalised, equal to the normalised reference as text or by sympy."""
+    found = _FINAL_ANSWER.search(output + "I hope it is correct.")
+    if found is None:
+        return False
+    predicted = minerva_normalize(found.group(1).strip())
+    gold = minerva_normalize(answer)
+    if predicted == INVALID_ANSWER:
+        return False
+    return predicted.strip() == gold.strip() or _sympy_equal(predicted, gold)
+
+
+def leaderboard_math(output: str, answer: str, solution: str | None) -> dict[str, float]:
+    """`answer`: the solution's boxed answer (the target); `solution`: the whole solution."""
+    try:
+        original = _original_match(output, answer)
+    except Exception:  # the reference scores any failure of this path (antlr4 absent) as 0
+        original = False
+    return {
+        "exact_match": float(_math_verify_match(output, solution or "")),
+        "exact_match_original": float(original),
+    }
+
+
+SCORERS: dict[str, Scorer] = {
+    "leaderboard_math": Scorer(
+        ("exact_match", "exact_match_original"), leaderboard_math, needs_solution=True
+    ),
+}
