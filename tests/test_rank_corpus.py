@@ -61,7 +61,10 @@ def test_every_metric_knows_its_scale() -> None:
         assert metric.unit == "share" or not scale_of(name).share, name
         if not metric.higher_is_better:
             assert not scale_of(name).share, name
-    for name in ("acc", "acc_norm", "exact_match", "pass@1", "corpus_f1", "win_rate"):
+    # TruthfulQA generation: BLEU/ROUGE best and difference are on 0..100, `_acc` a share
+    assert scale_of("bleu_max").unit == scale_of("rouge1_diff").unit == "points"
+    assert scale_of("rougeL_acc").share and not scale_of("bleu_diff").share
+    for name in ("acc", "acc_norm", "exact_match", "pass@1", "corpus_f1", "win_rate", "f1"):
         assert scale_of(name).share, name
     assert not scale_of("rating", {"judge": {"normalize": False}}).share
     assert scale_of("rating", {"judge": {"normalize": True}}).share

@@ -92,7 +92,11 @@ def text_metric(
 
 
 def target_metric(
-    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+    name: str,
+    *,
+    modes: Iterable[str] = ("generate",),
+    description: str = "",
+    unit: Unit = "share",
 ) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
     """Register `fn(prediction, target, normalize) -> float` as a text metric that reads the
     sample's whole target (e.g. TruthfulQA's correct and incorrect answers) rather than taking
@@ -100,7 +104,7 @@ def target_metric(
 
     def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
         doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
-        _register(SampleMetric(name, "text", frozenset(modes), "mean", fn, doc))
+        _register(SampleMetric(name, "text", frozenset(modes), "mean", fn, doc, unit=unit))
         return fn
 
     return decorate
@@ -373,7 +377,9 @@ def _truthfulqa(name: str) -> None:
         return truthfulqa.scores(prediction, correct, incorrect)[name]
 
     fn.__name__ = name
-    target_metric(name, description=f"TruthfulQA: {kind} {what}")(fn)
+    # BLEU and ROUGE are on 0..100 as lm-eval has them; only `_acc` is a 0..1 share
+    unit: Unit = "share" if part == "acc" else "points"
+    target_metric(name, description=f"TruthfulQA: {kind} {what}", unit=unit)(fn)
 
 
 for _name in truthfulqa.METRICS:
