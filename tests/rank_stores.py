@@ -3,11 +3,15 @@ models, hostile model text, a run caught part-way), and one filled by real `gnom
 
 from __future__ import annotations
 
+import hashlib
+import random
 from pathlib import Path
 
 from gnomon_cli import gnomon, ok
 
-from gnomon.store import Store
+from gnomon import __version__
+from gnomon.hub import resolve
+from gnomon.store import ResultRow, Store
 from gnomon_testing.synthetic import write_run
 
 BENCHES = [  # (id, kind, dimension)
@@ -64,3 +68,82 @@ def build_real(path: Path, llama: Path, qwen2: Path, data: Path) -> Path:
             "--limit", "12",
         ))  # fmt: skip
     return path
+
+
+def write_corpus_run(
+    store: Store, model: str, bench: str, quality: float, samples: int = 40, written: int = -1
+) -> str:
+    """A finished run of a built-in corpus-headline benchmark (`wmt16_de_en`: BLEU; `wikitext`:
+    word perplexity), written through the Store API with the payloads its mode writes: a
+    translation keeping about `quality` of the reference's words, or a loglikelihood of
+    `-(1 - quality) * 8` nats per word. Samples carry no per-sample metric, as real ones.
+    `written` < `samples` leaves the run going after that many samples."""
+    spec = resolve(bench).model_dump()
+    rng = random.Random(f"{model}:{bench}")
+    model_key = f"hf:{model}@main|float32"
+    prompt_hash = hashlib.sha256(f"{bench}:prompt".encode()).hexdigest()[:16]
+    run_id = f"syn-{hashlib.sha256(f'{model}:{bench}'.encode()).hexdigest()[:12]}"
+    keys = [hashlib.sha256(f"{model_key}:{bench}:{i}".encode()).hexdigest() for i in range(samples)]
+    store.begin_run(run_id, model, model_key, {"model": model, "benches": [bench]}, __version__)
+    store.add_bench(run_id, bench, spec["version"], prompt_hash, 0, keys, spec)
+    words = ["the", "cat", "sat", "on", "a", "mat", "while", "two", "small", "dogs", "ran",
+             "past", "the", "old", "red", "house"]  # fmt: skip
+    rows = []
+    for i in range(samples):
+        reference = " ".join(rng.sample(words, 9))
+        if bench == "wikitext":
+            n_words, n_bytes = len(reference.split()), len(reference.encode())
+            ll = -(1.0 - quality) * 8.0 * n_words * rng.uniform(0.8, 1.2)
+            payload = {
+                "prediction": ll, "target": reference, "correct": False, "loglikelihood": ll,
+                "corpus": {"word_perplexity": [ll, n_words], "byte_perplexity": [ll, n_bytes],
+                           "bits_per_byte": [ll, n_bytes]},
+            }  # fmt: skip
+        else:
+            kept = [w if rng.random() < quality else "zebra" for w in reference.split()]
+            payload = {"prediction": " ".join(kept), "target": " " + reference, "correct": False}
+        rows.append(
+            ResultRow(
+                keys[i],
+                model_key,
+                bench,
+                spec["version"],
+                prompt_hash,
+                f"{bench}-{i}",
+                i,
+                None,
+                False,
+                {},
+                payload,
+                f"Sentence {i}:",
+            )  # fmt: skip
+        )
+    if written >= 0:
+        store.add_results(run_id, rows[:written])
+        return run_id
+    store.add_results(run_id, rows)
+    store.finish_run(run_id, "complete", planned=samples, tokens=samples * 20)
+    store.moments([run_id])
+    return run_id
+
+
+CORPUS_BENCHES = ("wikitext", "wmt16_de_en")  # headlines word_perplexity (lower) and bleu
+
+
+def build_corpus_synthetic(path: Path) -> dict[tuple[str, str], str]:
+    """`good` and `poor` on a share benchmark (bench_a), WMT16 (BLEU) and WikiText (perplexity);
+    `plain` on bench_a only. Returns the run ids by (model, benchmark)."""
+    store = Store(path)
+    runs = {}
+    try:
+        for name, quality in (("good", 0.8), ("poor", 0.4), ("plain", 0.6)):
+            runs[(name, "bench_a")] = write_run(
+                store, model=name, ability=4 * quality - 2, bench="bench_a", kind="choice",
+                dimension="knowledge", samples=80,
+            ).run_id  # fmt: skip
+            if name != "plain":
+                for bench in CORPUS_BENCHES:
+                    runs[(name, bench)] = write_corpus_run(store, name, bench, quality)
+    finally:
+        store.close()
+    return runs

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from loopback import running
+from rank_stores import build_corpus_synthetic
 
 from gnomon.rank.board import Board, Model, load_board
 from gnomon.rank.compare import Comparison, compare
@@ -675,6 +676,39 @@ def test_alpha_model_page_uses_its_full_run(tab: Tab, synthetic: Site) -> None:
     assert run == synthetic.runs[("alpha", "bench_a")]
     history = tab.texts("#model-history tbody tr td:first-child")
     assert synthetic.runs[("alpha-limited", "bench_a")] in history  # listed, just not used
+
+
+def test_corpus_columns_in_their_units_sort_best_first(tab: Tab, tmp_path: Path) -> None:
+    """BLEU and word perplexity columns show their own units, are not averaged, and sort best
+    first: the perplexity column ascending (lower is better), BLEU descending."""
+    path = tmp_path / "store.sqlite"
+    build_corpus_synthetic(path)
+    store = Store(path, create=False)
+    board = load_board(store)
+    good = next(m for m in board.models if m.name == "good")
+    with running(create_app(path)) as url:
+        tab.open(f"{url}/", charts=1)
+        assert "Not averaged" in tab.page.locator("p.lede").inner_text()
+        tab.page.locator("#toggle-benches").click()
+        bleu = good.entries["wmt16_de_en"].score
+        cell = tab.page.locator(f"tr[data-slug='{good.slug}'] td[data-bench='wmt16_de_en']")
+        assert cell.locator(".score").inner_text() == f"{bleu.value:.1f}"
+        for bench, first in (("wikitext", "ascending"), ("wmt16_de_en", "descending")):
+            header = tab.page.locator(f"#board th[data-bench='{bench}']")
+            header.locator("small").click()  # not the link: that opens the benchmark
+            assert header.get_attribute("aria-sort") == first, bench
+            order = tab.page.evaluate(
+                """(b) => Array.from(document.querySelectorAll('#board tbody tr')).map((tr) =>
+                     tr.querySelector(`td[data-bench="${b}"]`).dataset.value)""",
+                bench,
+            )
+            values = [float(v) for v in order if v != ""]
+            assert values == sorted(values, reverse=first == "descending"), bench
+            assert order[0] == str(good.entries[bench].score.value), bench  # best first
+        tab.open(f"{url}/bench/wikitext", charts=1)
+        assert tab.attrs("#bench-models tbody tr", "data-slug")[0] == good.slug
+        tab.open(f"{url}/model/{good.slug}", charts=2)
+    store.close()
 
 
 def test_bad_urls_and_bad_stores(tab: Tab, synthetic: Site, tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 benchmark, setting) cell, its score with interval, and the dimension and overall means.
 
 Scores come from per-cluster moments aggregated in SQL (`Store.moments`), so a board of
-thousands of runs costs one query per 500 runs, not a pass over every sample.
+thousands of runs costs one query per 500 runs, not a pass over every sample. A benchmark whose
+headline is a corpus metric (BLEU, perplexity) has no per-sample value: only its runs' samples
+are read, as `gnomon run`'s report reads them. Only shares (0..1, higher is better) go into the
+means; BLEU or a perplexity is shown in its own unit beside them (`gnomon.rank.scale`).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import NormalDist
 from typing import Any, get_args
 
 from gnomon.hub.spec import Dimension
 from gnomon.rank.names import display_names, slugs
+from gnomon.rank.scale import SHARE, Scale, scale_of
 from gnomon.rank.settings import STANDARD, Setting, column_id, setting_of
-from gnomon.report import produced_headline, scores_from_moments
+from gnomon.report import corpus_scores, produced_headline, scores_from_moments
 from gnomon.stats import Score
 from gnomon.store import Store
 
@@ -60,6 +65,7 @@ class Entry:
     odd_judge: bool = False  # judged by another model than most runs of this benchmark
     setting: Setting = STANDARD
     column: str = ""  # the board column it sits in; `bench` stays the store's id for queries
+    scale: Scale = SHARE  # the unit of its headline metric
 
     def __post_init__(self) -> None:
         self.column = self.column or self.bench
@@ -94,6 +100,15 @@ class Bench:
     def standard(self) -> bool:
         return self.setting.standard
 
+    @cached_property
+    def scale(self) -> Scale:
+        return scale_of(self.headline, self.spec)
+
+    @property
+    def averaged(self) -> bool:
+        """Whether the means count it: the standard setting of a benchmark scored as a share."""
+        return self.standard and self.scale.share
+
 
 @dataclass
 class Model:
@@ -121,13 +136,18 @@ class Board:
     dimensions: list[str]  # those with at least one benchmark on the board
 
     def benches_of(self, dimension: str, variants: bool = True) -> list[Bench]:
-        """The dimension's columns in display order; `variants=False`: only the standard
-        settings, the columns its means are made of."""
+        """The dimension's columns in display order; `variants=False`: only the columns its
+        means are made of (standard settings scored as shares)."""
         return [
             b
             for b in self.benches.values()
-            if b.dimension == dimension and (variants or b.standard)
+            if b.dimension == dimension and (variants or b.averaged)
         ]
+
+    @property
+    def unaveraged(self) -> list[Bench]:
+        """Standard columns left out of the means: scored in another unit than a share."""
+        return [b for b in self.benches.values() if b.standard and not b.scale.share]
 
     @property
     def standard_benches(self) -> list[Bench]:
@@ -219,9 +239,13 @@ def load_board(store: Store) -> Board:
         metrics, _ = scores_from_moments(
             moments[(row["run_id"], bench)], own_spec.get("cluster_by")
         )
+        wanted = row.get("headline") or column.headline
+        if scale_of(wanted, own_spec).corpus:  # read the samples only where the headline needs
+            corpus = corpus_of(store, row["run_id"], bench, own_spec, row["status"], row["created"])
+            metrics |= {name: s for name, s in corpus.items() if s.n}  # none yet: a dash
         # the metric this run reports: the one it produced (a run answered by generation has
         # `acc` where the column reads `acc_norm`), marked on the board when it differs
-        headline = produced_headline(row.get("headline") or column.headline, own_spec, metrics)
+        headline = produced_headline(wanted, own_spec, metrics)
         done = metrics[headline].n if headline in metrics else 0
         note = row.get("headline_note") if headline != column.headline else None
         entry = Entry(
@@ -231,6 +255,7 @@ def load_board(store: Store) -> Board:
                 None if headline == column.headline
                 else f"this run reports {headline}, not {column.headline}"
             ), judge=row.get("judge"), setting=setting, column=column.id,
+            scale=scale_of(headline, own_spec),
         )  # fmt: skip
         models.setdefault(key, Model(key, "", "")).entries[column.id] = entry
     _name_models(models, names)
@@ -250,6 +275,25 @@ def load_board(store: Store) -> Board:
         ),
     )
     return Board(ranked, benches, dimensions)
+
+
+_CORPUS_KEPT: dict[tuple[str, str, str, float], dict[str, Score]] = {}
+
+
+def corpus_of(
+    store: Store, run_id: str, bench: str, spec: dict[str, Any], status: str, created: float
+) -> dict[str, Score]:
+    """The run's corpus metrics on one benchmark, as its report computes them. A complete run
+    never changes, so its scores are kept for the process (the web app rebuilds the board
+    whenever the store changes, which a run elsewhere does all the time)."""
+    if status != "complete":
+        return corpus_scores(store, run_id, bench, spec)
+    key = (str(store.path), run_id, bench, created)
+    if key not in _CORPUS_KEPT:
+        if len(_CORPUS_KEPT) > 4096:
+            _CORPUS_KEPT.clear()
+        _CORPUS_KEPT[key] = corpus_scores(store, run_id, bench, spec)
+    return _CORPUS_KEPT[key]
 
 
 def _columns(
@@ -325,18 +369,26 @@ def _mark_odd_prompts(models: dict[str, Model], benches: dict[str, Bench]) -> No
                     e.odd_judge = True
 
 
+def _counted(entry: Entry | None) -> Score | None:
+    """The entry's score when the means may use it: a run that reports another metric than
+    a share in a share column (none should) is not averaged in."""
+    if entry is None or entry.score is None or not entry.scale.share:
+        return None
+    return entry.score
+
+
 def _aggregate(model: Model, benches: dict[str, Bench], dimensions: list[str]) -> None:
     """Dimension = mean of its benchmarks; overall = mean of the dimensions. A benchmark the
     model lacks is listed in `missing`, never averaged in as zero. Only standard settings
-    count: a variant is the same benchmark measured again, and must not weigh twice."""
+    count: a variant is the same benchmark measured again, and must not weigh twice. Only
+    shares count: BLEU points or a perplexity cannot be averaged with accuracies, so such a
+    benchmark is neither in a mean nor ever missing from one."""
     parts: list[tuple[str, Score]] = []
     for dim in dimensions:
-        ids = [b.id for b in benches.values() if b.dimension == dim and b.standard]
-        scores = (model.entries[b].score for b in ids if b in model.entries)
-        have = [s for s in scores if s is not None]
-        model.missing[dim] = [
-            b for b in ids if b not in model.entries or model.entries[b].score is None
-        ]
+        ids = [b.id for b in benches.values() if b.dimension == dim and b.averaged]
+        counted = {b: _counted(model.entries.get(b)) for b in ids}
+        have = [s for s in counted.values() if s is not None]
+        model.missing[dim] = [b for b, s in counted.items() if s is None]
         if have:
             model.dimensions[dim] = mean_interval(have)
             parts.extend((dim, s) for s in have)

@@ -7,6 +7,8 @@ import html
 import math
 from typing import Any
 
+from gnomon.rank.scale import SHARE, Scale
+
 _FONT = {"family": "system-ui, sans-serif", "size": 13}
 _COLOR = "#3b6fb6"
 _MUTED = "#b8c2d1"
@@ -29,18 +31,22 @@ def bars_with_errors(
     highs: list[float],
     title: str,
     muted: list[bool] | None = None,
+    scale: Scale = SHARE,
 ) -> dict[str, Any]:
-    """`muted` greys the bars of scores that are not comparable (a model lacking benchmarks)."""
-    """Horizontal bars (labels stay readable however long) with asymmetric 95% error bars."""
-    pct = [_finite(v) and 100 * v for v in values]
+    """Horizontal bars (labels stay readable however long) with asymmetric 95% error bars.
+    `muted` greys the bars of scores that are not comparable (a model lacking benchmarks);
+    `scale` is the values' unit (a share is drawn in %, BLEU or a perplexity as it is)."""
+    k = scale.factor
+    pct = [None if _finite(v) is None else k * v for v in values]
     plus = [
-        None if _finite(h) is None or _finite(v) is None else 100 * (h - v)
+        None if _finite(h) is None or _finite(v) is None else k * (h - v)
         for v, h in zip(values, highs, strict=True)
     ]
     minus = [
-        None if _finite(lo) is None or _finite(v) is None else 100 * (v - lo)
+        None if _finite(lo) is None or _finite(v) is None else k * (v - lo)
         for v, lo in zip(values, lows, strict=True)
     ]
+    axis = "score (%)" if scale.share else f"{scale.metric} ({scale.describe}),"
     height = max(220, 60 + 28 * len(labels))
     return {
         "data": [
@@ -66,7 +72,10 @@ def bars_with_errors(
             "font": _FONT,
             "height": height,
             "margin": {"l": 10, "r": 20, "t": 40, "b": 40},
-            "xaxis": {"title": {"text": "score (%) with 95% interval"}, "rangemode": "tozero"},
+            "xaxis": {
+                "title": {"text": html.escape(f"{axis} with 95% interval", quote=False)},
+                "rangemode": "tozero",
+            },
             "yaxis": {"autorange": "reversed", "automargin": True},
         },
     }

@@ -3,6 +3,9 @@ and overall, and the questions where they disagree.
 
 Pairing by question removes the variance that question difficulty shares between the models,
 so a real difference shows up with far fewer questions than two independent intervals need.
+A corpus metric (BLEU, perplexity) has no value per question to pair: such a benchmark is listed
+apart with each model's own score, and only shares go into the overall difference, as only they
+go into the overall score.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from statistics import NormalDist
 from typing import Any
 
 from gnomon.rank.board import Z95, Board, Model, overall_weights
-from gnomon.stats import PairedResult, paired_difference
+from gnomon.rank.scale import SHARE, Scale
+from gnomon.stats import PairedResult, Score, paired_difference
 from gnomon.store import Store
 from gnomon.store_reads import MetricValue, StoredSample
 
@@ -35,6 +39,20 @@ class BenchComparison:
     # found by sample id among every row of both runs
     rowids: dict[str, tuple[int, int]] = field(default_factory=dict)
     standard: bool = True  # the benchmark's standard setting: the only ones overall counts
+    scale: Scale = SHARE  # the compared metric's unit: only shares go into the overall
+
+
+@dataclass
+class Unpaired:
+    """A column both models ran whose headline is a corpus metric: no per-question values, so
+    no paired difference; each model's own score (with its interval) is shown instead."""
+
+    bench: str
+    title: str
+    metric: str
+    a: Score | None
+    b: Score | None
+    scale: Scale
 
 
 @dataclass
@@ -45,6 +63,7 @@ class Comparison:
     overall: PairedResult | None  # over shared benchmarks, weighted as the overall score is
     only_a: list[str]
     only_b: list[str]
+    unpaired: list[Unpaired] = field(default_factory=list)
 
 
 def _paired_values(
@@ -70,9 +89,15 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
     runs in that column, so a 0-shot run is never paired with a 5-shot one."""
     shared = [bid for bid in board.benches if bid in a.entries and bid in b.entries]
     results: list[BenchComparison] = []
+    unpaired: list[Unpaired] = []
     for bid in shared:
         bench = board.benches[bid]
         ea, eb = a.entries[bid], b.entries[bid]
+        if bench.scale.corpus or ea.scale.corpus or eb.scale.corpus:
+            unpaired.append(
+                Unpaired(bid, bench.title, bench.headline, ea.score, eb.score, bench.scale)
+            )
+            continue
         va, vb, ids = _paired_values(
             store, bench.bench, bench.headline, ea.run_id, ea.done, eb.run_id, eb.done
         )
@@ -96,6 +121,7 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
                 (ea.bench_version, ea.prompt_hash) == (eb.bench_version, eb.prompt_hash),
                 {i: (va[i][2], vb[i][2]) for i in differ},
                 bench.standard,
+                bench.scale,
             )  # fmt: skip
         )
     return Comparison(
@@ -105,13 +131,18 @@ def compare(store: Store, board: Board, a: Model, b: Model) -> Comparison:
         _overall(results),
         [bid for bid in a.entries if bid not in b.entries],
         [bid for bid in b.entries if bid not in a.entries],
+        unpaired,
     )
 
 
 def _overall(results: list[BenchComparison]) -> PairedResult | None:
     """Mean over dimensions of the mean over benchmarks in their standard settings, as the
     overall score is built; the benchmarks are independent, so their variances add."""
-    usable = [r for r in results if r.standard and r.result.n and not math.isnan(r.result.stderr)]
+    usable = [
+        r
+        for r in results
+        if r.standard and r.scale.share and r.result.n and not math.isnan(r.result.stderr)
+    ]
     if not usable:
         return None
     weights = list(zip(overall_weights([r.dimension for r in usable]), usable, strict=True))

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.rank import charts
-from gnomon.rank.board import Board, Entry, Model
+from gnomon.rank.board import Board, Entry, Model, corpus_of
 from gnomon.rank.compare import compare, disagreements
 from gnomon.rank.samples import FILTERS, sample_page
+from gnomon.rank.scale import scale_of
+from gnomon.stats import Score
 from gnomon.store import Store
 
 DISAGREE_PER_PAGE = 50
@@ -61,7 +63,8 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             "Dimensions",
         )
     entries = [model.entries[b] for b in board.benches if b in model.entries]
-    scored = [(e, e.score) for e in entries if e.score is not None]
+    # one axis in %: BLEU or a perplexity is in the table, not on a chart of shares
+    scored = [(e, e.score) for e in entries if e.score is not None and e.scale.share]
     bench_chart = None
     if scored:
         bench_chart = charts.bars_with_errors(
@@ -69,7 +72,7 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             [s.value for _, s in scored],
             [s.ci_low for _, s in scored],
             [s.ci_high for _, s in scored],
-            "Benchmarks",
+            "Benchmarks" + (" (shares)" if len(scored) < len(entries) else ""),
         )
     return Page(
         "model.html",
@@ -79,11 +82,26 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             "model": model,
             "entries": entries,
             "runs": runs,
+            "all_metrics": {e.column: _all_metrics(store, e) for e in entries},
             "history": history,
             "dim_chart": dim_chart,
             "bench_chart": bench_chart,
         },
     )
+
+
+def _all_metrics(store: Store, entry: Entry) -> dict[str, Score]:
+    """Every metric of the entry's run, its corpus ones too (LAMBADA's perplexity beside its
+    acc): read from the samples for one model's page, never for the whole board."""
+    info = next((b for b in store.run_benches(entry.run_id) if b["bench"] == entry.bench), None)
+    spec = info["spec"] if info else {}
+    names = spec.get("metrics", [])
+    if all(m in entry.metrics or not scale_of(m, spec).corpus for m in names):
+        return entry.metrics
+    extra = corpus_of(store, entry.run_id, entry.bench, spec, entry.run_status, entry.created)
+    order = {name: i for i, name in enumerate(names)}
+    merged = entry.metrics | extra
+    return dict(sorted(merged.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
 
 
 def bench_page(store: Store, board: Board, bench_id: str) -> Page:
@@ -93,7 +111,9 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
     rows: list[tuple[Model, Entry]] = [
         (m, m.entries[bench_id]) for m in board.models if bench_id in m.entries
     ]
-    rows.sort(key=lambda me: -me[1].score.value if me[1].score else math.inf)
+    # best first: a lower-is-better metric (perplexity, TER) ascending; no score last
+    sign = 1.0 if not bench.scale.higher_is_better else -1.0
+    rows.sort(key=lambda me: _sort_value(me[1], sign))
     # a standard column may be empty: every model ran the benchmark in another setting
     newest = max((e for _, e in rows), key=lambda e: e.created, default=None)
     example = store.first_sample(newest.run_id, bench.bench) if newest else None
@@ -106,6 +126,7 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
             [s.ci_low for _, s in scored],
             [s.ci_high for _, s in scored],
             f"{bench.title}: {bench.headline}",
+            scale=bench.scale,
         )
     return Page(
         "bench.html",
@@ -119,6 +140,13 @@ def bench_page(store: Store, board: Board, bench_id: str) -> Page:
             "chart": chart,
         },
     )
+
+
+def _sort_value(entry: Entry, sign: float) -> float:
+    score = entry.score
+    if score is None or math.isnan(score.value):
+        return math.inf
+    return sign * score.value
 
 
 def compare_page(
@@ -174,6 +202,10 @@ def samples_view(
     # the stored flag is acc for choice, exact_match for generation, the first completion for
     # code; a benchmark reported by another metric (acc_norm) is judged by that metric here
     verdict = None if headline in ("acc", "exact_match", "pass@1") else headline
+    # BLEU or a perplexity has no value per sample: no sample is correct or wrong by it
+    corpus = scale_of(headline, spec).corpus
+    if corpus:
+        verdict = None
     result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
     model = next((m for m in board.models if m.key == run["model_key"]), None)
     # the column this run stands in (a 0-shot run's is `mmlu@0shot`), else the benchmark's own
@@ -190,6 +222,7 @@ def samples_view(
             "bench": info,
             "column": column,
             "sp": result,
-            "filters": FILTERS,
+            "filters": ("all",) if corpus else FILTERS,
+            "corpus_headline": headline if corpus else None,
         },
     )

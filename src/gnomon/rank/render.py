@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from gnomon import __version__
 from gnomon.rank.links import Links
 from gnomon.rank.pages import Page
+from gnomon.rank.scale import Scale, scale_of
 from gnomon.text import shown
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -26,6 +27,15 @@ def pct(x: float | None) -> str:
 
 def signed_pct(x: float | None) -> str:
     return "?" if x is None or math.isnan(x) else f"{100 * x:+.1f}"
+
+
+def num(x: float | None, scale: Scale | None = None) -> str:
+    """A value in its metric's unit (a share in %, BLEU in points, a perplexity as it is)."""
+    return pct(x) if scale is None else scale.format(x)
+
+
+def signed_num(x: float | None, scale: Scale | None = None) -> str:
+    return signed_pct(x) if scale is None else scale.format(x, signed=True)
 
 
 def pvalue(p: float | None) -> str:
@@ -58,6 +68,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(pct=pct, signed_pct=signed_pct, pvalue=pvalue, date=date, duration=duration)
+    env.filters.update(num=num, signed_num=signed_num)
+    env.globals["scale_of"] = scale_of
     return env
 
 

@@ -36,6 +36,10 @@ def board_json(board: Board) -> dict[str, Any]:
                 "metric": b.headline,
                 "benchmark": b.bench,
                 "setting": b.setting.describe(),
+                # values are in the metric's own unit: a share 0..1, BLEU 0..100 points, ...
+                "unit": b.scale.unit,
+                "higher_is_better": b.scale.higher_is_better,
+                "averaged": b.averaged,
             }
             for b in board.benches.values()
         },
@@ -57,6 +61,8 @@ def board_json(board: Board) -> dict[str, Any]:
                         "prompt_hash": e.prompt_hash,
                         "shots": e.shots,
                         "benchmark": e.bench,
+                        "metric": e.headline,
+                        "unit": e.scale.unit,
                     }
                     for bid, e in m.entries.items()
                 },

@@ -6,9 +6,10 @@ from rich.table import Table
 from rich.text import Text
 
 from gnomon.errors import UserError
-from gnomon.rank.board import Board, Interval, Model
+from gnomon.rank.board import Board, Entry, Interval, Model
 from gnomon.rank.compare import Comparison
-from gnomon.rank.render import pct, pvalue, signed_pct
+from gnomon.rank.render import num, pvalue, signed_num
+from gnomon.rank.scale import Scale
 from gnomon.stats import Score
 
 EMPTY = (
@@ -18,18 +19,33 @@ EMPTY = (
 )
 
 
-def _cell(score: Score | Interval | None, star: bool = False) -> str:
+def _cell(score: Score | Interval | None, star: bool = False, scale: Scale | None = None) -> str:
+    """A value in its unit (a share in %), with its interval; ↓ marks lower is better."""
     if score is None:
         return "—"
-    return f"{pct(score.value)}{'*' if star else ''}\n{pct(score.ci_low)}–{pct(score.ci_high)}"
+    mark = ("*" if star else "") + (f" {scale.arrow}" if scale and scale.arrow else "")
+    return (
+        f"{num(score.value, scale)}{mark}\n{num(score.ci_low, scale)}–{num(score.ci_high, scale)}"
+    )
 
 
 def board_table(board: Board, benchmarks: bool = False) -> Table:
     caption = "— not run · * mean lacks some of its benchmarks · (partial) run still in progress"
     if benchmarks and len(board.standard_benches) < len(board.benches):
         caption += " · bench@setting: another setting (0shot, chat, generation), not in the means"
+    unaveraged = board.unaveraged
+    if unaveraged:
+        caption += (
+            " · not averaged, in their own units (BLEU in points of 0–100, perplexity;"
+            f" ↓ lower is better): {', '.join(b.id for b in unaveraged)}"
+            + ("" if benchmarks else " (--benchmarks shows them)")
+        )
     table = Table(
-        title=Text("gnomon leaderboard (scores in %, 95% intervals)"),
+        title=Text(
+            "gnomon leaderboard (scores in %"
+            + (", BLEU and perplexity in their own units" if unaveraged else "")
+            + ", 95% intervals)"
+        ),
         title_justify="left",
         caption=Text(caption),
         caption_justify="left",
@@ -41,7 +57,8 @@ def board_table(board: Board, benchmarks: bool = False) -> Table:
         table.add_column(dim, justify="right")
         if benchmarks:
             for bench in board.benches_of(dim):
-                table.add_column(bench.id, justify="right", style="dim")
+                unit = "" if bench.scale.share else f"\n{bench.headline} {bench.scale.arrow}"
+                table.add_column(bench.id + unit.rstrip(), justify="right", style="dim")
     for i, m in enumerate(board.models, 1):
         name = m.name + (" (partial)" if m.in_progress else "")
         row = [str(i), name, _cell(m.overall, m.overall is not None and not m.complete)]
@@ -50,9 +67,13 @@ def board_table(board: Board, benchmarks: bool = False) -> Table:
             if benchmarks:
                 for bench in board.benches_of(dim):
                     entry = m.entries.get(bench.id)
-                    row.append(_cell(entry.score if entry else None))
+                    row.append(_cell(entry.score if entry else None, scale=_scale(entry)))
         table.add_row(*row)
     return table
+
+
+def _scale(entry: Entry | None) -> Scale | None:
+    return entry.scale if entry else None
 
 
 def find_model(board: Board, text: str) -> Model:
@@ -77,16 +98,29 @@ def comparison_table(cmp: Comparison) -> Table:
     for column in ("benchmark", "metric", "A", "B", "A − B", "95% CI", "p", "n", "disagree"):
         table.add_column(column, justify="left" if column in ("benchmark", "metric") else "right")
     for bc in cmp.benches:
-        r = bc.result
+        r, sc = bc.result, bc.scale
         table.add_row(
-            bc.bench, bc.metric, pct(bc.a_mean), pct(bc.b_mean), signed_pct(r.mean_diff),
-            f"[{signed_pct(r.ci_low)}, {signed_pct(r.ci_high)}]", pvalue(r.p_value), str(r.n),
-            str(len(bc.differ)),
+            bc.bench, bc.metric + (f" {sc.arrow}" if sc.arrow else ""), num(bc.a_mean, sc),
+            num(bc.b_mean, sc), signed_num(r.mean_diff, sc),
+            f"[{signed_num(r.ci_low, sc)}, {signed_num(r.ci_high, sc)}]", pvalue(r.p_value),
+            str(r.n), str(len(bc.differ)),
+        )  # fmt: skip
+    for u in cmp.unpaired:
+        table.add_row(
+            u.bench, u.metric + (f" {u.scale.arrow}" if u.scale.arrow else ""),
+            num(u.a.value if u.a else None, u.scale), num(u.b.value if u.b else None, u.scale),
+            "not paired", "", "", "", "",
         )  # fmt: skip
     if cmp.overall is not None:
         o = cmp.overall
         table.add_row(
-            "overall", "", "", "", signed_pct(o.mean_diff),
-            f"[{signed_pct(o.ci_low)}, {signed_pct(o.ci_high)}]", pvalue(o.p_value), str(o.n), "",
+            "overall", "", "", "", signed_num(o.mean_diff),
+            f"[{signed_num(o.ci_low)}, {signed_num(o.ci_high)}]", pvalue(o.p_value), str(o.n), "",
         )  # fmt: skip
+    if cmp.unpaired:
+        table.caption = Text(
+            "not paired: a corpus metric (BLEU, perplexity) has no value per question; each "
+            "model's own score is shown, in its unit, and left out of the overall difference"
+        )
+        table.caption_justify = "left"
     return table

@@ -22,13 +22,18 @@ from gnomon.hub.spec import Normalize
 from gnomon.scoring import drop, math_answers, truthfulqa
 from gnomon.scoring.extractors import math_equal
 
-__all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "is_known_metric", "lookup"]
+__all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "Unit", "is_known_metric", "lookup"]
 __all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
 
 # a reference is one text, or (DROP) one answer made of several spans
 Reference = str | list[str]
 TextMetric = Callable[[str, list[Reference], Normalize], float]
 Kind = Literal["text", "output", "mode", "corpus"]
+# What a metric's number is on: "share" a 0..1 proportion (accuracy, F1, pass@k), the only kind a
+# leaderboard may show as % and average with others; "points" sacreBLEU's 0..100; "perplexity"
+# unbounded above 1; "bits" per byte; "rating" a judge's 1..scale (0..1, a share, when the spec
+# normalises).
+Unit = Literal["share", "points", "perplexity", "bits", "rating"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class SampleMetric:
     fn: TextMetric | None = None
     description: str = ""
     higher_is_better: bool = True  # False for errors and perplexities (TER, word_perplexity)
+    unit: Unit = "share"
 
 
 SAMPLE_METRICS: dict[str, SampleMetric] = {}
@@ -86,7 +92,11 @@ def text_metric(
 
 
 def target_metric(
-    name: str, *, modes: Iterable[str] = ("generate",), description: str = ""
+    name: str,
+    *,
+    modes: Iterable[str] = ("generate",),
+    description: str = "",
+    unit: Unit = "share",
 ) -> Callable[[Callable[[str, Any, Normalize], float]], TextMetric]:
     """Register `fn(prediction, target, normalize) -> float` as a text metric that reads the
     sample's whole target (e.g. TruthfulQA's correct and incorrect answers) rather than taking
@@ -94,7 +104,7 @@ def target_metric(
 
     def decorate(fn: Callable[[str, Any, Normalize], float]) -> TextMetric:
         doc = description or next(iter((fn.__doc__ or "").strip().splitlines()), "")
-        _register(SampleMetric(name, "text", frozenset(modes), "mean", fn, doc))
+        _register(SampleMetric(name, "text", frozenset(modes), "mean", fn, doc, unit=unit))
         return fn
 
     return decorate
@@ -157,12 +167,22 @@ _register(
 )
 _register(
     SampleMetric(
-        "bleu", "corpus", frozenset({"generate"}), "bleu", description="sacreBLEU corpus BLEU"
+        "bleu",
+        "corpus",
+        frozenset({"generate"}),
+        "bleu",
+        description="sacreBLEU corpus BLEU, 0-100",
+        unit="points",
     )
 )
 _register(
     SampleMetric(
-        "chrf", "corpus", frozenset({"generate"}), "chrf", description="sacreBLEU corpus chrF"
+        "chrf",
+        "corpus",
+        frozenset({"generate"}),
+        "chrf",
+        description="sacreBLEU corpus chrF, 0-100",
+        unit="points",
     )
 )
 _register(
@@ -171,8 +191,9 @@ _register(
         "corpus",
         frozenset({"generate"}),
         "ter",
-        description="sacreBLEU corpus TER",
+        description="sacreBLEU corpus TER, 0-100",
         higher_is_better=False,
+        unit="points",
     )
 )
 _register(
@@ -183,13 +204,25 @@ _register(
         "perplexity",
         description="exp of minus the mean target loglikelihood over the corpus",
         higher_is_better=False,
+        unit="perplexity",
     )
 )
-for _name, _aggregation_name, _doc in (
-    ("word_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per word"),
-    ("byte_perplexity", "weighted_perplexity", "exp of minus the loglikelihood per byte"),
-    ("bits_per_byte", "bits_per_byte", "minus the loglikelihood per byte, in bits"),
-):
+_PER_UNIT: list[tuple[str, str, Unit, str]] = [
+    (
+        "word_perplexity",
+        "weighted_perplexity",
+        "perplexity",
+        "exp of minus the loglikelihood per word",
+    ),
+    (
+        "byte_perplexity",
+        "weighted_perplexity",
+        "perplexity",
+        "exp of minus the loglikelihood per byte",
+    ),
+    ("bits_per_byte", "bits_per_byte", "bits", "minus the loglikelihood per byte, in bits"),
+]
+for _name, _aggregation_name, _unit, _doc in _PER_UNIT:
     _register(
         SampleMetric(
             _name,
@@ -198,6 +231,7 @@ for _name, _aggregation_name, _doc in (
             _aggregation_name,
             description=_doc,
             higher_is_better=False,
+            unit=_unit,
         )
     )
 _register(
@@ -247,7 +281,10 @@ _JUDGE_METRICS = {
 }
 for _kind in _JUDGE_METRICS.values():
     for _name, _doc in _kind:
-        _register(SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc))
+        _judged: Unit = "rating" if _name == "rating" else "share"
+        _register(
+            SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc, unit=_judged)
+        )
 
 
 def judge_metrics(verdict: str) -> list[str]:
@@ -340,7 +377,9 @@ def _truthfulqa(name: str) -> None:
         return truthfulqa.scores(prediction, correct, incorrect)[name]
 
     fn.__name__ = name
-    target_metric(name, description=f"TruthfulQA: {kind} {what}")(fn)
+    # BLEU and ROUGE are on 0..100 as lm-eval has them; only `_acc` is a 0..1 share
+    unit: Unit = "share" if part == "acc" else "points"
+    target_metric(name, description=f"TruthfulQA: {kind} {what}", unit=unit)(fn)
 
 
 for _name in truthfulqa.METRICS:

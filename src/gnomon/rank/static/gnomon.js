@@ -23,6 +23,8 @@ function sortTable(table, th) {
   let dir = current === "descending" ? "ascending" : "descending";
   if (current === "none" && !numeric) dir = "ascending";
   if (current === "none" && col === 0) dir = "ascending";
+  // a lower-is-better column (perplexity, TER) puts its best first: ascending
+  if (current === "none" && th.dataset.lower === "1") dir = "ascending";
   table.querySelectorAll("th.sortable").forEach((h) => h.setAttribute("aria-sort", "none"));
   th.setAttribute("aria-sort", dir);
   const sign = dir === "ascending" ? 1 : -1;
