@@ -193,7 +193,8 @@ def test_user_spec_file_runs(quiz_run: dict[str, Any]) -> None:
 def test_unknown_benchmark_suggests_the_nearest(
     llama_dir: Path, store: Path, assert_store_unchanged: None
 ) -> None:
-    expect_error(gnomon(*run_args(llama_dir, store, "--bench", "mmmlu")), "mmmlu", "did you mean mmlu")
+    proc = gnomon(*run_args(llama_dir, store, "--bench", "mmmlu"))
+    expect_error(proc, "mmmlu", "did you mean mmlu")
 
 
 def test_missing_spec_file(llama_dir: Path, store: Path, tmp_path: Path) -> None:
