@@ -51,39 +51,17 @@ def leaderboard_musr(row: Row) -> Row:
 INVALID_ANSWER = "[invalidanswer]"
 
 
-def last_boxed_only_string(text: str) -> str:
-    """The last `\\boxed{...}` (or `\\fbox{...}`, or `\\boxed ` up to a dollar) of a solution,
-    braces balanced; INVALID_ANSWER when there is none. The leaderboard's frozen variant of
-    the Minerva helper: its quirks (the `\\boxed ` shortcut wins) are kept."""
-    if "\\boxed " in text:
-        return "\\boxed " + text.split("\\boxed ")[-1].split("$")[0]
-    start = text.rfind("\\boxed")
-    if start < 0:
-        start = text.rfind("\\fbox")
-        if start < 0:
-            return INVALID_ANSWER
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start : i + 1]
-    return INVALID_ANSWER
-
-
-def remove_boxed(text: str) -> str:
-    if text.startswith("\\boxed "):
-        return text[len("\\boxed ") :]
-    if "\\boxed " not in text and text.startswith("\\boxed{") and text.endswith("}"):
-        return text[len("\\boxed{") : -1]
-    return INVALID_ANSWER
-
-
 def leaderboard_math(row: Row) -> Row:
-    """MATH's reference answer: the content of the solution's last box."""
-    return {**row, "answer": remove_boxed(last_boxed_only_string(str(row["solution"])))}
+    """MATH's reference answer: the content of the solution's last box (the leaderboard's
+    helpers find it as Minerva's do; no box, or one that is not `\\boxed`, is invalid)."""
+    from gnomon.scoring.math_answers import last_boxed, unbox
+
+    boxed = last_boxed(str(row["solution"]))
+    try:
+        answer = unbox(boxed) if boxed is not None else INVALID_ANSWER
+    except ValueError:
+        answer = INVALID_ANSWER
+    return {**row, "answer": answer}
 
 
 def _gpqa_clean(text: object) -> str:

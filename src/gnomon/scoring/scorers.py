@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from gnomon.hub.leaderboard_hooks import INVALID_ANSWER
 from gnomon.scoring.extractors import _math_timeout, _math_verify
+from gnomon.scoring.math_answers import _REMOVED, _SUBSTITUTIONS
+from gnomon.scoring.math_answers import _UNWRAP as _MINERVA_UNWRAP
 
 ScoreFn = Callable[[str, str, str | None], dict[str, float]]  # (output, target, solution)
 
@@ -42,28 +44,11 @@ def _math_verify_match(output: str, solution: str) -> bool:
 
 _FINAL_ANSWER = re.compile(r"Final Answer: The final answer is(.*?). I hope it is correct.")
 
-# Minerva's answer normalisation (Lewkowycz et al. 2022, appendix D): literal replacements,
-# then words and units dropped, in this order.
-_REPLACE = (
-    ("an ", ""), ("a ", ""), (".$", "$"), ("\\$", ""), ("\\ ", ""), (" ", ""),
-    ("mbox", "text"), (",\\text{and}", ","), ("\\text{and}", ","), ("\\text{m}", "\\text{}"),
-)  # fmt: skip
-_DROP = (
-    "square", "ways", "integers", "dollars", "mph", "inches", "ft", "hours", "km", "units",
-    "\\ldots", "sue", "points", "feet", "minutes", "digits", "cents", "degrees", "cm", "gm",
-    "pounds", "meters", "meals", "edges", "students", "childrentickets", "multiples",
-    "\\text{s}", "\\text{.}", "\\text{\ns}", "\\text{}^2", "\\text{}^3", "\\text{\n}",
-    "\\text{}", "\\mathrm{th}", "^\\circ", "^{\\circ}", "\\;", ",\\!", "{,}", '"', "\\dots",
-)  # fmt: skip
-_UNWRAP = (
-    (re.compile(r"(.*?)(\$)(.*?)(\$)(.*)"), "$\\3$"),
-    (re.compile(r"(\\text\{)(.*?)(\})"), "\\2"),
-    (re.compile(r"(\\textbf\{)(.*?)(\})"), "\\2"),
-    (re.compile(r"(\\overline\{)(.*?)(\})"), "\\2"),
-    (re.compile(r"(\\boxed\{)(.*)(\})"), "\\2"),
-    (re.compile(r"(frac)([^{])(.)"), "frac{\\2}{\\3}"),
-    (re.compile(r"(sqrt)([^{])"), "sqrt{\\2}"),
-)
+# Minerva's tables (words and units dropped, substitutions, wrappers): the leaderboard's frozen
+# copy of lm-eval's helpers keeps an older `sqrt` rule and plain replacement of words
+_REPLACE = _SUBSTITUTIONS
+_DROP = _REMOVED
+_UNWRAP = (*_MINERVA_UNWRAP[:-2], (re.compile(r"(sqrt)([^{])"), "sqrt{\\2}"))
 
 
 def minerva_normalize(answer: str) -> str:
