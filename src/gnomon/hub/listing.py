@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from rich.table import Table
 
@@ -13,16 +13,7 @@ from gnomon.hub import BUILTIN_DIR, builtin_ids
 from gnomon.hub.spec import BenchmarkSpec, Dimension, load_spec
 from gnomon.hub.suite import SUITE_DIR, load_suite, suite_ids
 
-DIMENSIONS: tuple[Dimension, ...] = (
-    "knowledge",
-    "reasoning",
-    "math",
-    "code",
-    "language",
-    "instruction-following",
-    "long-context",
-    "agent",
-)
+DIMENSIONS: tuple[Dimension, ...] = get_args(Dimension)  # in the order leaderboards report
 
 
 def source_text(spec: BenchmarkSpec) -> str:
