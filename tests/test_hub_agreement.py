@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from lm_eval_bridge import LmEvalTask, build_tasks, score_logliks, score_texts, task_name
 
-from gnomon.data import Row
+from gnomon.data import Row, prepare_split
 from gnomon.engines.base import (
     GenerateRequest,
     GenerateResult,
@@ -143,8 +143,10 @@ class Case:
     def shot_answer(self, index: int) -> str:
         """The row's answer as a worked example shows it: the text a model imitates."""
         renderer = Renderer(self.spec, self.plan.shots)
-        row = self.eval_rows[index]
-        return renderer.shot_parts(Row(index, row, f"made-up[{index}]"))[1]
+        # the split's rows prepared as a run prepares them (filters, split hooks), then this one
+        rows = [Row(i, r, f"made-up[{i}]") for i, r in enumerate(self.eval_rows)]
+        (row,) = [r for r in prepare_split(self.spec, rows) if r.index == index]
+        return renderer.shot_parts(row)[1]
 
 
 def _case(bench: str, root: Path) -> Case:

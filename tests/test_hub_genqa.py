@@ -26,7 +26,7 @@ import yaml
 from gnomon_cli import gnomon, ok
 from lm_eval_bridge import build_tasks
 
-from gnomon.data import Row
+from gnomon.data import Row, prepare_split
 from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
 from gnomon.hub import resolve
@@ -254,7 +254,7 @@ def test_multi_choice_needs_choices_in_generate_mode(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- GPQA's shuffle
 def test_gpqa_answers_are_shuffled_as_lm_eval_shuffles_them() -> None:
     """lm-eval shuffles with Python's global generator, seeded with 0 by its evaluator: one
-    generator through the rows in order. The hook gives each row the same order by position."""
+    generator through the rows in order, as the split hook does."""
     datasets = pytest.importorskip("datasets")
     utils = _module(LM_EVAL_TASKS / "gpqa" / "zeroshot" / "utils.py")
     rows = make_rows("gpqa_main_zeroshot", "train", 40)
@@ -264,8 +264,10 @@ def test_gpqa_answers_are_shuffled_as_lm_eval_shuffles_them() -> None:
         theirs = list(utils.process_docs(datasets.Dataset.from_list(rows)))
     finally:
         random.setstate(state)
-    renderer = Renderer(resolve("gpqa_main_zeroshot"))
-    ours = [renderer.fields(Row(i, r, "x")) for i, r in enumerate(rows)]
+    prepared = prepare_split(
+        resolve("gpqa_main_zeroshot"), [Row(i, r, "x") for i, r in enumerate(rows)]
+    )
+    ours = [r.fields for r in prepared]
     keys = ("choice1", "choice2", "choice3", "choice4", "answer")
     assert [{k: d[k] for k in keys} for d in ours] == [{k: d[k] for k in keys} for d in theirs]
     assert len({d["answer"] for d in theirs}) == 4  # every position holds the answer somewhere

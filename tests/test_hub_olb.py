@@ -23,7 +23,8 @@ from gnomon.data import Row, load_split, prepare_split
 from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
 from gnomon.hub import resolve, resolve_suite
-from gnomon.hub.leaderboard_hooks import _gpqa_clean, bbh_tasks
+from gnomon.hub.leaderboard_hooks import _leaderboard_gpqa_text as _gpqa_clean
+from gnomon.hub.leaderboard_hooks import bbh_tasks
 from gnomon.hub.spec import BenchmarkSpec, load_spec
 from gnomon.rowgen import make_rows
 from gnomon.run import plan_bench

@@ -7,6 +7,7 @@ before any model is loaded.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,22 +100,55 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
     return rows
 
 
+def package_file(reference: str) -> Path:
+    """The file `pkg:path/in/it` names inside an installed package, found without importing the
+    package (a spec is data: naming a module must not run it) and never outside its folder."""
+    import importlib.util
+
+    package, _, inner = reference.partition(":")
+    if not _PACKAGE.fullmatch(package) or not inner:
+        raise UserError(f"{reference!r}: a packaged file is `package:path/in/it`")
+    found = importlib.util.find_spec(package)
+    folders = list(found.submodule_search_locations or []) if found else []
+    if not folders:
+        raise UserError(f"{reference!r}: no installed package {package!r}")
+    root = Path(folders[0]).resolve()
+    path = (root / inner).resolve()
+    if not path.is_relative_to(root):
+        raise UserError(f"{reference!r}: the path leaves the package")
+    if not path.is_file():
+        raise UserError(f"{reference!r}: no such file in {package}")
+    return path
+
+
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _load_package(spec: BenchmarkSpec, split: str) -> list[Row]:
     """A data file an installed package ships (HumanEval's), so it works offline."""
     import gzip
-    import importlib.resources
 
-    package, _, inner = (spec.source.package or "").partition(":")
+    reference = spec.source.package or ""
+    path = package_file(reference)
     try:
-        resource = importlib.resources.files(package).joinpath(inner)
-        raw = resource.read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
-        raise UserError(f"{spec.id}: cannot read {spec.source.package}: {exc}") from None
-    text = gzip.decompress(raw).decode() if inner.endswith(".gz") else raw.decode()
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UserError(f"{spec.id}: cannot read {reference}: {exc}") from None
     rows: list[Row] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            rows.append(Row(len(rows), json.loads(line), f"{spec.source.package}:{number}"))
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise UserError(f"{reference}:{number}: not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{reference}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(fields, dict):
+            raise UserError(f"{reference}:{number}: a row must be a JSON object")
+        rows.append(Row(len(rows), fields, f"{reference}:{number}"))
     return rows
 
 
@@ -146,6 +180,16 @@ def load_split(spec: BenchmarkSpec, split: str, data_dir: Path | None) -> list[R
     return prepare_split(spec, rows)
 
 
+def group_key(value: object) -> object:
+    """A row field's value as a key to group rows by: itself, or (a list or mapping, which a
+    user's row may hold where text is expected) its canonical JSON text."""
+    try:
+        hash(value)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
 def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
     """lm-eval's `process_docs` where it is more than a function of one row: the `where`
     filter, then the split hook over each subset's rows in order (indices kept)."""
@@ -164,7 +208,7 @@ def prepare_split(spec: BenchmarkSpec, rows: list[Row]) -> list[Row]:
         steps: dict[object, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         prepared = []
         for row in rows:
-            subset = row.fields.get(source.subset_field)
+            subset = group_key(row.fields.get(source.subset_field))
             if subset not in steps:  # each subset starts afresh, as lm-eval's subtasks do
                 steps[subset] = hook()
             step = steps[subset]

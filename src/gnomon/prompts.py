@@ -17,9 +17,9 @@ from typing import Any
 from jinja2 import TemplateError
 
 from gnomon import text
-from gnomon.data import Row
+from gnomon.data import Row, group_key
 from gnomon.errors import UserError
-from gnomon.hub.hooks import HOOKS, INDEXED_HOOKS, REQUIRED_FIELDS
+from gnomon.hub.hooks import HOOKS, REQUIRED_FIELDS
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
 from gnomon.templating import ENV, evaluate
@@ -194,9 +194,7 @@ class Renderer:
         if missing:
             raise UserError(f"{row.origin}: row lacks field `{missing[0]}`")
         try:
-            if self.spec.source.process in INDEXED_HOOKS:
-                return self._hook(row.fields, row.index)  # type: ignore[call-arg]
-            return self._hook(row.fields)  # type: ignore[call-arg]
+            return self._hook(row.fields)
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{row.origin}: cannot prepare row: {exc}") from None
 
@@ -418,7 +416,7 @@ class _ShotPicker:
         self.rngs: dict[Any, random.Random] = {}
         self.pools: dict[Any, list[Row]] = defaultdict(list)
         for row in pool:
-            key = row.fields.get(self.group_by) if self.group_by else None
+            key = group_key(row.fields.get(self.group_by)) if self.group_by else None
             self.pools[key].append(row)
         if count and not pool:
             raise UserError(f"{spec.id}: {count}-shot needs rows in split {spec.fewshot.split!r}")
@@ -434,7 +432,7 @@ class _ShotPicker:
     def pick(self, row: Row, fields: dict[str, Any]) -> list[Row]:
         if not self.count:
             return []
-        key = row.fields.get(self.group_by) if self.group_by else None
+        key = group_key(row.fields.get(self.group_by)) if self.group_by else None
         pool = self.fixed if self.fixed is not None else self.pools.get(key, [])
         if self.sampler == "first_n" or self.fixed is not None:
             chosen = [r for r in pool if not self._is_asked(r, row)][: self.count]

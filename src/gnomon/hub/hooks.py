@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-import random
 import re
 from collections.abc import Callable
 from functools import cache
@@ -17,7 +16,6 @@ from typing import Any
 
 Row = dict[str, Any]  # one parsed JSON row: its fields are whatever the data file holds
 RowHook = Callable[[Row], Row]
-IndexedRowHook = Callable[[Row, int], Row]
 
 
 def _clean_hellaswag(text: str) -> str:
@@ -142,40 +140,6 @@ def bbh_cot(row: Row) -> Row:
     return {**row, "description": descriptions[subset]}
 
 
-def _gpqa_clean(text: Any) -> str:
-    if text is None:
-        return " "
-    return str(text).strip().replace(" [title]", ". ").replace("  ", " ")
-
-
-_GPQA_RNG = random.Random(0)
-_GPQA_ORDERS: list[tuple[int, ...]] = []
-
-
-def _gpqa_order(index: int) -> tuple[int, ...]:
-    """The order `random.shuffle` gives four items at the `index`-th row, when one generator
-    seeded with 0 shuffles every row in turn, as lm-evaluation-harness's gpqa `process_docs` does
-    with the global generator its evaluator seeds with 0. Drawn once, in row order."""
-    while len(_GPQA_ORDERS) <= index:
-        order = [0, 1, 2, 3]
-        _GPQA_RNG.shuffle(order)  # the swaps depend only on the length, never on the items
-        _GPQA_ORDERS.append(tuple(order))
-    return _GPQA_ORDERS[index]
-
-
-def gpqa(row: Row, index: int) -> Row:
-    """GPQA's four answers in lm-evaluation-harness's shuffled order: `choice1`..`choice4`,
-    `choices`, and `answer` the gold letter in parentheses. The order depends on the row's
-    position in the split (one generator runs through the rows), so this hook takes it."""
-    correct = _gpqa_clean(row["Correct Answer"])
-    answers = [_gpqa_clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
-    order = _gpqa_order(index)
-    shuffled = [answers[i] for i in order]
-    fields = {f"choice{i + 1}": c for i, c in enumerate(shuffled)}
-    gold = shuffled.index(correct)
-    return {**row, **fields, "choices": shuffled, "answer": f"({chr(65 + gold)})"}
-
-
 def _drop_parse(answer: dict[str, Any]) -> list[str]:
     if answer["number"] != "":
         return [str(answer["number"])]
@@ -224,25 +188,21 @@ def truthfulqa_gen(row: Row) -> Row:
     }
 
 
-HOOKS: dict[str, RowHook | IndexedRowHook] = {
+HOOKS: dict[str, RowHook] = {
     "hellaswag": hellaswag,
     "race": race,
     "minerva_math": minerva_math,
     "wikitext": wikitext,
     "bbh_cot": bbh_cot,
-    "gpqa": gpqa,
     "drop": drop,
     "truthfulqa_gen": truthfulqa_gen,
 }
-# hooks that also take the row's position in its split (`hook(row, index)`)
-INDEXED_HOOKS = frozenset({"gpqa"})
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
     "race": ("article", "problems"),
     "minerva_math": ("problem", "solution"),
     "wikitext": ("page",),
     "bbh_cot": ("subset",),
-    "gpqa": ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
     "drop": ("answer", "validated_answers"),
     "truthfulqa_gen": ("question", "correct_answers", "incorrect_answers"),
 }

@@ -64,33 +64,47 @@ def leaderboard_math(row: Row) -> Row:
     return {**row, "answer": answer}
 
 
-def _gpqa_clean(text: object) -> str:
-    """lm-eval's GPQA clean-up of an option (HellaSwag's, plus None as one space)."""
+def _gpqa_text(text: object) -> str:
+    """lm-eval's GPQA clean-up of an option (`gpqa_*` tasks): None is one space."""
     if text is None:
         return " "
     if not isinstance(text, str):
         raise ValueError(f"an option is {type(text).__name__}, not text")
-    text = text.strip().replace(" [title]", ". ")
-    text = re.sub(r"\[.*?\]", "", text)
+    return text.strip().replace(" [title]", ". ").replace("  ", " ")
+
+
+def _leaderboard_gpqa_text(text: object) -> str:
+    """The leaderboard's variant: bracketed markup is dropped too."""
+    if text is None:
+        return " "
+    if not isinstance(text, str):
+        raise ValueError(f"an option is {type(text).__name__}, not text")
+    text = re.sub(r"\[.*?\]", "", text.strip().replace(" [title]", ". "))
     return text.replace("  ", " ")
 
 
 GPQA_SEED = 0  # lm-eval's default `random_seed`: `simple_evaluate` seeds `random` with it
 
 
-def leaderboard_gpqa() -> Callable[[Row], Row]:
-    """The four options shuffled, as lm-eval's `process_docs` does with the global `random`:
-    one generator seeded with 0 (lm-eval's default seed) per subset, its rows in order."""
-    rng = random.Random(GPQA_SEED)
+def _gpqa_shuffle(clean: Callable[[object], str]) -> Callable[[], Callable[[Row], Row]]:
+    """A split hook: the four options shuffled as lm-eval's `process_docs` does with the
+    global `random`, one generator seeded with 0 (lm-eval's default seed) per subset, its rows
+    in order; `choice1`..`choice4`, `choices` and `answer`, the gold letter in parentheses."""
 
-    def shuffle(row: Row) -> Row:
-        correct = _gpqa_clean(row["Correct Answer"])
-        options = [_gpqa_clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
-        rng.shuffle(options)
-        fields = {f"choice{i + 1}": option for i, option in enumerate(options)}
-        return {**row, **fields, "answer": f"({'ABCD'[options.index(correct)]})"}
+    def start() -> Callable[[Row], Row]:
+        rng = random.Random(GPQA_SEED)
 
-    return shuffle
+        def shuffle(row: Row) -> Row:
+            correct = clean(row["Correct Answer"])
+            options = [clean(row[f"Incorrect Answer {i}"]) for i in (1, 2, 3)] + [correct]
+            rng.shuffle(options)
+            fields = {f"choice{i + 1}": option for i, option in enumerate(options)}
+            gold = f"({'ABCD'[options.index(correct)]})"
+            return {**row, **fields, "choices": options, "answer": gold}
+
+        return shuffle
+
+    return start
 
 
 ROW_HOOKS = {
@@ -103,4 +117,7 @@ ROW_FIELDS = {
     "leaderboard_musr": ("narrative", "question", "choices", "answer_choice"),
     "leaderboard_math": ("problem", "solution"),
 }
-SPLIT_HOOKS = {"leaderboard_gpqa": leaderboard_gpqa}
+SPLIT_HOOKS = {
+    "gpqa": _gpqa_shuffle(_gpqa_text),
+    "leaderboard_gpqa": _gpqa_shuffle(_leaderboard_gpqa_text),
+}

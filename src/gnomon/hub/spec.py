@@ -14,7 +14,14 @@ from typing import Annotated, Literal
 
 import yaml
 from jinja2 import TemplateError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from gnomon import text
 from gnomon.errors import UserError
@@ -201,6 +208,19 @@ class Code(_Strict):
     memory_mb: Annotated[int, Field(gt=0)] = 1024
 
 
+def _compiles(patterns: list[str]) -> list[str]:
+    """Regexes a spec gives are checked when it loads, not when the first answer is scored."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return patterns
+
+
+Regexes = Annotated[list[str], AfterValidator(_compiles)]
+
+
 class ChoiceMatch(_Strict):
     """How `kind: multi_choice` compares a choice's text with the answer when its letter regex
     finds nothing (lm-evaluation-harness's `multi_choice_regex` options; punctuation here is
@@ -208,7 +228,7 @@ class ChoiceMatch(_Strict):
 
     ignore_case: bool = False
     ignore_punctuation: bool = False
-    regexes_to_ignore: list[str] = Field(default_factory=list)
+    regexes_to_ignore: Regexes = Field(default_factory=list)
 
 
 class Extractor(_Strict):
@@ -250,7 +270,7 @@ class Extractor(_Strict):
 class Normalize(_Strict):
     ignore_case: bool = False
     ignore_punctuation: bool = False
-    regexes_to_ignore: list[str] = Field(default_factory=list)
+    regexes_to_ignore: Regexes = Field(default_factory=list)
     math: Literal["minerva", "hendrycks"] | None = Field(
         default=None,
         description="exact_match compares math answers as a published scorer does: `minerva` "
@@ -365,6 +385,9 @@ class BenchmarkSpec(_Strict):
 
         if not self.metrics:
             raise ValueError("`metrics` must name at least one metric")
+        if self.mode == "rolling" and (self.fewshot.count or self.prompt.description):
+            # words and bytes are counted on the rendered text: shots would be counted too
+            raise ValueError("rolling mode scores one text: no few-shot `count`, no description")
         if self.mode == "judged":
             self._judged_fields()
         if isinstance(self.baseline, dict) and (not self.baseline or self.cluster_by is None):
@@ -461,6 +484,10 @@ class BenchmarkSpec(_Strict):
             fewshot["count"] = shots
         if not fewshot["count"]:  # how shots would be drawn shapes no zero-shot prompt
             fewshot.pop("exclude_eval_row", None)
+        if self.fewshot.file is not None:  # the exemplars themselves, not only their file name
+            shipped = Path(__file__).parent / "fewshot" / self.fewshot.file
+            if shipped.is_file():
+                fewshot["file_sha256"] = hashlib.sha256(shipped.read_bytes()).hexdigest()
         payload = {
             "prompt": _dump_set(self.prompt, LATER_FIELDS["prompt"]),
             "fewshot": fewshot,
@@ -498,6 +525,8 @@ def load_spec(path: Path) -> BenchmarkSpec:
     """Load and validate a spec file; any problem becomes one line naming the file and field."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start + 1})") from None
     except OSError as exc:
         raise UserError(f"cannot read benchmark file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -79,10 +79,8 @@ class GenerateMode(GeneratingMode):
         output = answers[-1].text  # a conversation is scored on its last turn
         if self.spec.scorer is not None:
             return self._registered_result(sample, answers, output)
-        # several acceptable references: each metric takes its best over them (a mapping of
-        # named lists goes whole to the metrics that read it)
         target = sample.target
-        references: Any = target if isinstance(target, list | dict) else [str(target)]
+        references = references_of(sample)
         extracted: dict[str, str] = {}
         found: dict[str, bool] = {}
         for spec, extractor in self.extractors:
@@ -107,8 +105,13 @@ class GenerateMode(GeneratingMode):
         first = next(iter(extracted))
         prediction = extracted[first]
         kind = self.extractors[0][0].kind if self.extractors else "raw"
-        scored = self.text_metrics or self.output_metrics
+        headline = self.headline()[0]
+        scored = [headline] if headline in metrics else self.text_metrics or self.output_metrics
         correct = bool(metrics[scored[0]]) if scored else False
+        # a headline read from the whole output (math-verify on MATH) needs no extracted answer:
+        # the first extractor finding nothing is no "no answer" then
+        by_output = headline in self.output_metrics
+        source = "output" if by_output else (f"{kind}:{first}" if found[first] else "none")
         result = {
             "prediction": prediction,
             "target": target if isinstance(target, list | dict) else references[0],
@@ -116,7 +119,7 @@ class GenerateMode(GeneratingMode):
             "metrics": metrics,
             "output": output,
             "extracted": extracted,
-            "extractor": f"{kind}:{first}" if found[first] else "none",
+            "extractor": source,
             "truncated": any(a.truncated for a in answers),
         }
         if self.multi_stage:
@@ -141,6 +144,14 @@ class GenerateMode(GeneratingMode):
             "extractor": f"scorer:{self.spec.scorer}",
             "truncated": any(a.truncated for a in answers),
         }
+
+
+def references_of(sample: Sample) -> Any:
+    """What text metrics compare an answer with: several acceptable references (each metric
+    takes its best over them), a mapping of named lists (given whole to the metrics that read
+    it), or the one target as a list of one."""
+    target = sample.target
+    return target if isinstance(target, list | dict) else [str(target)]
 
 
 def _kind(metric: str) -> str | None:

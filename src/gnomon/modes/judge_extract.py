@@ -15,7 +15,7 @@ from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult, Message
 from gnomon.hub.spec import BenchmarkSpec
-from gnomon.modes.generate import GenerateMode
+from gnomon.modes.generate import GenerateMode, references_of
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import run_pipeline
 from gnomon.scoring.metrics import text_fn
@@ -67,7 +67,7 @@ class JudgeExtractMode(GenerateMode):
 
     def judge_requests(self, sample: Sample, answers: list[Any]) -> list[GenerateRequest]:
         output = answers[-1].text  # a conversation's last turn is the one scored
-        _, found_by = run_pipeline(self.chain, output)
+        _, found_by = run_pipeline(self.chain, output, choices=sample.choices)
         if found_by != "none":
             return []  # a regex read it: the judge is not asked
         question = sample.judge["question"] if sample.judge else sample.context
@@ -81,7 +81,7 @@ class JudgeExtractMode(GenerateMode):
         result = self.result(sample, answers)
         output = answers[-1].text
         fallback = self.spec.extract[0].fallback
-        value, found_by = run_pipeline(self.chain, output, fallback)
+        value, found_by = run_pipeline(self.chain, output, fallback, sample.choices)
         source = f"{self.kinds[found_by]}:{found_by}" if found_by != "none" else "none"
         if verdicts:
             judged = read_reply(verdicts[0].text)
@@ -89,10 +89,10 @@ class JudgeExtractMode(GenerateMode):
             result["extracted"][self.judge_name] = judged
             if judged is not None:
                 value, source = judged, "judge"
-        reference = str(sample.target)
+        references = references_of(sample)
         for metric in self.text_metrics:  # as the first extractor's answer is scored
             fn = text_fn(metric)
-            result["metrics"][metric] = fn(value, [reference], self.spec.normalize)
+            result["metrics"][metric] = fn(value, references, self.spec.normalize)
         if self.text_metrics:
             result["correct"] = bool(result["metrics"][self.text_metrics[0]])
         result["prediction"] = value

@@ -110,8 +110,9 @@ class MultiChoiceExtractor:
         return convert.get(match, match) if match else match
 
     def _clean(self, text: str) -> str:
-        for pattern in self.match.regexes_to_ignore:
-            text = re.sub(pattern, "", text)
+        with deadline.time_limit(deadline.REGEX_SECONDS, f"extractor {self.name!r}"):
+            for pattern in self.match.regexes_to_ignore:
+                text = re.sub(pattern, "", text)
         if self.match.ignore_case:
             text = text.lower()
         if self.match.ignore_punctuation:
@@ -119,6 +120,7 @@ class MultiChoiceExtractor:
         return text
 
     def __call__(self, text: str, choices: Sequence[str] = ()) -> str | None:
+        choices = choices[:26]  # lettered A..Z: a 27th option has no letter to be answered by
         found = self._find(self.regex, text, {})
         if not found:
             cleaned = [self._clean(c.strip()) for c in choices]
@@ -134,11 +136,18 @@ class MultiChoiceExtractor:
 
 
 def run_pipeline(
-    extractors: Sequence[Extractor], text: str, fallback: str = INVALID
+    extractors: Sequence[Extractor],
+    text: str,
+    fallback: str = INVALID,
+    choices: Sequence[str] = (),
 ) -> tuple[str, str]:
-    """(answer, name of the extractor that found it); (fallback, "none") when none did."""
+    """(answer, name of the extractor that found it); (fallback, "none") when none did.
+    `choices`: the row's options, which a multi-choice extractor also looks for."""
     for extractor in extractors:
-        value = extractor(text)
+        if isinstance(extractor, MultiChoiceExtractor):
+            value = extractor(text, choices)
+        else:
+            value = extractor(text)
         if value is not None:
             return value, extractor.name
     return fallback, "none"
