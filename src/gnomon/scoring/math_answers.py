@@ -22,7 +22,6 @@ from typing import Any
 
 from gnomon.scoring import deadline
 
-INVALID_MINERVA = "[invalidanswer]"
 SYMPY_SECONDS = 5.0
 
 # --- \boxed{} ---------------------------------------------------------------------------------
@@ -184,7 +183,7 @@ def _latex_parser() -> Any:
     return parse_latex
 
 
-def minerva_equiv(prediction: str, reference: str) -> bool:
+def minerva_equiv(prediction: str, reference: str, seconds: float = SYMPY_SECONDS) -> bool:
     """Minerva's comparison of two normalised answers: equal text, or LaTeX expressions whose
     difference sympy simplifies to zero. Anything sympy cannot parse, subtract or simplify in
     time is unequal, as in the reference implementation."""
@@ -194,7 +193,7 @@ def minerva_equiv(prediction: str, reference: str) -> bool:
 
     parse = _latex_parser()
     try:
-        with deadline.time_limit(SYMPY_SECONDS, "sympy comparison"):
+        with deadline.time_limit(seconds, "sympy comparison"):
             return bool(sympy.simplify(parse(prediction) - parse(reference)) == 0)
     except ImportError:
         raise

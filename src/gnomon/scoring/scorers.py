@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gnomon.hub.leaderboard_hooks import INVALID_ANSWER
 from gnomon.scoring.extractors import _math_timeout, _math_verify
-from gnomon.scoring.math_answers import _REMOVED, _SUBSTITUTIONS
+from gnomon.scoring.math_answers import _REMOVED, _SUBSTITUTIONS, minerva_equiv
 from gnomon.scoring.math_answers import _UNWRAP as _MINERVA_UNWRAP
 
 ScoreFn = Callable[[str, str, str | None], dict[str, float]]  # (output, target, solution)
@@ -68,45 +68,6 @@ def minerva_normalize(answer: str) -> str:
     return answer
 
 
-def _sympy_equal(a: str, b: str) -> bool:
-    """Whether two normalised answers parse (sympy's LaTeX parser) to expressions whose
-    difference simplifies to 0. Any failure is "not equal", except a missing parser runtime
-    (antlr4), which is raised, as the reference raises it."""
-    import signal
-    import threading
-
-    import sympy
-    from sympy.parsing.latex import parse_latex
-
-    def compare() -> bool:
-        try:
-            diff = parse_latex(a) - parse_latex(b)
-        except ImportError:
-            raise
-        except Exception:
-            return False
-        try:
-            return bool(sympy.simplify(diff) == 0)
-        except Exception:
-            return False
-
-    if threading.current_thread() is not threading.main_thread():
-        return compare()  # SIGALRM works in the main thread only: unbounded elsewhere
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(1)
-    try:
-        return compare()
-    except TimeoutError:
-        return False
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _original_match(output: str, answer: str) -> bool:
     """The leaderboard's `exact_match_original`: the answer after "Final Answer: The final
     answer is", Minerva-normalised, equal to the normalised reference as text or by sympy."""
@@ -117,7 +78,8 @@ def _original_match(output: str, answer: str) -> bool:
     gold = minerva_normalize(answer)
     if predicted == INVALID_ANSWER:
         return False
-    return predicted.strip() == gold.strip() or _sympy_equal(predicted, gold)
+    # the leaderboard gives sympy 1 s, lm-eval's minerva_math 5 s
+    return predicted.strip() == gold.strip() or minerva_equiv(predicted, gold, seconds=1.0)
 
 
 def leaderboard_math(output: str, answer: str, solution: str | None) -> dict[str, float]:
