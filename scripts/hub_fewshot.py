@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the fixed few-shot exemplars that reference tasks carry in their own files (benchmark
-data, not gnomon's) into src/gnomon/hub/fewshot/*.jsonl, in the dataset's row schema.
+"""Writes the fixed few-shot exemplars (and the Open LLM Leaderboard's BBH task table) that
+reference tasks carry in their own files, benchmark data rather than gnomon's, into
+src/gnomon/hub/fewshot/, in the dataset's row schema: Minerva's MATH exemplars, GSM8K CoT's,
+BBH CoT's per task, and the leaderboard's BBH (exemplars, each subset's description and choice
+labels) and MATH-hard exemplars (its `few_shot` marker kept: lm-eval's target template reads it).
 
 Run once with lm-evaluation-harness 0.4.13 installed (`scripts/bootstrap test`):
 
@@ -15,6 +18,7 @@ import argparse
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import lm_eval
@@ -73,10 +77,58 @@ def bbh_cot() -> list[dict[str, object]]:
     return rows
 
 
-FILES = {
-    "minerva_math.jsonl": minerva_math,
-    "gsm8k_cot.jsonl": gsm8k_cot,
-    "bbh_cot_fewshot.jsonl": bbh_cot,
+LEADERBOARD = TASKS / "leaderboard"
+
+
+def _leaderboard_bbh_subsets() -> list[str]:
+    group_file = LEADERBOARD / "bbh_mc" / "_leaderboard_bbh.yaml"
+    group = yaml.safe_load(group_file.read_text(encoding="utf-8"))
+    return [name.removeprefix("leaderboard_bbh_") for name in group["task"]]
+
+
+def _leaderboard_bbh_tasks() -> list[dict[str, object]]:
+    return [
+        yaml.safe_load((LEADERBOARD / "bbh_mc" / f"{s}.yaml").read_text(encoding="utf-8"))
+        for s in _leaderboard_bbh_subsets()
+    ]
+
+
+def leaderboard_bbh() -> list[dict[str, object]]:
+    """The three exemplars of each of the leaderboard's 24 BBH subsets, with their subset."""
+    rows: list[dict[str, object]] = []
+    for task in _leaderboard_bbh_tasks():
+        for sample in task["fewshot_config"]["samples"]:  # type: ignore[index]
+            rows.append({"subset": task["dataset_name"], "input": sample["input"],
+                         "target": sample["target"]})  # fmt: skip
+    return rows
+
+
+def leaderboard_bbh_table() -> str:
+    """Per leaderboard BBH subset, its description and choice labels (JSON, not rows)."""
+    table = {
+        str(t["dataset_name"]): {"description": t["description"], "choices": t["doc_to_choice"]}
+        for t in _leaderboard_bbh_tasks()
+    }
+    return json.dumps(table, ensure_ascii=False, indent=1) + "\n"
+
+
+def leaderboard_math_hard() -> list[dict[str, object]]:
+    """The leaderboard's own (frozen) copy of the Minerva exemplars, from its utils.py."""
+    utils = _module(LEADERBOARD / "math" / "utils.py")
+    return list(utils.list_fewshot_samples())  # type: ignore[attr-defined]
+
+
+def _jsonl(make: Callable[[], list[dict[str, object]]]) -> Callable[[], str]:
+    return lambda: "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in make())
+
+
+FILES: dict[str, Callable[[], str]] = {
+    "minerva_math.jsonl": _jsonl(minerva_math),
+    "gsm8k_cot.jsonl": _jsonl(gsm8k_cot),
+    "bbh_cot_fewshot.jsonl": _jsonl(bbh_cot),
+    "leaderboard_bbh.jsonl": _jsonl(leaderboard_bbh),
+    "leaderboard_bbh_tasks.json": leaderboard_bbh_table,
+    "leaderboard_math_hard.jsonl": _jsonl(leaderboard_math_hard),
 }
 
 
@@ -86,7 +138,7 @@ def main() -> int:
     args = parser.parse_args()
     stale = []
     for name, make in FILES.items():
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in make())
+        text = make()
         path = OUT / name
         if args.check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -287,7 +287,7 @@ def test_bad_rows_are_one_line_errors_naming_the_row(
 # ---------------------------------------------------------------------------- shipped data
 def test_fewshot_files_are_lm_evals() -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_leaderboard_fewshot.py"), "--check"],
+        [sys.executable, str(ROOT / "scripts" / "hub_fewshot.py"), "--check"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -24,7 +24,7 @@ FEWSHOT_DIR = Path(__file__).parent / "fewshot"
 
 @cache
 def bbh_tasks() -> dict[str, dict[str, Any]]:
-    """Per BBH subtask: `description` and `choices` (scripts/make_leaderboard_fewshot.py)."""
+    """Per BBH subtask: `description` and `choices` (scripts/hub_fewshot.py)."""
     text = (FEWSHOT_DIR / "leaderboard_bbh_tasks.json").read_text(encoding="utf-8")
     tasks: dict[str, dict[str, Any]] = json.loads(text)
     return tasks
