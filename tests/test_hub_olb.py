@@ -158,6 +158,30 @@ def test_math_hard_scorer_matches_lm_eval_process_results(boxed: str, output: st
     assert ours["metrics"] == {k: float(v) for k, v in theirs.items()}
 
 
+@pytest.mark.parametrize(
+    ("output", "answered"),
+    [
+        ("The river moves the stone.", False),  # nothing either metric can read
+        ("", False),
+        ("So it is $x^2$.", True),  # math-verify reads it
+        ("Final Answer: The final answer is 7. I hope it is correct.", True),
+    ],
+)
+def test_math_hard_output_without_an_answer_is_no_answer(output: str, answered: bool) -> None:
+    """An output the scorer finds no answer in is scored wrong and counted as "no answer"."""
+    from gnomon.modes import mode_for
+    from gnomon.prompts import Renderer
+
+    spec = resolve("leaderboard_math_hard")
+    row = {"problem": "Find it.", "level": "Level 5", "type": "Algebra", "subset": "algebra",
+           "solution": "The answer is $\\boxed{7}$."}  # fmt: skip
+    (sample,) = Renderer(spec, 0).render([Row(0, row, "case")], [], False)
+    result = mode_for(spec).result(sample, [GenerateResult(output, False)])
+    assert (result["extractor"] != "none") is answered
+    if not answered:
+        assert result["metrics"] == {"exact_match": 0.0, "exact_match_original": 0.0}
+
+
 def test_math_hard_scores_are_not_all_equal() -> None:
     """The cases above exercise both outcomes of both metrics."""
     module = _lm_eval_math()

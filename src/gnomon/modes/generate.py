@@ -133,15 +133,17 @@ class GenerateMode(GeneratingMode):
         `process_results`), which does its own answer extraction."""
         from gnomon.scoring.scorers import SCORERS
 
-        computed = SCORERS[self.spec.scorer or ""].fn(output, str(sample.target), sample.solution)
+        scorer = SCORERS[self.spec.scorer or ""]
+        computed = scorer.fn(output, str(sample.target), sample.solution)
         metrics = {name: computed[name] for name in self.spec.metrics}
+        answered = scorer.answered is None or scorer.answered(output)
         return {
             "prediction": output,
             "target": str(sample.target),
             "correct": bool(metrics[self.spec.metrics[0]]),
             "metrics": metrics,
             "output": output,
-            "extractor": f"scorer:{self.spec.scorer}",
+            "extractor": f"scorer:{self.spec.scorer}" if answered else "none",
             "truncated": any(a.truncated for a in answers),
         }
 

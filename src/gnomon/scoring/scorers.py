@@ -26,6 +26,9 @@ class Scorer:
     fn: ScoreFn
     needs_solution: bool = False  # the spec must give `prompt.solution`
     version: int = 1  # bump when what it computes changes: stored answers are re-scored
+    # whether an output holds an answer the scorer can read at all: one that does not is
+    # scored wrong and counted as "no answer" (None: every output holds one)
+    answered: Callable[[str], bool] | None = None
 
 
 # --- the Open LLM Leaderboard's MATH-hard (lm-eval `leaderboard_math_*_hard`) ---------------
@@ -94,8 +97,19 @@ def leaderboard_math(output: str, answer: str, solution: str | None) -> dict[str
     }
 
 
+def _math_answered(output: str) -> bool:
+    """A "Final Answer:" line, or anything math-verify reads as an answer."""
+    if _FINAL_ANSWER.search(output + "I hope it is correct.") is not None:
+        return True
+    return bool(_math_verify().parse(output, parsing_timeout=_math_timeout()))
+
+
 SCORERS: dict[str, Scorer] = {
     "leaderboard_math": Scorer(
-        ("exact_match", "exact_match_original"), leaderboard_math, needs_solution=True
+        ("exact_match", "exact_match_original"),
+        leaderboard_math,
+        needs_solution=True,
+        version=2,  # 2: outputs without an answer are counted as "no answer"
+        answered=_math_answered,
     ),
 }
