@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -36,6 +35,7 @@ from gnomon.hub.spec_parts import (
     VerdictKind,
     _Strict,
 )
+from gnomon.hub.yaml_file import read_mapping
 
 # the parts are defined in spec_parts.py; read them from here
 __all__ = [
@@ -275,18 +275,7 @@ def _dump_set(model: BaseModel, later: tuple[str, ...]) -> dict[str, object]:
 
 def load_spec(path: Path) -> BenchmarkSpec:
     """Load and validate a spec file; any problem becomes one line naming the file and field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start + 1})") from None
-    except OSError as exc:
-        raise UserError(f"cannot read benchmark file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: a benchmark file must be a mapping of fields")
+    raw, _ = read_mapping(path, "benchmark file")
     try:
         spec = BenchmarkSpec.model_validate(raw)
     except ValidationError as exc:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gnomon.errors import UserError
+from gnomon.hub.yaml_file import read_mapping
 
 SUITE_DIR = Path(__file__).parent / "suites"
 PREFIX = "suite:"
@@ -60,20 +61,8 @@ def suite_path(name: str) -> Path:
 
 def load_suite(path: Path) -> tuple[SuiteSpec, dict[str, int]]:
     """The suite and, for each benchmark it names, the line of the file that names it."""
-    try:
-        source = path.read_text(encoding="utf-8")
-        node = yaml.compose(source)
-        raw = yaml.safe_load(source)
-    except OSError as exc:
-        raise UserError(f"cannot read suite file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: a suite file must be a mapping of fields")
+    raw, source = read_mapping(path, "suite file")
+    node = yaml.compose(source)  # parsed once already: this cannot fail
     try:
         suite = SuiteSpec.model_validate(raw)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ import random
 from gnomon.hub.leaderboard_hooks import bbh_tasks
 from gnomon.rowgen import RowDict, rows
 from gnomon.rowgen._text import NAMES, NOUNS, letter, options, question, rng, sentence
+from gnomon.rowgen.math import MATH_SUBSETS
 from gnomon.tiny import synthetic_rows
 
 # --- BBH (multiple choice), SaylorTwift/bbh: `input`, `target`; one config per subtask -------
@@ -86,15 +87,6 @@ def gpqa(split: str, n: int, seed: int) -> list[RowDict]:
 
 # --- MATH, DigitalLearningGmbH/MATH-lighteval: problem, level, type, solution -----------------
 
-MATH_SUBSETS = {
-    "algebra": "Algebra",
-    "counting_and_probability": "Counting & Probability",
-    "geometry": "Geometry",
-    "intermediate_algebra": "Intermediate Algebra",
-    "number_theory": "Number Theory",
-    "prealgebra": "Prealgebra",
-    "precalculus": "Precalculus",
-}
 LEVELS = ["Level 5", "Level 5", "Level 5", "Level 3", "Level 1", "Level ?"]
 
 
