@@ -33,7 +33,7 @@ L-BFGS; a Newton fit of the same likelihood reaches the same maximum.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,11 @@ RIDGE = 1e-6
 _VERDICT = re.compile(r"\[*\s*([AB])\s*(>>|<<|>|<|=)\s*([AB])\s*\]*")
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Without overflow for large |z|."""
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
 def fit_logistic(
     x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, ridge: float = RIDGE
 ) -> np.ndarray:
@@ -64,7 +69,7 @@ def fit_logistic(
     beta = np.zeros(x.shape[1])
     penalty = ridge * np.eye(x.shape[1])
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        p = _sigmoid(x @ beta)
         grad = x.T @ (w * (y - p)) - ridge * beta
         hess = (x * (w * p * (1 - p))[:, None]).T @ x + penalty
         step = np.linalg.solve(hess, grad)
@@ -72,10 +77,6 @@ def fit_logistic(
         if np.max(np.abs(step)) < 1e-10:
             break
     return beta
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -z))
 
 
 def _check_preferences(prefs: np.ndarray) -> None:
@@ -223,7 +224,7 @@ def _judged(
 
 def _bt_statistic(
     outcomes: list[list[float]], features: list[np.ndarray] | None, columns: int
-) -> Any:
+) -> Callable[[np.ndarray], np.ndarray]:
     """weights over questions -> the model's win probability against the baseline, from a
     Bradley-Terry (logistic) fit on the questions' battles. The first column is the model's
     strength minus the baseline's (Arena-Hard's +1/-1 encoding reduces to their difference)."""
