@@ -371,3 +371,7 @@ def bits_per_byte(
 ) -> Score:
     """lm-evaluation-harness's `bits_per_byte`: -sum(ll) / sum(bytes) / ln 2."""
     return _per_unit(items, True, lambda x: -x / np.log(2), clusters, confidence, n_boot, seed)
+
+
+# Pairwise-judgment aggregations register themselves on import (they use `_aggregation` above).
+from gnomon.scoring import pairwise  # noqa: E402, F401
