@@ -272,3 +272,46 @@ def test_unknown_instruction_and_mismatched_kwargs_are_rejected() -> None:
         judge("x", ["format:nope"], [{}])
     with pytest.raises(ValueError, match="1 instructions but 2 kwargs"):
         judge("x", ["punctuation:no_comma"], [{}, {}])
+
+
+# --- the ifeval scorer and its instruction-level aggregation --------------------------------
+
+
+def test_scorer_writes_prompt_verdicts_and_instruction_items(reference: Any) -> None:
+    """The spec's scorer on rows as the hub stores them (every argument key, None where unused):
+    prompt-level values per sample, instruction-level ones as corpus items pooled over the
+    corpus the way lm-eval's agg_inst_level_acc pools them (not a mean of per-prompt shares)."""
+    from gnomon.hub import all_specs
+    from gnomon.report import corpus_metrics
+    from gnomon.rowgen.ifeval import ARG_KEYS
+    from gnomon.scoring.scorers import SCORERS
+
+    spec = next(s for s in all_specs() if s.id == "ifeval")
+
+    def args(**given: Any) -> dict[str, Any]:
+        return dict.fromkeys(ARG_KEYS) | given
+
+    rows = [  # (instructions, kwargs, response)
+        (["punctuation:no_comma", "startend:quotation", "detectable_format:title"],
+         [args(), args(), args()], 'Intro line\n"no commas here"'),
+        (["punctuation:no_comma"], [args()], "a, b"),
+    ]  # fmt: skip
+    results, items = [], {"inst_level_strict_acc": [], "inst_level_loose_acc": []}
+    for ids, kwargs, response in rows:
+        solution = json.dumps({"instruction_id_list": ids, "kwargs": kwargs})
+        computed = SCORERS["ifeval"].fn(response, "", solution)
+        inp = reference.InputExample(key=0, instruction_id_list=ids, prompt="p", kwargs=kwargs)
+        theirs = reference.process_results(inp.__dict__, [response])
+        for name in ("prompt_level_strict_acc", "prompt_level_loose_acc"):
+            assert computed[name] == float(theirs[name])
+        for name in items:
+            assert computed[name] == [float(v) for v in theirs[name]]
+            items[name].append(theirs[name])
+        corpus = {k: computed[k] for k in items}
+        results.append({"prediction": response, "target": "", "corpus": corpus})
+    assert items["inst_level_strict_acc"] == [[True, False, False], [False]]
+    scores = corpus_metrics(spec.model_dump(), results)
+    for name, per_doc in items.items():
+        assert scores[name].value == pytest.approx(reference.agg_inst_level_acc(per_doc))
+    assert scores["inst_level_strict_acc"].value == pytest.approx(1 / 4)  # not (1/3 + 0) / 2
+    assert scores["inst_level_loose_acc"].value == pytest.approx(2 / 4)
