@@ -7,6 +7,8 @@ import functools
 import re
 from typing import Any
 
+from gnomon.errors import UserError
+
 _WORD = re.compile(r"\w+")
 
 
@@ -15,7 +17,7 @@ def count_words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-class MissingPunkt(LookupError):
+class MissingPunkt(UserError, LookupError):
     """NLTK's Punkt data is not installed (no package ships it; NLTK's downloader does)."""
 
 
