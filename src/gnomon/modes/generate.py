@@ -135,12 +135,21 @@ class GenerateMode(GeneratingMode):
 
         scorer = SCORERS[self.spec.scorer or ""]
         computed = scorer.fn(output, str(sample.target), sample.solution)
-        metrics = {name: computed[name] for name in self.spec.metrics}
+        metrics: dict[str, float] = {}
+        corpus: dict[str, list[float]] = {}  # items of metrics aggregated over the corpus
+        for name in self.spec.metrics:
+            value = computed[name]
+            if isinstance(value, list):
+                corpus[name] = value
+            else:
+                metrics[name] = value
         answered = scorer.answered is None or scorer.answered(output)
-        return {
+        extra: dict[str, Any] = {"corpus": corpus} if corpus else {}
+        return extra | {
             "prediction": output,
             "target": str(sample.target),
-            "correct": bool(metrics[self.spec.metrics[0]]),
+            # the first per-sample metric (a corpus one has no per-sample verdict)
+            "correct": bool(next(iter(metrics.values()), False)),
             "metrics": metrics,
             "output": output,
             "extractor": f"scorer:{self.spec.scorer}" if answered else "none",

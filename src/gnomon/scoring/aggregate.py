@@ -12,6 +12,7 @@ Items, by aggregation:
 - `corpus_f1`, `macro_f1`: (predicted label, reference label) pairs;
 - `bleu`, `chrf`, `ter`: (hypothesis, references) pairs, references a list of strings (or one
   string);
+- `instruction_mean`: per-sample lists of 0/1 verdicts, one per instruction (IFEval);
 - `perplexity`: loglikelihoods; `weighted_perplexity`, `bits_per_byte`: (loglikelihood, count)
   pairs, the count in words or bytes.
 BLEU, chrF and TER are on sacreBLEU's 0-100 scale, F1 and means on 0-1.
@@ -32,6 +33,7 @@ from gnomon.stats import Score
 
 __all__ = ["AGGREGATIONS", "Aggregation", "aggregate", "bleu", "chrf", "corpus_f1"]
 __all__ += ["bits_per_byte", "macro_f1", "mean", "perplexity", "ter", "weighted_perplexity"]
+__all__ += ["instruction_mean"]
 
 Clusters = Sequence[Hashable] | None
 
@@ -371,6 +373,34 @@ def bits_per_byte(
 ) -> Score:
     """lm-evaluation-harness's `bits_per_byte`: -sum(ll) / sum(bytes) / ln 2."""
     return _per_unit(items, True, lambda x: -x / np.log(2), clusters, confidence, n_boot, seed)
+
+
+@_aggregation(
+    "instruction_mean",
+    "share of followed instructions over the corpus, each sample's verdicts pooled (bootstrap)",
+)
+def instruction_mean(
+    items: Sequence[Sequence[float]],
+    clusters: Clusters = None,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> Score:
+    """IFEval's instruction-level accuracy (lm-eval's `agg_inst_level_acc`): every sample's
+    verdicts (one per instruction) pooled, so a prompt with three instructions weighs three
+    times one with one. Resampled by prompt, the unit that was drawn."""
+    table = np.array([(float(sum(v)), float(len(v))) for v in items], dtype=float).reshape(-1, 2)
+    sums = weighted_sums(table)
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        followed, given = sums(weights).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return followed / given
+
+    return bootstrap_score(
+        statistic, len(table), clusters, confidence=confidence, n_boot=n_boot, seed=seed
+    )
 
 
 # Pairwise-judgment aggregations register themselves on import (they use `_aggregation` above).

@@ -260,13 +260,27 @@ _SCORER_METRICS = {
     "exact_match_original": "MATH-hard's Minerva answer after 'Final Answer:', equal as text "
     "or by sympy (the leaderboard_math scorer)",
 }
+_SCORER_METRICS |= {
+    "prompt_level_strict_acc": "IFEval: every instruction of the prompt followed (ifeval scorer)",
+    "prompt_level_loose_acc": "IFEval: every instruction followed by some loose variant of the "
+    "response (first/last line dropped, asterisks removed)",
+}
 for _name, _doc in _SCORER_METRICS.items():
     _register(SampleMetric(_name, "mode", frozenset({"generate"}), description=_doc))
+# per instruction, not per sample: the scorer writes each sample's verdicts as a corpus item
+_SCORER_CORPUS_METRICS = {
+    "inst_level_strict_acc": "IFEval: share of all instructions followed (ifeval scorer)",
+    "inst_level_loose_acc": "IFEval: share of all instructions followed, loosely",
+}
+for _name, _doc in _SCORER_CORPUS_METRICS.items():
+    _register(
+        SampleMetric(_name, "corpus", frozenset({"generate"}), "instruction_mean", description=_doc)
+    )
 
 
 def is_scorer_metric(name: str) -> bool:
     """Whether only a registered scorer computes this metric (no extraction pipeline can)."""
-    return name in _SCORER_METRICS
+    return name in _SCORER_METRICS or name in _SCORER_CORPUS_METRICS
 
 
 # --- computed from a judge model's verdicts (judged mode), by verdict kind -------------------

@@ -8,8 +8,9 @@ spec's `metrics` pick among them.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gnomon.hub.leaderboard_hooks import INVALID_ANSWER
@@ -17,7 +18,9 @@ from gnomon.scoring.extractors import _math_timeout, _math_verify
 from gnomon.scoring.math_answers import _REMOVED, _SUBSTITUTIONS, minerva_equiv
 from gnomon.scoring.math_answers import _UNWRAP as _MINERVA_UNWRAP
 
-ScoreFn = Callable[[str, str, str | None], dict[str, float]]  # (output, target, solution)
+# (output, target, solution) -> metric values; a list is a corpus item (one value per unit
+# within the sample, e.g. IFEval's instructions), aggregated by the metric's aggregation
+ScoreFn = Callable[[str, str, str | None], Mapping[str, float | list[float]]]
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,35 @@ def _math_answered(output: str) -> bool:
     return bool(_math_verify().parse(output, parsing_timeout=_math_timeout()))
 
 
+# --- IFEval (lm-eval `ifeval`) -----------------------------------------------------------
+
+
+def ifeval(output: str, target: str, solution: str | None) -> dict[str, float | list[float]]:
+    """`solution`: the row's instructions as JSON, `{"instruction_id_list": [...], "kwargs":
+    [...]}` (the spec's `prompt.solution` writes it)."""
+    from gnomon.scoring.ifeval import judge
+
+    row = json.loads(solution or "{}")
+    verdicts = judge(output, row["instruction_id_list"], row["kwargs"])
+    return {
+        "prompt_level_strict_acc": float(all(verdicts.strict)),
+        "inst_level_strict_acc": [float(v) for v in verdicts.strict],
+        "prompt_level_loose_acc": float(all(verdicts.loose)),
+        "inst_level_loose_acc": [float(v) for v in verdicts.loose],
+    }
+
+
 SCORERS: dict[str, Scorer] = {
+    "ifeval": Scorer(
+        (
+            "prompt_level_strict_acc",
+            "inst_level_strict_acc",
+            "prompt_level_loose_acc",
+            "inst_level_loose_acc",
+        ),
+        ifeval,
+        needs_solution=True,
+    ),
     "leaderboard_math": Scorer(
         ("exact_match", "exact_match_original"),
         leaderboard_math,
