@@ -12,7 +12,6 @@ Two halves, both against lm-evaluation-harness installed as a test dependency:
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import lm_eval
@@ -27,6 +26,7 @@ from gnomon.engines.hf import HFEngine
 from gnomon.hub import resolve
 from gnomon.run import BenchPlan, plan_bench
 from gnomon.tiny import MMLU_SUBJECTS
+from gnomon_testing.windows import small_window_copy
 
 TOLERANCE = 1e-4
 BATCH_SIZE = 3  # small and odd: batches of mixed lengths, and a short last batch
@@ -135,17 +135,8 @@ def _greedy_requests(model_dir: Path, contexts: list[str]) -> list[ScoreRequest]
 
 
 def _small_window_copy(src: Path, dst: Path) -> Path:
-    """The same weights with a `WINDOW`-token window (RoPE has no learned positions), so both
-    engines must find the window in the config and cut contexts from the left."""
-    shutil.copytree(src, dst)
-    for name, key in (
-        ("config.json", "max_position_embeddings"),
-        ("tokenizer_config.json", "model_max_length"),
-    ):
-        cfg = json.loads((dst / name).read_text())
-        cfg[key] = WINDOW
-        (dst / name).write_text(json.dumps(cfg, indent=2))
-    return dst
+    """Both engines must find the `WINDOW`-token window in the config and cut from the left."""
+    return small_window_copy(src, dst, WINDOW)
 
 
 # ---------------------------------------------------------------------------- log-likelihoods

@@ -16,7 +16,6 @@ import json
 import math
 import random
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from gnomon.hub import resolve
 from gnomon.rowgen import make_rows, maker
 from gnomon.run import BenchPlan, plan_bench
 from gnomon.scoring.aggregate import aggregate
+from gnomon_testing.windows import small_window_copy
 
 LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
 BATCH_SIZE = 3
@@ -81,17 +81,8 @@ def _plan(bench: str, data_root: Path) -> BenchPlan:
 
 @pytest.fixture(scope="module")
 def small_window(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Llama with a `WINDOW`-token window (RoPE: no learned positions to cut)."""
-    dst = tmp_path_factory.mktemp("small") / "model"
-    shutil.copytree(llama_dir, dst)
-    for name, key in (
-        ("config.json", "max_position_embeddings"),
-        ("tokenizer_config.json", "model_max_length"),
-    ):
-        cfg = json.loads((dst / name).read_text())
-        cfg[key] = WINDOW
-        (dst / name).write_text(json.dumps(cfg, indent=2))
-    return dst
+    """The tiny Llama with a `WINDOW`-token window."""
+    return small_window_copy(llama_dir, tmp_path_factory.mktemp("small") / "model", WINDOW)
 
 
 # ---------------------------------------------------------------------------- rolling windows

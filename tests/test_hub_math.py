@@ -195,7 +195,8 @@ def test_new_fields_leave_older_hashes_alone() -> None:
 
 # ---------------------------------------------------------------------------- few-shot files
 def test_fewshot_files_are_lm_evals() -> None:
-    """The shipped exemplars are exactly those lm-eval's task files hold."""
+    """Every shipped exemplar file (MATH, GSM8K CoT, BBH, the leaderboard's) is exactly what
+    lm-eval's task files hold."""
     check = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "hub_fewshot.py"), "--check"],
         capture_output=True,

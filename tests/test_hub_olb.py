@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import lm_eval
@@ -309,16 +307,6 @@ def test_bad_rows_are_one_line_errors_naming_the_row(
 
 
 # ---------------------------------------------------------------------------- shipped data
-def test_fewshot_files_are_lm_evals() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "hub_fewshot.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-
-
 def test_bbh_shots_are_the_first_three_of_the_subtask() -> None:
     spec = resolve("leaderboard_bbh")
     rows = make_rows("leaderboard_bbh", "test", 24)

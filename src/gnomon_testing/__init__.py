@@ -1,5 +1,6 @@
 """Builders that tests and benchmarks use and gnomon itself never does: synthetic leaderboard
-stores (`synthetic`) and tiny GGUF checkpoints (`tiny_gguf`).
+stores (`synthetic`), tiny GGUF checkpoints (`tiny_gguf`) and small-window model copies
+(`windows`).
 
 A package of its own beside `gnomon`, not inside it: nothing under `gnomon` may import it (a
 test checks this), so the runtime cannot come to depend on test scaffolding, while `pip install
