@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gnomon.errors import UserError
-from gnomon.hub.spec import SUBSET_SPLIT, BenchmarkSpec
+from gnomon.hub.spec import FEWSHOT_DIR, SUBSET_SPLIT, BenchmarkSpec
 from gnomon.templating import ENV, evaluate
 
 
@@ -228,12 +228,9 @@ def load_fewshot(spec: BenchmarkSpec, data_dir: Path | None) -> list[Row]:
     four MATH solutions), which `--data` does not replace."""
     if spec.fewshot.file is None:
         return load_split(spec, spec.fewshot.split or spec.source.eval_split, data_dir)
-    import importlib.resources
-
     name = spec.fewshot.file
-    resource = importlib.resources.files("gnomon.hub").joinpath("fewshot", name)
     try:
-        raw = resource.read_bytes()
+        raw = (FEWSHOT_DIR / name).read_bytes()
     except (FileNotFoundError, OSError):
         raise UserError(f"{spec.id}: no few-shot file {name!r} in gnomon's hub/fewshot") from None
     rows: list[Row] = []

@@ -11,8 +11,9 @@ import json
 import re
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from gnomon.hub.spec_parts import FEWSHOT_DIR
 
 Row = dict[str, Any]  # one parsed JSON row: its fields are whatever the data file holds
 RowHook = Callable[[Row], Row]
@@ -121,12 +122,12 @@ def wikitext(row: Row) -> Row:
     return {**row, "detokenized": wikitext_detokenize(page)}
 
 
-BBH_FEWSHOT = "hub/fewshot/bbh_cot_fewshot.jsonl"  # in gnomon, made by scripts/hub_fewshot.py
+BBH_FEWSHOT = FEWSHOT_DIR / "bbh_cot_fewshot.jsonl"
 
 
 @cache
 def _bbh_descriptions() -> dict[str, str]:
-    text = resources.files("gnomon").joinpath(BBH_FEWSHOT).read_text("utf-8")
+    text = BBH_FEWSHOT.read_text("utf-8")
     rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     return {r["subset"]: r["description"] for r in rows}
 

@@ -14,12 +14,11 @@ import random
 import re
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-Row = dict[str, Any]
+from gnomon.hub.spec_parts import FEWSHOT_DIR
 
-FEWSHOT_DIR = Path(__file__).parent / "fewshot"
+Row = dict[str, Any]
 
 
 @cache

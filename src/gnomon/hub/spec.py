@@ -21,6 +21,7 @@ from pydantic import (
 from gnomon import text
 from gnomon.errors import UserError
 from gnomon.hub.spec_parts import (
+    FEWSHOT_DIR,
     SUBSET_SPLIT,
     ChoiceMatch,
     Code,
@@ -41,6 +42,7 @@ from gnomon.hub.yaml_file import read_mapping
 __all__ = [
     "BenchmarkSpec",
     "Dimension",
+    "FEWSHOT_DIR",
     "load_spec",
     "SUBSET_SPLIT",
     "ChoiceMatch",
@@ -237,7 +239,7 @@ class BenchmarkSpec(_Strict):
         if not fewshot["count"]:  # how shots would be drawn shapes no zero-shot prompt
             fewshot.pop("exclude_eval_row", None)
         if self.fewshot.file is not None:  # the exemplars themselves, not only their file name
-            shipped = Path(__file__).parent / "fewshot" / self.fewshot.file
+            shipped = FEWSHOT_DIR / self.fewshot.file
             if shipped.is_file():
                 fewshot["file_sha256"] = hashlib.sha256(shipped.read_bytes()).hexdigest()
         payload = {

@@ -5,6 +5,7 @@ itself; `BenchmarkSpec` checks how they fit together."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from jinja2 import TemplateError
@@ -14,6 +15,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+# the exemplars and tables gnomon ships (written by scripts/hub_fewshot.py from reference tasks)
+FEWSHOT_DIR = Path(__file__).parent / "fewshot"
 
 SUBSET_SPLIT = "{subset}"  # eval_split when each subset is a split, not a config
 
