@@ -65,6 +65,7 @@ Dimension = Literal[
     "code",
     "language",
     "instruction-following",
+    "subjective",  # open-ended answers judged by another model (MT-Bench, AlpacaEval, Arena-Hard)
     "long-context",
     "agent",
 ]
