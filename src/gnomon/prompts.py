@@ -280,6 +280,10 @@ class Renderer:
         if self._solution is None:
             return None
         value = self._eval("solution", self._solution, fields, row)
+        if self.spec.mode == "tool_call" and isinstance(value, dict):
+            # JSON in the row's own key order: tool docs reach the model as the row has them
+            # (`tojson` would sort their parameters)
+            value = json.dumps(value, ensure_ascii=False)
         if not isinstance(value, str):
             raise UserError(f"{row.origin}: solution must be text, got {value!r:.80}")
         return value

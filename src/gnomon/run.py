@@ -152,6 +152,12 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
             f"{talks[0]} is a conversation (prompt.turns): a served model answers it through "
             "its chat API; add --chat-api"
         )
+    tooled = [s.id for s in options.specs if s.mode == "tool_call"]
+    if tooled and options.model.engine == "openai" and not (options.api and options.api.chat):
+        raise UserError(
+            f"{tooled[0]} gives the model tools to call: a served model answers it through its "
+            "chat API; add --chat-api"
+        )
     rolling = [s.id for s in options.specs if s.mode == "rolling"]
     if rolling and options.model.engine == "openai":
         raise UserError(

@@ -223,4 +223,11 @@ def _register_leaderboard() -> None:
     SPLIT_HOOKS.update(lb.SPLIT_HOOKS)
 
 
+def _register_bfcl() -> None:
+    from gnomon.hub import bfcl_hooks
+
+    SPLIT_HOOKS.update(bfcl_hooks.SPLIT_HOOKS)
+
+
 _register_leaderboard()
+_register_bfcl()

@@ -33,6 +33,7 @@ from gnomon.hub.spec_parts import (
     Prompt,
     Regexes,
     Source,
+    ToolCalling,
     VerdictKind,
     _Strict,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Prompt",
     "Regexes",
     "Source",
+    "ToolCalling",
     "VerdictKind",
 ]
 
@@ -100,10 +102,11 @@ class BenchmarkSpec(_Strict):
     source: Source
     fewshot: FewShot = FewShot()
     prompt: Prompt
-    mode: Literal["choice", "generate", "code", "judged", "target", "rolling"] = Field(
+    mode: Literal["choice", "generate", "code", "judged", "target", "rolling", "tool_call"] = Field(
         description="choice: loglikelihood per choice; generate: greedy text, extracted; code: "
         "programs run on tests; judged: a judge model's verdicts; target: the loglikelihood of "
-        "the target after the prompt; rolling: the loglikelihood of the whole rendered text"
+        "the target after the prompt; rolling: the loglikelihood of the whole rendered text; "
+        "tool_call: a conversation with tools, the model's calls checked (`tools`)"
     )
     metrics: list[str]
     headline: str | None = Field(
@@ -114,6 +117,9 @@ class BenchmarkSpec(_Strict):
     extract: list[Extractor] = Field(default_factory=list)
     judge: JudgeSpec | None = Field(
         default=None, description="judged mode: how the judge model is asked and read"
+    )
+    tools: ToolCalling | None = Field(
+        default=None, description="tool_call mode: how the model's calls are checked"
     )
     normalize: Normalize = Normalize()
     cluster_by: str | None = Field(
@@ -145,6 +151,12 @@ class BenchmarkSpec(_Strict):
             raise ValueError("rolling mode scores one text: no few-shot `count`, no description")
         if self.mode == "judged":
             self._judged_fields()
+        if (self.mode == "tool_call") != (self.tools is not None):
+            raise ValueError("a `tools` section goes with `mode: tool_call`, and it needs one")
+        if self.mode == "tool_call" and self.prompt.solution is None:
+            raise ValueError(
+                "tool_call mode reads the functions, messages and answers from `prompt.solution`"
+            )
         if isinstance(self.baseline, dict) and (not self.baseline or self.cluster_by is None):
             raise ValueError("a `baseline` per subtask needs `cluster_by` and at least one entry")
         if self.scorer is not None:
@@ -173,7 +185,7 @@ class BenchmarkSpec(_Strict):
             self.mode != "generate" or self.prompt.choices is None
         ):
             raise ValueError("a multi_choice extractor needs generate mode and `prompt.choices`")
-        if self.mode in ("generate", "code", "judged") and self.generation is None:
+        if self.mode in ("generate", "code", "judged", "tool_call") and self.generation is None:
             raise ValueError(f"{self.mode} mode needs a `generation` section")
         if self.mode == "code" and self.code is None:
             raise ValueError("code mode needs a `code` section (tests, call)")

@@ -244,6 +244,30 @@ class Extractor(_Strict):
         return self
 
 
+class ToolCalling(_Strict):
+    """`mode: tool_call`: the model is given the row's functions as OpenAI `tools` and its calls
+    are checked as the Berkeley Function Calling Leaderboard checks them. `prompt.solution`
+    gives, as JSON text, `functions` (BFCL's function docs), `messages` (the conversation) and,
+    for the AST checker, `answers` (BFCL's possible answers)."""
+
+    checker: Literal["ast", "irrelevance", "relevance"] = Field(
+        description="ast: the calls against the possible answers; irrelevance: right when no "
+        "call is made; relevance: right when at least one is"
+    )
+    category: str | None = Field(
+        default=None,
+        description="BFCL's test category (simple_python, multiple, parallel, ...), whose name "
+        "picks the AST rule as in BFCL",
+    )
+    language: Literal["python"] = "python"
+
+    @model_validator(mode="after")
+    def _category_for_ast(self) -> ToolCalling:
+        if self.checker == "ast" and not self.category:
+            raise ValueError("the ast checker needs `category` (BFCL's test category)")
+        return self
+
+
 class Normalize(_Strict):
     ignore_case: bool = False
     ignore_punctuation: bool = False

@@ -35,6 +35,10 @@ def mode_for(
         from gnomon.modes.code import CodeMode
 
         return CodeMode(spec, samples, temperature)
+    if spec.mode == "tool_call":
+        from gnomon.modes.tool_call import ToolCallMode
+
+        return ToolCallMode(spec)
     if spec.mode == "judged":
         from gnomon.modes.judged import JudgedMode
 

@@ -162,6 +162,15 @@ _register(
     )
 )
 _register(
+    SampleMetric(
+        "accuracy",
+        "mode",
+        frozenset({"tool_call"}),
+        description="the model's function calls pass the benchmark's checker (BFCL's AST "
+        "check, or whether it calls at all)",
+    )
+)
+_register(
     SampleMetric("pass@k", "mode", frozenset({"code"}), description="unbiased pass@k (Codex)"),
     pattern=r"pass@[1-9][0-9]*",
 )

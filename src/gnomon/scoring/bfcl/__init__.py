@@ -1,0 +1,19 @@
+"""The Berkeley Function Calling Leaderboard's single-turn checks: function docs as OpenAI tools
+(`tools.py`), the AST check of calls against possible answers (`ast_check.py`), and the verdict
+on one answer (`verdict.py`)."""
+
+from gnomon.scoring.bfcl.ast_check import Verdict, check_calls, normalise, tool_name
+from gnomon.scoring.bfcl.tools import openai_tools, tools_json
+from gnomon.scoring.bfcl.verdict import Decoded, decode_calls, judge_answer
+
+__all__ = [
+    "Decoded",
+    "Verdict",
+    "check_calls",
+    "decode_calls",
+    "judge_answer",
+    "normalise",
+    "openai_tools",
+    "tool_name",
+    "tools_json",
+]
