@@ -79,9 +79,7 @@ def _functions(path: Path, names: set[str], namespace: dict[str, Any]) -> None:
     in `namespace`, as written there."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef) and node.name in names
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name in names
     ]
     assert {f.name for f in found} == names, f"{path.name}: {names - {f.name for f in found}}"
     for node in found:

@@ -71,8 +71,10 @@ def _changed(value: Any) -> list[tuple[str, Any]]:
             forms.append(("as int", int(value)))
         return forms
     if isinstance(value, str):
-        return [("suffixed", value + " extra"), ("case and spacing", f" {value.upper()}. "),
-                ("quotes", value.replace('"', "'")), ("as number", 7), ("as list", [value])]  # fmt: skip
+        return [
+            ("suffixed", value + " extra"), ("case and spacing", f" {value.upper()}. "),
+            ("quotes", value.replace('"', "'")), ("as number", 7), ("as list", [value]),
+        ]  # fmt: skip
     if isinstance(value, list):
         forms: list[tuple[str, Any]] = [("reversed", value[::-1]), ("appended", [*value, 1])]
         if value:
@@ -106,27 +108,29 @@ def _ast_candidates(row: Row) -> list[Candidate]:
     out: list[Candidate] = [("first options", calls(base))]
     for i, (name, answer) in enumerate(expected):
         args = base[i][1]
-        others = [b for j, b in enumerate(base) if j != i]
+
+        def instead(call_name: str, new: dict[str, Any], at: int = i) -> list[tuple[str, str]]:
+            """The first-option calls with call `at` replaced."""
+            return calls([*base[:at], (call_name, new), *base[at + 1 :]])
+
         full = {p: next((v for v in vs if v != ""), "") for p, vs in answer.items()}
         full = {p: v for p, v in full.items() if v != ""}
         if full != args:
-            out.append(("optional given", calls([*others[:i], (name, full), *others[i:]])))
+            out.append(("optional given", instead(name, full)))
         for param, value in full.items():
             without = {p: v for p, v in args.items() if p != param}
-            out.append((f"{param} left out", calls([*others[:i], (name, without), *others[i:]])))
+            out.append((f"{param} left out", instead(name, without)))
             for label, changed in _changed(value):
-                out.append(
-                    (f"{param} {label}", calls([*others[:i], (name, {**args, param: changed}), *others[i:]]))
-                )
+                out.append((f"{param} {label}", instead(name, {**args, param: changed})))
             for option in answer[param][1:3]:  # other possible values are right too
                 if option != "":
-                    out.append((f"{param} option", calls([*others[:i], (name, {**args, param: option}), *others[i:]])))
-        out.append(("extra param", calls([*others[:i], (name, {**args, "zz_extra": 1}), *others[i:]])))
-        out.append(("null param", calls([*others[:i], (name, {**args, "zz_none": None}), *others[i:]])))
-        out.append(("wrong name", calls([*others[:i], (name + "_x", args), *others[i:]])))
+                    out.append((f"{param} option", instead(name, {**args, param: option})))
+        out.append(("extra param", instead(name, {**args, "zz_extra": 1})))
+        out.append(("null param", instead(name, {**args, "zz_none": None})))
+        out.append(("wrong name", instead(name + "_x", args)))
         dotted = next(iter(row["ground_truth"][i]))
         if dotted != name:  # the name as BFCL's docs spell it, not as the tools interface does
-            out.append(("dotted name", calls([*others[:i], (dotted, args), *others[i:]])))
+            out.append(("dotted name", instead(dotted, args)))
     for doc in row["function"]:
         if tool_name(doc["name"]) not in {n for n, _ in expected}:
             out.append(("other function", calls([(tool_name(doc["name"]), base[0][1]), *base[1:]])))
@@ -236,8 +240,8 @@ def test_checker_rules_hand_picked() -> None:
         "parameters": {
             "type": "dict",
             "properties": {
-                "city": {"type": "string"}, "km": {"type": "float"},
-                "exact": {"type": "boolean"}, "stops": {"type": "array", "items": {"type": "integer"}},
+                "city": {"type": "string"}, "km": {"type": "float"}, "exact": {"type": "boolean"},
+                "stops": {"type": "array", "items": {"type": "integer"}},
             },
             "required": ["city"],
         },
@@ -259,7 +263,10 @@ def test_checker_rules_hand_picked() -> None:
     assert not verdict({"city": "new york ny"}, name="geo.distance")  # tools have no dots
     assert not verdict({"km": 5.0})  # the required city missing
     two = [answer, {"geo.distance": {"city": ["Paris"]}}]
-    calls = [ToolCall("geo_distance", '{"city": "Paris"}'), ToolCall("geo_distance", '{"city": "New York, NY"}')]  # fmt: skip
+    calls = [
+        ToolCall("geo_distance", '{"city": "Paris"}'),
+        ToolCall("geo_distance", '{"city": "New York, NY"}'),
+    ]
     assert judge_answer("ast", calls, functions=[doc], answers=two, category="parallel")[1].valid
     assert not judge_answer("ast", calls[:1], functions=[doc], answers=two, category="parallel")[
         1
@@ -303,10 +310,10 @@ class ToolServer:
                      "function": {"name": n, "arguments": a}}
                     for n, a in planned
                 ]  # fmt: skip
+            finish = "stop" if isinstance(planned, str) else "tool_calls"
             return {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "message": message,
-                             "finish_reason": "stop" if isinstance(planned, str) else "tool_calls"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59},
             }  # fmt: skip
 
