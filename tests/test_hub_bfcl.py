@@ -260,6 +260,9 @@ def test_checker_rules_hand_picked() -> None:
     assert not verdict({"city": "new york ny", "exact": 0})  # 0 is no bool
     assert verdict({"city": "new york ny", "exact": False, "stops": [1, 2]})
     assert not verdict({"city": "new york ny", "stops": [2, 1]})
+    # BFCL's item check lets any items pass when "" (may be left out) is among the answers, and
+    # [1.0, 2.0] == [1, 2] in Python
+    assert verdict({"city": "new york ny", "stops": [1.0, 2.0]})
     assert not verdict({"city": "new york ny"}, name="geo.distance")  # tools have no dots
     assert not verdict({"km": 5.0})  # the required city missing
     two = [answer, {"geo.distance": {"city": ["Paris"]}}]
