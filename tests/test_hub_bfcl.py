@@ -412,3 +412,42 @@ def test_served_model_needs_the_chat_api(tmp_path: Path) -> None:
         "bfcl_irrelevance", "--data", tmp_path, "--store", tmp_path / "s.sqlite", env=KEYED,
     )  # fmt: skip
     assert proc.returncode == 2 and "--chat-api" in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------- end to end, local chat template
+
+
+@pytest.mark.slow
+def test_local_model_calls_through_its_chat_template(
+    llama_dir: Path, tmp_path: Path, one_thread: None
+) -> None:
+    """The tiny Llama with a Hermes-style tool template, taught to answer one question with the
+    right call and another with a wrong argument: `gnomon run` renders the tools through the
+    template, reads the calls back from the text and scores them 1 and 0."""
+    from test_conversations import TOOL_TEMPLATE, _teach, _with_template
+
+    from gnomon.rowgen import make_rows
+
+    rows = make_rows("bfcl_simple", "test", 2)
+    lessons = []
+    for row, owner in zip(rows, ("right", "wrong"), strict=True):
+        answer = next(iter(row["ground_truth"][0].values()))
+        args = {"owner": answer["owner"][0] if owner == "right" else "Nobody"}
+        name = tool_name(row["function"][0]["name"])
+        call = json.dumps({"name": name, "arguments": args})
+        tools = json.loads(tools_json(row["function"]))
+        lessons.append((row["question"][0], tools, f"<tool_call>\n{call}\n</tool_call>"))
+    model = _with_template(llama_dir, tmp_path / "m", TOOL_TEMPLATE)
+    _teach(model, lessons)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    ok(gnomon(
+        "run", "--model", f"hf:{model}", "--bench", "bfcl_simple", "--data", tmp_path / "data",
+        "--store", tmp_path / "s.sqlite", "--out", out, "--device", "cpu",
+    ))  # fmt: skip
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["correct"] for s in samples] == [True, False]
+    assert all(s["extractor"] == "tool_calls" for s in samples)
+    result = json.loads((out / "results.json").read_text())["benchmarks"]["bfcl_simple"]
+    assert result["metrics"]["accuracy"]["value"] == 0.5
