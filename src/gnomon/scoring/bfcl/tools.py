@@ -55,7 +55,8 @@ def openai_tools(functions: Sequence[Mapping[str, Any]], language: str = "python
     """The `tools` list of a chat request for these function docs (a deep copy: the row keeps
     BFCL's own docs, which the checker reads)."""
     tools = []
-    for doc in copy.deepcopy(list(functions)):
+    docs: list[dict[str, Any]] = copy.deepcopy([dict(doc) for doc in functions])
+    for doc in docs:
         doc["description"] = doc.get("description", "") + LANGUAGE_NOTES[language]
         doc["name"] = tool_name(doc["name"])
         doc["parameters"]["type"] = "object"
