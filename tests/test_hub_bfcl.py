@@ -451,3 +451,16 @@ def test_local_model_calls_through_its_chat_template(
     assert all(s["extractor"] == "tool_calls" for s in samples)
     result = json.loads((out / "results.json").read_text())["benchmarks"]["bfcl_simple"]
     assert result["metrics"]["accuracy"]["value"] == 0.5
+
+
+def test_a_file_of_text_answers_cannot_be_scored(tmp_path: Path) -> None:
+    row = real_rows("simple_python")[0]
+    (tmp_path / "test.jsonl").write_text(json.dumps(row) + "\n")
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"id": row["id"], "output": "calculate_triangle_area()"}) + "\n")
+    store = tmp_path / "s.sqlite"
+    proc = gnomon(
+        "score", "--bench", "bfcl_simple", answers, "--data", tmp_path, "--store", store, env=KEYED
+    )
+    assert proc.returncode == 2 and "tool calls" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

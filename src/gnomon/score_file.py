@@ -89,6 +89,11 @@ def score_file(
             f"{spec.id} is scored from log-probabilities ({', '.join(spec.metrics)}), which a "
             "file of answers cannot give; run the model on it"
         )
+    if spec.mode == "tool_call":
+        raise UserError(
+            f"{spec.id} is scored from the model's tool calls, which a file of text answers "
+            "cannot give; run the model on it"
+        )
     started = time.monotonic()
     by_id = read_answers(path)
     n = answers_per_sample(by_id, spec)

@@ -35,6 +35,8 @@ class ToolCallMode(Mode):
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
         payload = _payload(sample)
+        if self.tools.checker == "ast" and not isinstance(payload.get("answers"), list):
+            raise UserError(f"{sample.origin}: the ast checker needs the possible `answers`")
         messages = tuple(_message(sample, m) for m in payload["messages"])
         if not messages:
             raise UserError(f"{sample.origin}: the row's conversation is empty")
