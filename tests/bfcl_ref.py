@@ -14,7 +14,11 @@ What runs of BFCL's code, and what stands in for the rest:
 - BFCL's verdict on one answer, `_evaluate_single_ast_entry` and
   `_evaluate_single_relevance_entry` (eval_runner.py), the output-shape checks they call
   (`is_function_calling_format_output`, `is_empty_output`: bfcl_eval/utils.py), the OpenAI
-  function-calling handler's `decode_ast` (openai_completion.py), and the request-side
+  function-calling handler's `decode_ast` (openai_completion.py), the prompting path (BFCL's
+  system prompt: `system_prompt_pre_processing_chat_model`, `formulate_system_prompt`,
+  `format_function_doc`, `parse_prompt_variation_params` with the constants of
+  default_prompts.py; its decoder: `default_decode_ast_prompting`, `ast_parse`,
+  `resolve_ast_call`, `resolve_ast_by_type`), and the request-side
   conversion (`_cast_to_openai_type`, `convert_to_tool`: model_handler/utils.py;
   `_func_doc_language_specific_pre_processing` with its helpers: bfcl_eval/utils.py) are taken
   out of their files by name with `ast` and run unchanged: their modules import the
@@ -39,7 +43,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL = ROOT / ".cache" / "offline" / "bfcl_eval-2026.3.23-py3-none-any.whl"
-MODEL = "gnomon-FC"  # the stand-in model config's name (no underscores: BFCL maps them to "/")
+# the stand-in model configs' names (no underscores: BFCL maps them to "/"): a function-calling
+# model, whose dotted names the tools interface shows underscored, and a prompted one
+MODEL, PROMPTED = "gnomon-FC", "gnomon-prompted"
 
 AST_CATEGORIES = (
     "simple_python", "multiple", "parallel", "parallel_multiple", "live_simple",
@@ -95,9 +101,13 @@ class Reference:
         package = root / "bfcl_eval"
         sys.path.insert(0, str(root))
         shim = types.ModuleType("bfcl_eval.constants.model_config")
-        shim.MODEL_CONFIG_MAPPING = {MODEL: types.SimpleNamespace(underscore_to_dot=True)}  # type: ignore[attr-defined]
+        shim.MODEL_CONFIG_MAPPING = {  # type: ignore[attr-defined]
+            MODEL: types.SimpleNamespace(underscore_to_dot=True),
+            PROMPTED: types.SimpleNamespace(underscore_to_dot=False),
+        }
         sys.modules["bfcl_eval.constants.model_config"] = shim
         try:
+            from bfcl_eval.constants import default_prompts
             from bfcl_eval.constants.enums import Language, ModelStyle, ReturnFormat
             from bfcl_eval.constants.type_mappings import GORILLA_TO_OPENAPI
             from bfcl_eval.eval_checker.ast_eval import ast_checker
@@ -120,17 +130,26 @@ class Reference:
             {"_evaluate_single_ast_entry", "_evaluate_single_relevance_entry"},
             ns,
         )
+        ns.update({k: v for k, v in vars(default_prompts).items() if k.isupper()})
+        ns["ast"] = ast
+        _functions(package / "utils.py", {"extract_prompt_format_from_id"}, ns)
         _functions(
-            package / "model_handler" / "utils.py", {"_cast_to_openai_type", "convert_to_tool"}, ns
-        )
+            package / "model_handler" / "utils.py",
+            {"_cast_to_openai_type", "convert_to_tool", "system_prompt_pre_processing_chat_model",
+             "formulate_system_prompt", "format_function_doc", "parse_prompt_variation_params",
+             "default_decode_ast_prompting", "ast_parse", "resolve_ast_call",
+             "resolve_ast_by_type"},
+            ns,
+        )  # fmt: skip
         _functions(
             package / "model_handler" / "api_inference" / "openai_completion.py",
             {"decode_ast"},
             ns,
         )
-        fc = types.SimpleNamespace(is_fc_model=True)
+        fc, prompted = (types.SimpleNamespace(is_fc_model=flag) for flag in (True, False))
         decode: Callable[..., Any] = ns["decode_ast"]
         self.handler = types.SimpleNamespace(decode_ast=lambda *a, **k: decode(fc, *a, **k))
+        self.prompted = types.SimpleNamespace(decode_ast=lambda *a, **k: decode(prompted, *a, **k))
         self.ns = ns
         self.mapping = GORILLA_TO_OPENAPI
         self.style = ModelStyle.OPENAI_COMPLETIONS
@@ -144,17 +163,32 @@ class Reference:
         )
         return self.ns["convert_to_tool"](functions, self.mapping, self.style)
 
-    def verdict(self, row: Row, category: str, result: Any) -> bool:
+    def messages(self, row: Row, category: str) -> list[dict[str, Any]]:
+        """The messages BFCL's prompting handlers send for this row (its system prompt first)."""
+        functions = self.ns["_func_doc_language_specific_pre_processing"](
+            copy.deepcopy(row["function"]), category
+        )
+        return self.ns["system_prompt_pre_processing_chat_model"](
+            copy.deepcopy(row["question"][0]), functions, row["id"]
+        )
+
+    def decode_prompted(self, text: str) -> Any:
+        """What BFCL's prompting decoder reads out of a model's text (it raises if nothing)."""
+        return self.ns["default_decode_ast_prompting"](text, self.return_format, False)
+
+    def verdict(self, row: Row, category: str, result: Any, prompted: bool = False) -> bool:
         """BFCL's verdict on a model result as its OpenAI handler records it: a list of
-        `{name: arguments text}` when the model called tools, else the message's text."""
+        `{name: arguments text}` when the model called tools, else the message's text (all a
+        prompted model gives)."""
         prompt = copy.deepcopy({k: v for k, v in row.items() if k != "ground_truth"})
+        handler, model = (self.prompted, PROMPTED) if prompted else (self.handler, MODEL)
         if category in RELEVANCE_CATEGORIES:
             entry = self.ns["_evaluate_single_relevance_entry"](
-                self.handler, row["id"], result, prompt, MODEL, category
+                handler, row["id"], result, prompt, model, category
             )
         else:
             entry = self.ns["_evaluate_single_ast_entry"](
-                self.handler, row["id"], result, row["ground_truth"], prompt, MODEL, category,
+                handler, row["id"], result, row["ground_truth"], prompt, model, category,
                 language=self.python, return_format=self.return_format,
             )  # fmt: skip
         return bool(entry["valid"])

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from loopback import running
 
 from gnomon.engines.base import ToolCall
 from gnomon.hub.bfcl_hooks import category_of
-from gnomon.scoring.bfcl import judge_answer, openai_tools, tool_name, tools_json
+from gnomon.scoring.bfcl import judge_answer, judge_decoded, openai_tools, tool_name, tools_json
+from gnomon.scoring.bfcl.prompting import decode_python_calls, with_system_prompt
 
 Row = dict[str, Any]
 Candidate = tuple[str, list[tuple[str, str]] | str]  # (label, calls as (name, args) or text)
@@ -98,8 +99,9 @@ def _changed(value: Any) -> list[tuple[str, Any]]:
     return [("as text", str(value))]
 
 
-def _ast_candidates(row: Row) -> list[Candidate]:
-    expected = [(tool_name(next(iter(a))), next(iter(a.values()))) for a in row["ground_truth"]]
+def _ast_candidates(row: Row, shown: Callable[[str], str] = tool_name) -> list[Candidate]:
+    """`shown`: a function's name as the model sees it (the tools interface's, or its own)."""
+    expected = [(shown(next(iter(a))), next(iter(a.values()))) for a in row["ground_truth"]]
     base = [(name, _first_options(answer)) for name, answer in expected]
 
     def calls(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
@@ -128,12 +130,13 @@ def _ast_candidates(row: Row) -> list[Candidate]:
         out.append(("extra param", instead(name, {**args, "zz_extra": 1})))
         out.append(("null param", instead(name, {**args, "zz_none": None})))
         out.append(("wrong name", instead(name + "_x", args)))
-        dotted = next(iter(row["ground_truth"][i]))
-        if dotted != name:  # the name as BFCL's docs spell it, not as the tools interface does
-            out.append(("dotted name", instead(dotted, args)))
+        spelt = next(iter(row["ground_truth"][i]))
+        other = tool_name(spelt) if shown(spelt) == spelt else spelt
+        if other != name:  # the name as the other interface spells it (dots or underscores)
+            out.append(("other spelling", instead(other, args)))
     for doc in row["function"]:
-        if tool_name(doc["name"]) not in {n for n, _ in expected}:
-            out.append(("other function", calls([(tool_name(doc["name"]), base[0][1]), *base[1:]])))
+        if shown(doc["name"]) not in {n for n, _ in expected}:
+            out.append(("other function", calls([(shown(doc["name"]), base[0][1]), *base[1:]])))
             break
     if len(base) > 1:
         out.append(("reversed order", calls(base[::-1])))
@@ -279,6 +282,154 @@ def test_checker_rules_hand_picked() -> None:
     assert not found.valid and "not JSON" in found.reason and decoded.error
     assert judge_answer("irrelevance", bad)[1].valid  # no decodable call: none was made
     assert not judge_answer("relevance", bad)[1].valid
+
+
+# ----------------------------------------------- models prompted with the docs (no tools)
+
+
+def _python(calls: list[tuple[str, str]]) -> list[str]:
+    """Each (name, arguments as JSON) as the Python call a prompted model writes; arguments
+    that are not a JSON object become a call that does not parse."""
+    out = []
+    for name, arguments in calls:
+        try:
+            args = json.loads(arguments)
+        except ValueError:
+            args = None
+        if isinstance(args, dict):
+            out.append(f"{name}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")")
+        else:
+            out.append(f"{name}(oops=")
+    return out
+
+
+def _prompted_candidates(row: Row, category: str) -> list[tuple[str, str]]:
+    """Texts a prompted model might write: the calls of the tools candidates in Python syntax,
+    then the first options written in the ways models write them (bare, fenced, with prose,
+    quoted) and with argument syntax BFCL reads in its own ways."""
+    if category in RELEVANCE_CATEGORIES:
+        doc = row["function"][0] if row["function"] else {"name": "lookup"}
+        base = [(doc["name"], "{}")]
+        made = [(label, c) for label, c in _relevance_candidates(row) if label != "call"]
+        made.append(("call", [(doc["name"], json.dumps({"x": 1}))]))
+    else:
+        made = _ast_candidates(row, shown=lambda name: name)
+        base = dict(made)["first options"]  # type: ignore[assignment]
+    out = []
+    for label, candidate in made:
+        text = (
+            candidate if isinstance(candidate, str) else "[" + ", ".join(_python(candidate)) + "]"
+        )
+        out.append((label, text))
+    calls = _python(base)  # type: ignore[arg-type]
+    joined = ", ".join(calls)
+    out += [
+        ("bare", joined), ("fenced python", f"```python\n[{joined}]\n```"),
+        ("fenced", f"```\n[{joined}]\n```"), ("prose", f"Sure! [{joined}]"),
+        ("quoted", f"'[{joined}]'"), ("empty list", "[]"), ("a number", "[1]"),
+        ("comprehension", f"[{calls[0]} for x in y]"),
+    ]  # fmt: skip
+    name = base[0][0]
+    args = json.loads(base[0][1])
+    tail = "" if len(calls) == 1 else ", " + ", ".join(calls[1:])
+
+    def first(text: str) -> str:
+        return f"[{name}({text}){tail}]"
+
+    keys = list(args)
+    out.append(("positional", first(", ".join(["1", *(f"{k}={v!r}" for k, v in args.items())]))))
+    for key in keys[:2]:
+        value = args[key]
+        rest = ", ".join(f"{k}={v!r}" for k, v in args.items() if k != key)
+        rest = ", " + rest if rest else ""
+        forms = {
+            "variable": "some_variable", "subscript": "data[0]", "nested call": "g(x=1)",
+            "bare call": "g()", "lambda": "lambda x: x", "f-string": 'f"{x}"',
+            "starred dict": "{**extra}", "attribute": "math.pi", "comparison": "1 < 2",
+            "none": "None", "set": "{1, 2}", "not": "not True",
+        }  # fmt: skip
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            forms |= {
+                "sum": f"{value - 1} + 1", "product": f"{value} * 1", "plus sign": f"+{value}",
+                "minus sign": f"-{value}", "power": f"{value} ** 1", "division": f"{value} / 1",
+                "zero division": f"{value} / 0",  # (BFCL would compute 10 ** 10 ** 10)
+            }  # fmt: skip
+        if isinstance(value, str):
+            forms |= {
+                "concatenated": f"{value[:1]!r} + {value[1:]!r}",
+                "negated text": f"-{value!r}",
+            }
+        if isinstance(value, list):
+            forms |= {
+                "tuple": repr(tuple(value)) if len(value) != 1 else f"({value[0]!r},)",
+                "repeated list": f"{value!r} * 1", "joined lists": f"{value[:1]!r} + {value[1:]!r}",
+            }  # fmt: skip
+        for label, text in forms.items():
+            out.append((f"{key} {label}", first(f"{key}={text}{rest}")))
+    return out
+
+
+@pytest.mark.parametrize("category", AST_CATEGORIES + RELEVANCE_CATEGORIES)
+def test_prompted_verdicts_equal_bfcl_on_every_real_row(
+    reference: Reference, category: str
+) -> None:
+    checker = "ast"
+    if category in RELEVANCE_CATEGORIES:
+        checker = "relevance" if category == "live_relevance" else "irrelevance"
+    tally: Counter[tuple[str, bool]] = Counter()
+    differ: list[str] = []
+    for row in real_rows(category):
+        for label, text in _prompted_candidates(row, category):
+            decoded = decode_python_calls(text)
+            try:
+                theirs_decoded = reference.decode_prompted(text)
+            except Exception:  # BFCL's decoder raises on what it cannot read
+                theirs_decoded = None
+            if theirs_decoded is None:
+                same = bool(decoded.error)
+            else:
+                same = not decoded.error and repr(decoded.as_bfcl()) == repr(theirs_decoded)
+            if not same:
+                differ.append(
+                    f"{row['id']} [{label}] {text!r:.200}: decoded {theirs_decoded!r:.200}"
+                )
+                continue
+            ours = judge_decoded(
+                checker, decoded, functions=row["function"],
+                answers=row.get("ground_truth", ()), category=category, underscored=False,
+            ).valid  # fmt: skip
+            theirs = reference.verdict(row, category, text, prompted=True)
+            tally[label, theirs] += 1
+            if ours != theirs:
+                differ.append(f"{row['id']} [{label}] {text!r:.200}: BFCL {theirs}")
+    assert not differ, f"{len(differ)} differ from BFCL's:\n" + "\n".join(differ[:20])
+    if category not in RELEVANCE_CATEGORIES:
+        n = len(real_rows(category))
+        assert tally["first options", True] >= 0.9 * n and tally["bare", True] >= 0.9 * n
+        assert tally["other spelling", True] == 0 and tally["fenced python", True] == 0
+    assert sum(v for (_, ok_), v in tally.items() if ok_) > 0
+    assert sum(v for (_, ok_), v in tally.items() if not ok_) > 0
+
+
+@pytest.mark.parametrize("category", AST_CATEGORIES + RELEVANCE_CATEGORIES)
+def test_prompted_messages_equal_bfcls(reference: Reference, category: str) -> None:
+    for row in real_rows(category):
+        ours = with_system_prompt(row["question"][0], row["function"], "python")
+        assert ours == reference.messages(row, category), row["id"]
+
+
+def test_model_output_is_never_run() -> None:
+    """BFCL `eval`s an argument written as an expression; gnomon computes only arithmetic on
+    literals, within bounds, and reads anything else as an answer that does not decode."""
+    assert decode_python_calls("[f(a=2*3, b='x'+'y', c=[0]*2)]").as_bfcl() == [
+        {"f": {"a": 6, "b": "xy", "c": [0, 0]}}
+    ]
+    for text in (
+        "[f(a=__import__('os').getpid() + 1)]", "[f(a=10 ** 10 ** 10)]", "[f(a='x' * 10**9)]",
+        "[f(a=len('abc') + 1)]", "[f(a=(lambda: 1)() + 1)]",
+    ):  # fmt: skip
+        decoded = decode_python_calls(text)
+        assert decoded.error and not decoded.calls, text
 
 
 # ---------------------------------------------------------------- end to end, served model

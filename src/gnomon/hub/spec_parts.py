@@ -260,6 +260,12 @@ class ToolCalling(_Strict):
         "picks the AST rule as in BFCL",
     )
     language: Literal["python"] = "python"
+    interface: Literal["tools", "prompt"] = Field(
+        default="tools",
+        description="tools: the functions as OpenAI `tools`, the calls read from the answer's "
+        "tool calls (BFCL's function-calling models); prompt: the functions in BFCL's system "
+        "prompt, the calls read from the text as Python (BFCL's prompted models)",
+    )
 
     @model_validator(mode="after")
     def _category_for_ast(self) -> ToolCalling:

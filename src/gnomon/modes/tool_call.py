@@ -1,6 +1,9 @@
 """Tool calling (`mode: tool_call`): the model answers a conversation given OpenAI `tools`, and
 its calls are checked as the Berkeley Function Calling Leaderboard checks them.
 
+With `tools.interface: prompt` the functions go into BFCL's system prompt instead, and the
+calls are read from the text as Python, as BFCL runs models without function calling.
+
 The functions, the conversation and the possible answers come from the row through
 `prompt.solution` (JSON text), so they are part of the sample's content hash. The request is a
 conversation with tools: a served model gets them through its chat API (`--chat-api`), a local
@@ -20,7 +23,8 @@ from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec, ToolCalling
 from gnomon.modes.base import Mode
 from gnomon.prompts import Sample
-from gnomon.scoring.bfcl import judge_answer, tools_json
+from gnomon.scoring.bfcl import decode_calls, judge_decoded, tools_json
+from gnomon.scoring.bfcl.prompting import decode_python_calls, with_system_prompt
 
 
 class ToolCallMode(Mode):
@@ -37,12 +41,18 @@ class ToolCallMode(Mode):
         payload = _payload(sample)
         if self.tools.checker == "ast" and not isinstance(payload.get("answers"), list):
             raise UserError(f"{sample.origin}: the ast checker needs the possible `answers`")
-        messages = tuple(_message(sample, m) for m in payload["messages"])
-        if not messages:
+        if not payload["messages"]:
             raise UserError(f"{sample.origin}: the row's conversation is empty")
-        # a row may give no functions at all (BFCL then sends no `tools`)
+        for item in payload["messages"]:
+            _message(sample, item)  # each checked before anything is sent
         functions = payload["functions"]
-        tools = tools_json(functions, self.tools.language) if functions else None
+        turns = payload["messages"]
+        tools = None
+        if self.tools.interface == "prompt":
+            turns = with_system_prompt(turns, functions, self.tools.language)
+        elif functions:  # a row may give no functions at all (BFCL then sends no `tools`)
+            tools = tools_json(functions, self.tools.language)
+        messages = tuple(_message(sample, m) for m in turns)
         flat = "\n\n".join(m.content for m in messages)  # for engines that read plain text
         g = self.generation
         return [GenerateRequest(flat, tuple(g.until), g.max_tokens, messages=messages, tools=tools)]
@@ -50,21 +60,26 @@ class ToolCallMode(Mode):
     def result(self, sample: Sample, answers: list[Any]) -> dict[str, Any]:
         answer: GenerateResult = answers[-1]
         payload = _payload(sample)
-        decoded, verdict = judge_answer(
+        prompted = self.tools.interface == "prompt"
+        decoded = decode_python_calls(answer.text) if prompted else decode_calls(answer.tool_calls)
+        verdict = judge_decoded(
             self.tools.checker,
-            answer.tool_calls,
+            decoded,
             functions=payload["functions"],
             answers=payload.get("answers") or (),
             category=self.tools.category or "",
+            underscored=not prompted,
         )
         if decoded.error:
-            source = "invalid_arguments"
+            source = "undecodable" if prompted else "invalid_arguments"
         elif decoded.calls:
             source = "tool_calls"
         else:  # no call: the right answer to an irrelevant question, else no answer
             source = "no_call" if self.tools.checker == "irrelevance" else "none"
         prediction = (
-            json.dumps(decoded.as_bfcl(), ensure_ascii=False) if decoded.calls else answer.text
+            json.dumps(decoded.as_bfcl(), ensure_ascii=False, default=repr)
+            if decoded.calls
+            else answer.text
         )
         return {
             "prediction": prediction,

@@ -66,14 +66,17 @@ def check_calls(
     calls: Sequence[Call],
     answers: Sequence[Mapping[str, Any]],
     category: str,
+    underscored: bool = True,
 ) -> Verdict:
     """The verdict on a model's decoded calls. `category` is BFCL's test category (its name
     decides the rule, as in BFCL: "parallel" in it, else "multiple" in it, else simple).
 
-    Possible answers of a shape BFCL's own checker would fail on (it raises) give a wrong
-    verdict with the reason, never an exception."""
+    `underscored`: the model saw the functions through the tools interface, under names with
+    dots as underscores (BFCL's function-calling models); else under their own names (models
+    prompted with the docs). Possible answers of a shape BFCL's own checker would fail on (it
+    raises) give a wrong verdict with the reason, never an exception."""
     try:
-        return _check(functions, calls, answers, category)
+        return _check(functions, calls, answers, category, underscored)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
         return Verdict(False, f"cannot check against the possible answers: {exc!r}")
 
@@ -83,16 +86,17 @@ def _check(
     calls: Sequence[Call],
     answers: Sequence[Mapping[str, Any]],
     category: str,
+    underscored: bool,
 ) -> Verdict:
     if "parallel" in category:
-        return _parallel(functions, calls, answers)
+        return _parallel(functions, calls, answers, underscored)
     wanted = len(answers) if "multiple" in category else 1  # simple: one call, whatever else
     if len(calls) != wanted:
         return Verdict(False, f"{len(calls)} calls where {wanted} expected")
     if "multiple" in category:
         expected = _only_key(answers[0])
-        return _check_one(_doc_named(functions, expected), calls[0], answers[0])
-    return _check_one(functions[0], calls[0], answers[0])
+        return _check_one(_doc_named(functions, expected), calls[0], answers[0], underscored)
+    return _check_one(functions[0], calls[0], answers[0], underscored)
 
 
 def _only_key(answer: Mapping[str, Any]) -> str:
@@ -110,6 +114,7 @@ def _parallel(
     functions: Sequence[Mapping[str, Any]],
     calls: Sequence[Call],
     answers: Sequence[Mapping[str, Any]],
+    underscored: bool,
 ) -> Verdict:
     if len(calls) != len(answers):
         return Verdict(False, f"{len(calls)} calls where {len(answers)} expected")
@@ -121,7 +126,7 @@ def _parallel(
         for at, call in enumerate(calls):
             if at in taken:
                 continue
-            last = _check_one(doc, call, answer)
+            last = _check_one(doc, call, answer, underscored)
             if last.valid:
                 found = at
                 break
@@ -131,12 +136,14 @@ def _parallel(
     return PASS
 
 
-def _check_one(doc: Mapping[str, Any], call: Call, answer: Mapping[str, Any]) -> Verdict:
+def _check_one(
+    doc: Mapping[str, Any], call: Call, answer: Mapping[str, Any], underscored: bool
+) -> Verdict:
     """One call against one expected call (a mapping of the function's name to, per parameter,
     the list of acceptable values)."""
     possible: Mapping[str, list[Any]] = next(iter(answer.values()))
     name, params = call
-    expected_name = tool_name(doc["name"])
+    expected_name = tool_name(doc["name"]) if underscored else doc["name"]
     if name != expected_name:
         return Verdict(False, f"called {name!r}, expected {expected_name!r}")
     schema = doc["parameters"]
@@ -162,6 +169,8 @@ def _check_value(param: str, value: Any, schema: Mapping[str, Any], possible: li
     item_type = PYTHON_TYPES.get(schema["items"]["type"]) if declared in _ITEM_CHECKED else None
     if declared == "float" and type(value) is int:  # Python would take an int here
         value = float(value)
+    if declared == "tuple" and type(value) is tuple:  # a prompted model may write one
+        value = list(value)
     typed, variable = _type_ok(value, possible, expected, item_type)
     if not typed:
         return Verdict(False, f"{param!r}: {type(value).__name__} is not {declared}")

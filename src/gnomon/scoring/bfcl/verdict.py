@@ -60,19 +60,36 @@ def judge_answer(
     answers: Sequence[Mapping[str, Any]] = (),
     category: str = "",
 ) -> tuple[Decoded, Verdict]:
-    """The decoded calls and the verdict of `checker` ("ast", "irrelevance", "relevance")."""
+    """The decoded tool calls and the verdict of `checker` ("ast", "irrelevance", "relevance"),
+    for a model that called through the tools interface (names with dots as underscores)."""
     decoded = decode_calls(tool_calls)
+    return decoded, judge_decoded(
+        checker, decoded, functions=functions, answers=answers, category=category
+    )
+
+
+def judge_decoded(
+    checker: str,
+    decoded: Decoded,
+    *,
+    functions: Sequence[Mapping[str, Any]] = (),
+    answers: Sequence[Mapping[str, Any]] = (),
+    category: str = "",
+    underscored: bool = True,
+) -> Verdict:
+    """The verdict of `checker` on calls however they were decoded (tool calls, or the Python
+    calls a prompted model wrote: `underscored=False`, the docs' own names)."""
     if checker == "irrelevance":
         if decoded.makes_a_call:
-            return decoded, Verdict(False, "made a function call where none was relevant")
-        return decoded, Verdict(True, decoded.error)
+            return Verdict(False, "made a function call where none was relevant")
+        return Verdict(True, decoded.error)
     if checker == "relevance":
         if decoded.makes_a_call:
-            return decoded, Verdict(True)
-        return decoded, Verdict(False, decoded.error or "made no function call")
+            return Verdict(True)
+        return Verdict(False, decoded.error or "made no function call")
     if decoded.error:
-        return decoded, Verdict(False, decoded.error)
+        return Verdict(False, decoded.error)
     if not decoded.shaped:
-        return decoded, Verdict(False, "a call's arguments are not a JSON object")
+        return Verdict(False, "a call's arguments are not a JSON object")
     calls: list[Call] = [(name, args) for name, args in decoded.calls]
-    return decoded, check_calls(functions, calls, answers, category)
+    return check_calls(functions, calls, answers, category, underscored)
