@@ -542,6 +542,48 @@ def test_served_run_scores_real_rows_as_bfcl(reference: Reference, tmp_path: Pat
     assert all("not JSON" in p["error"] for p in kept)
 
 
+def test_served_prompted_run_scores_real_rows_as_bfcl(reference: Reference, tmp_path: Path) -> None:
+    """The prompted variants on a served model: BFCL's system prompt and no tools in each
+    request, the calls read from the reply's text, scored as BFCL's prompting path scores them."""
+    picked = {"simple_python": 4, "irrelevance": 2}
+    data = tmp_path / "data"
+    script: dict[str, Any] = {}
+    expected: dict[str, dict[str, bool]] = {}
+    for category, n in picked.items():
+        bench = BENCH[category] + "_prompt"
+        rows = real_rows(category)[:n]
+        (data / bench).mkdir(parents=True)
+        (data / bench / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        expected[bench] = {}
+        for turn, row in enumerate(rows):
+            texts = dict(_prompted_candidates(row, category))
+            labels = ["first options", "bare", "fenced python", "extra param"]
+            if category == "irrelevance":
+                labels = ["no call", "call"]
+            text = texts[labels[turn % len(labels)]]
+            script[row["question"][0][-1]["content"]] = text
+            expected[bench][row["id"]] = reference.verdict(row, category, text, prompted=True)
+    server = ToolServer(script)
+    out = tmp_path / "out"
+    with running(server.app()) as url:
+        ok(gnomon(
+            "run", "--model", "openai:plain", "--base-url", f"{url}/v1", "--chat-api", "--bench",
+            ",".join(expected), "--data", data, "--store", tmp_path / "s.sqlite", "--out", out,
+            "--max-retries", "0", env=KEYED,
+        ))  # fmt: skip
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    for bench, verdicts in expected.items():
+        assert {
+            s["sample_id"]: s["correct"] for s in samples if s["benchmark"] == bench
+        } == verdicts
+    assert {True, False} <= {v for b in expected.values() for v in b.values()}
+    for category in picked:
+        for row in real_rows(category)[: picked[category]]:
+            body = next(b for b in server.bodies if b["messages"][-1] == row["question"][0][-1])
+            assert "tools" not in body
+            assert body["messages"] == reference.messages(row, category)
+
+
 def test_rows_without_answers_need_the_package(tmp_path: Path) -> None:
     """Rows lacking `ground_truth`, with no bfcl_eval installed to read them from: one line."""
     row = {k: v for k, v in real_rows("simple_python")[0].items() if k != "ground_truth"}

@@ -265,6 +265,8 @@ class BenchmarkSpec(_Strict):
         }
         if variant:
             payload["variant"] = variant
+        if self.tools is not None:  # how the functions reach the model shapes its prompt
+            payload["tools"] = {"interface": self.tools.interface, "language": self.tools.language}
         for key in ("where", "process_split"):  # only where set: other specs hash as before
             if getattr(self.source, key) is not None:
                 payload[key] = getattr(self.source, key)

@@ -60,7 +60,7 @@ def _answer(r: random.Random, doc: dict[str, Any]) -> tuple[dict[str, Any], str]
 
 
 def _make(bench: str, n: int, seed: int) -> list[RowDict]:
-    category = CATEGORIES[bench]
+    category = CATEGORIES[bench.removesuffix("_prompt")]
     r = rng(seed, bench)
     out: list[RowDict] = []
     for i in range(n):
@@ -93,3 +93,4 @@ def _maker(bench: str) -> Any:
 
 for _bench in CATEGORIES:
     _maker(_bench)
+    _maker(f"{_bench}_prompt")  # the same rows, the functions in BFCL's system prompt
