@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from gnomon.cli_browse import hub_app, runs_app
+from gnomon.cli_judges import judge_agreement
 from gnomon.cli_output import print_reports, quiet_libraries
 from gnomon.console import StoreOpt, default_store, err, out
 from gnomon.errors import UserError
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(hub_app, name="hub")
 app.add_typer(runs_app, name="runs")
 app.add_typer(rank_app, name="rank")
+app.command("judge-agreement")(judge_agreement)
 
 
 JudgeOpt = Annotated[

@@ -1,0 +1,325 @@
+"""`gnomon judge-agreement` and the judges' reliability figures, over real runs.
+
+One scripted OpenAI-compatible server on loopback plays two models under test (`subject`,
+`other`) and three judges (`judge-a`, `judge-b`, `judge-c`) whose verdicts follow tables the
+test holds, so every agreement figure is computed here independently (scikit-learn's
+`cohen_kappa_score`, SciPy's `spearmanr`, numpy's `corrcoef`) from the same tables.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gnomon_cli import ENV, gnomon, ok
+from loopback import running
+
+from gnomon.scoring.agreement import cohen_kappa, ranks, spearman, with_interval
+
+N = 12
+ROWS = [
+    {"id": f"q{i}", "question": f"Question number {i}?", "baseline": f"baseline answer {i}"}
+    for i in range(N)
+]
+MODELS = ("subject", "other")
+JUDGES = ("judge-a", "judge-b", "judge-c")
+
+
+def answer_of(model: str, i: int) -> str:
+    return f"{model} says {i}"
+
+
+def _tables() -> dict[str, Any]:
+    """Per judge: the model's outcome as A and as B (1, 0.5, 0) per (model, question); a
+    rating 1-10 and a yes/no per question of `subject`. judge-b mostly follows judge-a."""
+    rng = random.Random(13)
+    out: dict[str, Any] = {}
+    base_pair = {(m, i): (rng.choice([0, 0.5, 1]), rng.choice([0, 0.5, 1])) for m in MODELS
+                 for i in range(N)}  # fmt: skip
+    base_rating = [rng.randint(1, 10) for _ in range(N)]
+    base_yes = [rng.random() < 0.5 for _ in range(N)]
+    for judge in JUDGES:
+        pair, rating, yes = dict(base_pair), list(base_rating), list(base_yes)
+        if judge != "judge-a":
+            for key in rng.sample(sorted(pair), 8):
+                pair[key] = (rng.choice([0, 0.5, 1]), rng.choice([0, 0.5, 1]))
+            rating = [min(10, max(1, r + rng.choice([-2, -1, 0, 0, 1, 3]))) for r in rating]
+            yes = [not y if rng.random() < 0.3 else y for y in yes]
+        out[judge] = {"pair": pair, "rating": rating, "yes": yes}
+    return out
+
+
+TABLES = _tables()
+LABEL_AS_A = {1: "A>B", 0.5: "A=B", 0: "B>A"}  # the model is A; its outcome -> the label
+LABEL_AS_B = {1: "B>>A", 0.5: "A=B", 0: "A>>B"}
+
+
+class Judges:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.asked: list[str] = []
+
+    def answer(self, model: str, text: str) -> str:
+        if model in MODELS:
+            i = int(re.search(r"Question number (\d+)", text).group(1))  # type: ignore[union-attr]
+            return answer_of(model, i)
+        table = TABLES[model]
+        i = int(re.search(r"ID: q(\d+)", text).group(1))  # type: ignore[union-attr]
+        if "<<A>>" in text:
+            a = re.search(r"<<A>>(.*)<</A>>", text, re.S).group(1)  # type: ignore[union-attr]
+            who = next(m for m in MODELS if answer_of(m, i) in text)
+            as_a, as_b = table["pair"][(who, i)]
+            if a == answer_of(who, i):
+                return f"Fine. [[{LABEL_AS_A[as_a]}]]"
+            return f"My verdict: [[{LABEL_AS_B[as_b]}]]"
+        if "Rate" in text:
+            return f"Rating: [[{table['rating'][i]}]]"
+        return "Yes." if table["yes"][i] else "No."
+
+    def app(self) -> Any:
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        def chat(body: dict) -> dict:
+            text = "\n\n".join(m["content"] for m in body["messages"])
+            with self.lock:
+                self.asked.append(body["model"])
+            return {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                    "role": "assistant", "content": self.answer(body["model"], text)}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+            }  # fmt: skip
+
+        return app
+
+
+def spec(bench: str, metrics: list[str], judge: dict[str, Any]) -> str:
+    return json.dumps({
+        "id": bench, "title": bench.title(), "dimension": "subjective", "version": 1,
+        "source": {"files": "data", "eval_split": "test", "id_field": "id"},
+        "prompt": {"template": "{{ question }}", "target": "baseline"},
+        "mode": "judged", "metrics": metrics, "generation": {"until": [], "max_tokens": 16},
+        "judge": {"max_tokens": 16, **judge},
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store holding: `paired` judged by judge-a and judge-b for both models; `rated` and
+    `yesno` judged by judge-a and judge-b for `subject`, and `rated` by judge-c for `other`."""
+    root = tmp_path_factory.mktemp("judges")
+    (root / "data").mkdir()
+    (root / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    (root / "paired.yaml").write_text(spec("paired", ["win_rate"], {
+        "verdict": "pairwise", "baseline": "baseline",
+        "template": "ID: {{ id }}\n<<A>>{{ answer_a }}<</A>>\n<<B>>{{ answer_b }}<</B>>"}))
+    (root / "rated.yaml").write_text(spec("rated", ["rating"], {
+        "template": "ID: {{ id }}\n{{ answer }}\nRate it 1-10 as [[N]]."}))
+    (root / "yesno.yaml").write_text(spec("yesno", ["yes_rate"], {
+        "verdict": "yes_no", "template": "ID: {{ id }}\n{{ answer }}\nGood? yes or no"}))  # fmt: skip
+    store = root / "store.sqlite"
+    judges = Judges()
+    with running(judges.app()) as url:
+        base = f"{url}/v1"
+
+        def run(model: str, bench: str, judge: str) -> Any:
+            return ok(gnomon(
+                "run", "--model", f"openai:{model}", "--base-url", base, "--chat-api",
+                "--bench", root / f"{bench}.yaml", "--store", store, "--max-retries", "0",
+                "--judge", f"openai:{judge}", "--judge-base-url", base,
+                "--out", root / f"out-{model}-{bench}-{judge}", env=KEYED,
+            ))  # fmt: skip
+
+        reports = {}
+        for model in MODELS:
+            for judge in ("judge-a", "judge-b"):
+                reports[(model, "paired", judge)] = run(model, "paired", judge)
+        for bench in ("rated", "yesno"):
+            for judge in ("judge-a", "judge-b"):
+                reports[("subject", bench, judge)] = run("subject", bench, judge)
+        reports[("other", "rated", "judge-c")] = run("other", "rated", "judge-c")
+        yield {"root": root, "store": store, "url": base, "reports": reports,
+               "judges": judges}  # fmt: skip
+
+
+KEYED = {**ENV, "OPENAI_API_KEY": "sk-test", "COLUMNS": "200"}
+
+
+def agree(world: dict[str, Any], *args: object) -> Any:
+    return gnomon("judge-agreement", *args, "--store", world["store"], env=KEYED)
+
+
+def as_json(world: dict[str, Any], *args: object) -> dict[str, Any]:
+    return json.loads(ok(agree(world, *args, "--json")).stdout)
+
+
+# ------------------------------------------------------------------------- the statistics
+
+
+def test_kappa_and_spearman_match_independent_implementations() -> None:
+    from scipy.stats import spearmanr
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        a = rng.integers(0, 3, 40).astype(float)
+        b = np.where(rng.random(40) < 0.6, a, rng.integers(0, 3, 40)).astype(float)
+        assert cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+        x = rng.integers(1, 6, 25).astype(float)  # many ties
+        y = x + rng.integers(-2, 3, 25)
+        assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    # a hand-computed table: 10 items, observed 0.7, chance 0.5*0.6 + 0.5*0.4 = 0.5 -> 0.4
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], dtype=float)
+    b = np.array([1, 1, 1, 1, 0, 1, 1, 0, 0, 0], dtype=float)
+    assert cohen_kappa(a, b) == pytest.approx(0.4)
+    assert list(ranks(np.array([3.0, 1.0, 3.0, 2.0]))) == [3.5, 1.0, 3.5, 2.0]
+    assert np.isnan(cohen_kappa(np.ones(5), np.ones(5)))  # one label only: undefined
+
+
+def test_bootstrap_interval_covers_and_keeps_items_whole() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 2, (200, 2)).astype(float)
+    b = np.where(rng.random((200, 2)) < 0.8, a, 1 - a)
+    figure = with_interval(lambda x, y: float(np.mean(x == y)), a, b)
+    assert figure.ci_low < figure.value < figure.ci_high
+    assert figure.value == pytest.approx(np.mean(a == b))
+    assert 0.03 < figure.ci_high - figure.ci_low < 0.2
+    assert with_interval(lambda x, y: float(np.mean(x == y)), a, b) == figure  # seeded
+
+
+# ------------------------------------------------------------------------ pairwise, e2e
+
+
+def _pairwise_expected(models: tuple[str, ...]) -> dict[str, float]:
+    from sklearn.metrics import cohen_kappa_score
+
+    ta, tb = TABLES["judge-a"]["pair"], TABLES["judge-b"]["pair"]
+    keys = [(m, i) for m in models for i in range(N)]
+    order_a = [str(o) for k in keys for o in ta[k]]
+    order_b = [str(o) for k in keys for o in tb[k]]
+
+    def sign(pair: tuple[float, float]) -> str:
+        mean = sum(pair) / 2
+        return "win" if mean > 0.5 else ("loss" if mean < 0.5 else "tie")
+
+    sample_a, sample_b = [sign(ta[k]) for k in keys], [sign(tb[k]) for k in keys]
+    return {
+        "n": len(keys),
+        "order_agree": float(np.mean([x == y for x, y in zip(order_a, order_b, strict=True)])),
+        "order_kappa": cohen_kappa_score(order_a, order_b),
+        "sample_agree": float(np.mean([x == y for x, y in zip(sample_a, sample_b, strict=True)])),
+        "sample_kappa": cohen_kappa_score(sample_a, sample_b),
+        "flips_a": float(np.mean([ta[k][0] != ta[k][1] for k in keys])),
+        "flips_b": float(np.mean([tb[k][0] != tb[k][1] for k in keys])),
+    }
+
+
+def test_pairwise_agreement_from_two_real_judge_runs(world: dict[str, Any]) -> None:
+    want = _pairwise_expected(MODELS)
+    got = as_json(world, "openai:judge-a", "openai:judge-b", "--bench", "paired")
+    assert got["verdict"] == "pairwise" and got["n"] == want["n"] == 2 * N
+    assert got["models"] == ["openai:other", "openai:subject"]
+    figures = got["figures"]
+    assert figures["outcome agreement, per order"]["value"] == pytest.approx(want["order_agree"])
+    assert figures["outcome agreement, per order"]["n"] == 4 * N
+    assert figures["Cohen's kappa, per order"]["value"] == pytest.approx(want["order_kappa"])
+    assert figures["outcome agreement, per sample"]["value"] == pytest.approx(
+        want["sample_agree"]
+    )
+    assert figures["Cohen's kappa, per sample"]["value"] == pytest.approx(want["sample_kappa"])
+    for figure in figures.values():
+        low, high = figure["ci95"]
+        assert low <= figure["value"] <= high and figure["method"] == "bootstrap"
+    judges = got["judges"]
+    assert judges["a"]["key"] == f"openai:judge-a@{world['url']}"
+    assert judges["a"]["name"] == "openai:judge-a"
+    assert judges["a"]["position_flips"]["value"] == pytest.approx(want["flips_a"])
+    assert judges["b"]["position_flips"]["value"] == pytest.approx(want["flips_b"])
+    (hash_a,) = judges["a"]["judge_prompt_hashes"]  # one judge prompt, both judges
+    assert judges["b"]["judge_prompt_hashes"] == {hash_a: 2 * N}
+    # one model only; the judges named by their stored keys and in the other order
+    one = as_json(world, judges["b"]["key"], judges["a"]["key"], "--bench", "paired",
+                  "--model", "openai:subject")  # fmt: skip
+    want_one = _pairwise_expected(("subject",))
+    assert one["n"] == N and one["models"] == ["openai:subject"]
+    kappa = one["figures"]["Cohen's kappa, per order"]["value"]
+    assert kappa == pytest.approx(want_one["order_kappa"])  # symmetric in the two judges
+    # the table a person reads
+    text = ok(agree(world, "openai:judge-a", "openai:judge-b", "--bench", "paired")).stdout
+    assert f"on {2 * N} samples both judged" in text
+    assert re.search(rf"Cohen's kappa, per order\s*│\s*{want['order_kappa']:.3f}", text)
+    assert f"judge prompt {hash_a} ({2 * N})" in text
+
+
+def test_rating_and_yes_no_agreement(world: dict[str, Any]) -> None:
+    from scipy.stats import spearmanr
+    from sklearn.metrics import cohen_kappa_score
+
+    ra = np.array(TABLES["judge-a"]["rating"], dtype=float)
+    rb = np.array(TABLES["judge-b"]["rating"], dtype=float)
+    got = as_json(world, "openai:judge-a", "openai:judge-b", "--bench", "rated")
+    assert got["verdict"] == "rating" and got["n"] == N
+    figures = got["figures"]
+    assert figures["Spearman's rho"]["value"] == pytest.approx(spearmanr(ra, rb).statistic)
+    assert figures["Pearson's r"]["value"] == pytest.approx(np.corrcoef(ra, rb)[0, 1])
+    assert figures["mean absolute difference"]["value"] == pytest.approx(np.mean(abs(ra - rb)))
+    assert figures["exact agreement"]["value"] == pytest.approx(np.mean(ra == rb))
+    assert got["judges"]["a"]["mean"]["value"] == pytest.approx(ra.mean())
+
+    ya, yb = TABLES["judge-a"]["yes"], TABLES["judge-b"]["yes"]
+    got = as_json(world, "openai:judge-a", "openai:judge-b", "--bench", "yesno")
+    assert got["verdict"] == "yes_no" and got["n"] == N
+    assert got["figures"]["agreement"]["value"] == pytest.approx(
+        np.mean([x == y for x, y in zip(ya, yb, strict=True)])
+    )
+    assert got["figures"]["Cohen's kappa"]["value"] == pytest.approx(cohen_kappa_score(ya, yb))
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("openai:judge-z", "openai:judge-b", "--bench", "paired"),
+         "no judge 'openai:judge-z' in the store; its judges: openai:judge-a"),
+        (("openai:judge-a", "openai:judge-b", "--bench", "nope"),
+         "no judged scores of 'nope' in"),
+        (("openai:judge-a", "openai:judge-c", "--bench", "paired"),
+         "judge 'openai:judge-c' did not judge paired; its judges: openai:judge-a"),
+        (("openai:judge-a", "openai:judge-c", "--bench", "rated"),
+         "share no judged samples of rated"),
+        (("openai:judge-a", "openai:judge-a", "--bench", "rated"), "are the same judge"),
+        (("openai:judge-a", "openai:judge-b", "--bench", "paired", "--model", "zzz"),
+         "no model 'zzz' was judged on paired by both judges; those that were: openai:other"),
+        (("hf:/no/such/dir", "openai:judge-b", "--bench", "paired"),
+         "no judge 'hf:/no/such/dir' in the store"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line(world: dict[str, Any], args: tuple[str, ...], message: str) -> None:
+    proc = agree(world, *args)
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_empty_and_missing_store(tmp_path: Path) -> None:
+    proc = gnomon("judge-agreement", "a", "b", "--bench", "x", "--store", tmp_path / "no.sqlite")
+    assert proc.returncode == 2 and "no store at" in proc.stderr
+    from gnomon.store import Store
+
+    Store(tmp_path / "empty.sqlite").close()
+    proc = gnomon("judge-agreement", "a", "b", "--bench", "x", "--store", tmp_path / "empty.sqlite")
+    assert proc.returncode == 2 and "the store holds no judged scores yet" in proc.stderr
