@@ -121,13 +121,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("judges")
     (root / "data").mkdir()
     (root / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    (root / "paired.yaml").write_text(spec("paired", ["win_rate"], {
-        "verdict": "pairwise", "baseline": "baseline",
-        "template": "ID: {{ id }}\n<<A>>{{ answer_a }}<</A>>\n<<B>>{{ answer_b }}<</B>>"}))
-    (root / "rated.yaml").write_text(spec("rated", ["rating"], {
-        "template": "ID: {{ id }}\n{{ answer }}\nRate it 1-10 as [[N]]."}))
-    (root / "yesno.yaml").write_text(spec("yesno", ["yes_rate"], {
-        "verdict": "yes_no", "template": "ID: {{ id }}\n{{ answer }}\nGood? yes or no"}))  # fmt: skip
+    judged = {
+        "paired": (["win_rate"], {"verdict": "pairwise", "baseline": "baseline", "template":
+                   "ID: {{ id }}\n<<A>>{{ answer_a }}<</A>>\n<<B>>{{ answer_b }}<</B>>"}),
+        "rated": (["rating"], {"template": "ID: {{ id }}\n{{ answer }}\nRate it 1-10 as [[N]]."}),
+        "yesno": (["yes_rate"], {"verdict": "yes_no",
+                  "template": "ID: {{ id }}\n{{ answer }}\nGood? yes or no"}),
+    }  # fmt: skip
+    for bench, (metrics, judge) in judged.items():
+        (root / f"{bench}.yaml").write_text(spec(bench, metrics, judge))
     store = root / "store.sqlite"
     judges = Judges()
     with running(judges.app()) as url:
@@ -234,9 +236,7 @@ def test_pairwise_agreement_from_two_real_judge_runs(world: dict[str, Any]) -> N
     assert figures["outcome agreement, per order"]["value"] == pytest.approx(want["order_agree"])
     assert figures["outcome agreement, per order"]["n"] == 4 * N
     assert figures["Cohen's kappa, per order"]["value"] == pytest.approx(want["order_kappa"])
-    assert figures["outcome agreement, per sample"]["value"] == pytest.approx(
-        want["sample_agree"]
-    )
+    assert figures["outcome agreement, per sample"]["value"] == pytest.approx(want["sample_agree"])
     assert figures["Cohen's kappa, per sample"]["value"] == pytest.approx(want["sample_kappa"])
     for figure in figures.values():
         low, high = figure["ci95"]
