@@ -323,3 +323,62 @@ def test_empty_and_missing_store(tmp_path: Path) -> None:
     Store(tmp_path / "empty.sqlite").close()
     proc = gnomon("judge-agreement", "a", "b", "--bench", "x", "--store", tmp_path / "empty.sqlite")
     assert proc.returncode == 2 and "the store holds no judged scores yet" in proc.stderr
+
+
+# ------------------------------------------------------------ reliability in a run's report
+
+
+def test_run_report_and_results_json_show_judge_prompt_and_reliability(
+    world: dict[str, Any],
+) -> None:
+    url = world["url"]
+    table = TABLES["judge-a"]["pair"]
+    flips = float(np.mean([table[("subject", i)][0] != table[("subject", i)][1] for i in range(N)]))
+    stdout = world["reports"][("subject", "paired", "judge-a")].stdout
+    results = json.loads(
+        (world["root"] / "out-subject-paired-judge-a" / "results.json").read_text()
+    )
+    bench = results["benchmarks"]["paired"]
+    assert bench["judge"] == f"openai:judge-a@{url}" and bench["judge_name"] == "openai:judge-a"
+    prompt = bench["judge_prompt_hash"]
+    assert re.fullmatch(r"[0-9a-f]{8}", prompt)
+    reliability = bench["judge_reliability"]
+    assert reliability["metric"] == "position_flips"
+    assert reliability["value"] == pytest.approx(flips)
+    low, high = reliability["ci95"]
+    assert low <= flips <= high
+    assert (
+        f"paired: judged by openai:judge-a (openai:judge-a@{url}), judge prompt {prompt}; "
+        f"{100 * flips:.1f}% of verdicts flip when the answers swap places" in stdout
+    )
+    # another judge prompt template, another hash; a rating judge asked once has no figure
+    rated = json.loads((world["root"] / "out-subject-rated-judge-a" / "results.json").read_text())
+    rated_bench = rated["benchmarks"]["rated"]
+    assert rated_bench["judge_prompt_hash"] != prompt
+    assert rated_bench["judge_reliability"] is None
+    assert (
+        "rated: judged by openai:judge-a"
+        in world["reports"][("subject", "rated", "judge-a")].stdout
+    )
+    assert "reliability —" in world["reports"][("subject", "rated", "judge-a")].stdout
+
+
+def test_reliability_figures() -> None:
+    from gnomon.judge_info import judge_prompt_hash, reliability
+    from gnomon.stats import Score
+
+    consistent = Score(0.75, 0.05, 0.65, 0.85, 40, None, "wilson")
+    found = reliability({"win_rate": consistent, "position_consistency": consistent})
+    assert found is not None and found.metric == "position_flips"
+    assert (found.value, found.ci_low, found.ci_high) == pytest.approx((0.25, 0.15, 0.35))
+    spread = Score(0.4, 0.1, 0.2, 0.6, 40, None, "t")
+    found = reliability({"rating": consistent, "rating_spread": spread})
+    assert found is not None and found.metric == "rating_spread" and found.value == 0.4
+    assert found.shown() == "0.40 spread"
+    assert reliability({"rating": consistent}) is None
+    judge = {"template": "x {{ answer }}", "verdict": "rating"}
+    assert judge_prompt_hash({"judge": judge}) == judge_prompt_hash({"judge": dict(judge)})
+    assert judge_prompt_hash({"judge": {**judge, "template": "y"}}) != judge_prompt_hash(
+        {"judge": judge}
+    )
+    assert judge_prompt_hash({"id": "no judge"}) is None

@@ -4,11 +4,15 @@ table every command that reports a run prints."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
 
 from gnomon.console import out
+
+if TYPE_CHECKING:
+    from gnomon.report import BenchReport
 
 
 def quiet_libraries(needs_hub: bool = True) -> None:
@@ -49,3 +53,26 @@ def print_reports(reports: list, title: str) -> None:
     for report in reports:
         if report.headline_note:
             out.print(f"{report.bench}: {report.headline_note}")
+        if getattr(report, "judge", None):
+            out.print(judge_line(report), soft_wrap=True)
+
+
+def judge_line(report: BenchReport) -> str:
+    """Who judged a benchmark, with which prompt, and how reliable the judge was on it."""
+    found = report.judge_reliability
+    if found is None:
+        reliable = "reliability — (no repeated or swapped judgments to measure it)"
+    elif found.metric == "position_flips":
+        ci = f"[{_pct(found.ci_low)}, {_pct(found.ci_high)}]"
+        reliable = f"{_pct(found.value)} of verdicts flip when the answers swap places {ci}"
+    else:
+        ci = f"[{_fmt(found.ci_low, 3)}, {_fmt(found.ci_high, 3)}]"
+        reliable = f"spread of repeated ratings {_fmt(found.value, 3)} {ci}"
+    return (
+        f"{report.bench}: judged by {report.judge_name or report.judge} ({report.judge}), "
+        f"judge prompt {report.judge_prompt_hash}; {reliable}"
+    )
+
+
+def _pct(x: float) -> str:
+    return "-" if x != x else f"{100 * x:.1f}%"

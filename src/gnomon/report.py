@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gnomon import text
+from gnomon.judge_info import Reliability, judge_prompt_hash, reliability
 from gnomon.stats import Moments, Score, summarize_moments
 from gnomon.store import Store
 
@@ -30,9 +31,12 @@ class BenchReport:
     cluster_by: str | None = None
     headline: str | None = None  # the metric this run reports, one it produced
     headline_note: str | None = None  # why it is not the spec's headline
-    judge: str | None = None
+    judge: str | None = None  # the judge's model key
     no_answer: int = 0  # generations with nothing to extract, scored as wrong
     normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
+    judge_name: str | None = None  # the judge as the run was given it (`openai:gpt-4o`)
+    judge_prompt_hash: str | None = None  # `judge_info.judge_prompt_hash` of the spec
+    judge_reliability: Reliability | None = None  # position flips, or the rating spread
 
     @property
     def complete(self) -> bool:
@@ -55,6 +59,11 @@ class BenchReport:
             out["headline_note"] = self.headline_note
         if self.judge:
             out["judge"] = self.judge
+            out["judge_name"] = self.judge_name or self.judge
+            out["judge_prompt_hash"] = self.judge_prompt_hash
+            out["judge_reliability"] = (
+                self.judge_reliability.as_dict() if self.judge_reliability else None
+            )
         if self.normalised is not None:
             out["normalised"] = self.normalised
         if self.clusters:
@@ -197,8 +206,15 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 no_answer.get(bench["bench"], 0),
             )  # fmt: skip
         )
+    judge_name = None
+    if any(r.judge for r in reports):
+        judge_name = (store.run(run_id)["config"] or {}).get("judge")
     for report in reports:
         report.normalised = _normalised(report, specs[report.bench])
+        if report.judge:
+            report.judge_name = judge_name or report.judge
+            report.judge_prompt_hash = judge_prompt_hash(specs[report.bench])
+            report.judge_reliability = reliability(report.metrics)
     return reports
 
 
