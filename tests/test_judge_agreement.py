@@ -29,7 +29,8 @@ ROWS = [
     {"id": f"q{i}", "question": f"Question number {i}?", "baseline": f"baseline answer {i}"}
     for i in range(N)
 ]
-MODELS = ("subject", "other")
+MODELS = ("subject", "other")  # judged by judge-a and judge-b
+THIRD = "third"  # judged by judge-a only: nothing to pair
 JUDGES = ("judge-a", "judge-b", "judge-c")
 
 
@@ -42,8 +43,8 @@ def _tables() -> dict[str, Any]:
     rating 1-10 and a yes/no per question of `subject`. judge-b mostly follows judge-a."""
     rng = random.Random(13)
     out: dict[str, Any] = {}
-    base_pair = {(m, i): (rng.choice([0, 0.5, 1]), rng.choice([0, 0.5, 1])) for m in MODELS
-                 for i in range(N)}  # fmt: skip
+    base_pair = {(m, i): (rng.choice([0, 0.5, 1]), rng.choice([0, 0.5, 1]))
+                 for m in (*MODELS, THIRD) for i in range(N)}  # fmt: skip
     base_rating = [rng.randint(1, 10) for _ in range(N)]
     base_yes = [rng.random() < 0.5 for _ in range(N)]
     for judge in JUDGES:
@@ -68,14 +69,14 @@ class Judges:
         self.asked: list[str] = []
 
     def answer(self, model: str, text: str) -> str:
-        if model in MODELS:
+        if model in (*MODELS, THIRD):
             i = int(re.search(r"Question number (\d+)", text).group(1))  # type: ignore[union-attr]
             return answer_of(model, i)
         table = TABLES[model]
         i = int(re.search(r"ID: q(\d+)", text).group(1))  # type: ignore[union-attr]
         if "<<A>>" in text:
             a = re.search(r"<<A>>(.*)<</A>>", text, re.S).group(1)  # type: ignore[union-attr]
-            who = next(m for m in MODELS if answer_of(m, i) in text)
+            who = next(m for m in (*MODELS, THIRD) if answer_of(m, i) in text)
             as_a, as_b = table["pair"][(who, i)]
             if a == answer_of(who, i):
                 return f"Fine. [[{LABEL_AS_A[as_a]}]]"
@@ -116,8 +117,9 @@ def spec(bench: str, metrics: list[str], judge: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A store holding: `paired` judged by judge-a and judge-b for both models; `rated` and
-    `yesno` judged by judge-a and judge-b for `subject`, and `rated` by judge-c for `other`."""
+    """A store holding: `paired` judged by judge-a and judge-b for both models (and by judge-a
+    for `third`); `rated` and `yesno` judged by judge-a and judge-b for `subject`, and `rated`
+    by judge-c for `other`."""
     root = tmp_path_factory.mktemp("judges")
     (root / "data").mkdir()
     (root / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
@@ -151,6 +153,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             for judge in ("judge-a", "judge-b"):
                 reports[("subject", bench, judge)] = run("subject", bench, judge)
         reports[("other", "rated", "judge-c")] = run("other", "rated", "judge-c")
+        reports[(THIRD, "paired", "judge-a")] = run(THIRD, "paired", "judge-a")
         yield {"root": root, "store": store, "url": base, "reports": reports,
                "judges": judges}  # fmt: skip
 
@@ -382,3 +385,107 @@ def test_reliability_figures() -> None:
         {"judge": judge}
     )
     assert judge_prompt_hash({"id": "no judge"}) is None
+
+
+# ------------------------------------------------------------------------- the leaderboard
+
+
+def test_board_keeps_judges_apart_and_shows_them(world: dict[str, Any]) -> None:
+    from gnomon.rank.board import load_board
+    from gnomon.rank.serialize import board_json
+    from gnomon.store import Store
+
+    url = world["url"]
+    store = Store(world["store"], create=False)
+    try:
+        board = load_board(store)
+    finally:
+        store.close()
+    # judge-a judged three models' answers, judge-b two: judge-a's scores are the standard
+    # column (the means use it), judge-b's a column of their own, never averaged in
+    standard = board.benches["paired"]
+    assert standard.judge == "openai:judge-a" and standard.averaged
+    assert standard.judge_key == f"openai:judge-a@{url}"
+    (other,) = [b for b in board.settings_of("paired") if not b.standard]
+    assert other.id == "paired@judge=openai:judge-b" and not other.averaged
+    assert other.judge == "openai:judge-b" and other.title == "Paired · judged by openai:judge-b"
+    by_model = {m.name: m for m in board.models}
+    assert set(by_model["openai:third"].entries) == {"paired"}
+    for name in MODELS:
+        entries = by_model[f"openai:{name}"].entries
+        assert entries["paired"].judge == standard.judge_key
+        assert entries[other.id].judge == f"openai:judge-b@{url}"
+        table = TABLES["judge-a"]["pair"]
+        flips = np.mean([table[(name, i)][0] != table[(name, i)][1] for i in range(N)])
+        assert entries["paired"].reliability.value == pytest.approx(flips)
+        assert entries["paired"].judge_prompt_hash == entries[other.id].judge_prompt_hash
+    # the runs were asked through the chat API, the standard setting of a judged benchmark:
+    # the subjective mean is made of the standard columns
+    assert "subjective" in board.dimensions
+    subject = by_model["openai:subject"]
+    means = [subject.entries[b.id].score.value for b in board.benches_of("subjective", False)]
+    assert subject.dimensions["subjective"].value == pytest.approx(np.mean(means))
+    # one judge a benchmark in the means: its standard column alone (a raw 1-10 rating is not
+    # a share, so `rated` is shown but not averaged)
+    assert [b.id for b in board.benches_of("subjective", False)] == ["paired", "yesno"]
+    api = board_json(board)
+    assert api["benchmarks"]["paired"]["judge"] == {"name": "openai:judge-a",
+                                                    "key": standard.judge_key}  # fmt: skip
+    assert api["benchmarks"][other.id]["setting"]["judge"] == "openai:judge-b"
+    cell = next(m for m in api["models"] if m["name"] == "openai:subject")["benchmarks"]["paired"]
+    assert cell["judge_name"] == "openai:judge-a" and len(cell["judge_prompt_hash"]) == 8
+    assert cell["judge_reliability"]["metric"] == "position_flips"
+
+
+def test_rank_terminal_and_pages_show_the_judge(world: dict[str, Any]) -> None:
+    import httpx
+    from loopback import running as serving
+
+    from gnomon.rank.web import create_app
+
+    text = ok(gnomon("rank", "--benchmarks", "--store", world["store"], env=KEYED)).stdout
+    flat = " ".join(text.split())
+    assert "judge:" in text and "% flip" in text and "subjective" in text
+    assert "paired (judge openai:judge-a), paired@judge=openai:judge-b (judge openai:judge-b)" in (
+        flat
+    )
+    with serving(create_app(world["store"])) as base, httpx.Client(base_url=base) as client:
+        home = client.get("/").text
+        assert "judged by openai:judge-a</span>" in home
+        assert "judged by openai:judge-b</span>" in home
+        assert 'class="mark judge" data-judge="openai:judge-a"' in home
+        page = client.get("/bench/paired").text
+        assert 'id="bench-judge"' in page and "<strong>openai:judge-a</strong>" in page
+        assert page.count('class="judge-reliability"') == 3  # subject, other, third
+        assert "% flip" in page
+
+
+def test_new_dimensions_group_and_average_like_the_others(tmp_path: Path) -> None:
+    from gnomon.rank.board import DIMENSIONS, load_board
+    from gnomon.rank.terminal import board_table
+    from gnomon.store import Store
+    from gnomon_testing.synthetic import write_run
+
+    store = Store(tmp_path / "dims.sqlite")
+    dims = {"bench_if": "instruction-following", "bench_agent": "agent", "bench_k": "knowledge"}
+    try:
+        for model, ability in (("alpha", 1.0), ("bravo", -1.0)):
+            for bench, dim in dims.items():
+                write_run(store, model=model, ability=ability, bench=bench, kind="choice",
+                          dimension=dim, samples=30)  # fmt: skip
+        board = load_board(store)
+    finally:
+        store.close()
+    assert board.dimensions == [d for d in DIMENSIONS if d in dims.values()]
+    assert {"instruction-following", "agent", "subjective"} <= set(DIMENSIONS)
+    alpha = next(m for m in board.models if m.name == "alpha")
+    for bench, dim in dims.items():
+        assert alpha.dimensions[dim].value == pytest.approx(alpha.entries[bench].score.value)
+    assert alpha.overall.value == pytest.approx(np.mean([alpha.dimensions[d].value
+                                                         for d in dims.values()]))  # fmt: skip
+    from rich.console import Console
+
+    console = Console(width=250, record=True)
+    console.print(board_table(board))
+    shown = console.export_text()
+    assert "instruction-following" in shown and "agent" in shown
