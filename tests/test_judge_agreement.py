@@ -458,6 +458,20 @@ def test_rank_terminal_and_pages_show_the_judge(world: dict[str, Any]) -> None:
         assert 'id="bench-judge"' in page and "<strong>openai:judge-a</strong>" in page
         assert page.count('class="judge-reliability"') == 3  # subject, other, third
         assert "% flip" in page
+    from gnomon.rank.export import export_site
+    from gnomon.rank.links import name_of
+    from gnomon.store import Store
+
+    store = Store(world["store"], create=False)
+    site = world["root"] / "site"
+    try:
+        export_site(store, site, compare_top=0, samples=False)
+    finally:
+        store.close()
+    index = (site / "index.html").read_text()
+    assert "judged by openai:judge-a</span>" in index and "judged by openai:judge-b</span>" in index
+    other = (site / "bench" / f"{name_of('paired@judge=openai:judge-b')}.html").read_text()
+    assert "<strong>openai:judge-b</strong>" in other and other.count("% flip") >= 2
 
 
 def test_new_dimensions_group_and_average_like_the_others(tmp_path: Path) -> None:
