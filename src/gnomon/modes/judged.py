@@ -22,10 +22,12 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
+from gnomon.modes.pairwise_items import corpus_items
 from gnomon.modes.turns import GeneratingMode
 from gnomon.modes.verdicts import (
     PAIRWISE,
     PARSER_VERSION,
+    parse_labelled,
     parse_pairwise,
     parse_rating,
     parse_yes_no,
@@ -50,7 +52,10 @@ class JudgedMode(GeneratingMode):
     def scorer_config(self) -> dict[str, Any]:
         return {
             **super().scorer_config(),
-            "judge": self.judge.model_dump(),
+            # `labels` unset stays out, so judges specified before it keep their scorer hash
+            "judge": self.judge.model_dump(
+                exclude={"labels"} if self.judge.labels is None else None
+            ),
             "verdict_parser": PARSER_VERSION,
         }
 
@@ -94,7 +99,7 @@ class JudgedMode(GeneratingMode):
             yes = parse_yes_no(replies[0])
             metrics, correct, parsed = {"yes_rate": float(yes)}, yes, ["yes" if yes else "no"]
         else:
-            labels = [parse_pairwise(r) for r in replies]
+            labels = [self._pairwise_label(r) for r in replies]
             as_a = PAIRWISE[labels[0]]  # the model's outcome when it was A
             as_b = 1.0 - PAIRWISE[labels[1]]  # ... and when it was B, swapped back
             win_rate = (as_a + as_b) / 2
@@ -113,4 +118,22 @@ class JudgedMode(GeneratingMode):
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
+        if kind == "pairwise":
+            result |= self._corpus(sample, parsed, metrics["win_rate"], answers[-1].text)
         return result
+
+    # --- pairwise: verdicts given as bare tokens, and items for the corpus statistics -----
+
+    def _pairwise_label(self, reply: str) -> str:
+        if self.judge.labels is not None:
+            return parse_labelled(reply, self.judge.labels)
+        return parse_pairwise(reply)
+
+    def _corpus(
+        self, sample: Sample, labels: list[str], win_rate: float, answer: str
+    ) -> dict[str, Any]:
+        """`corpus` items for the spec's pairwise corpus metrics (lengths and style need the
+        baseline's text, which the renderer put in `sample.judge`)."""
+        assert sample.judge is not None
+        items = corpus_items(self.spec.metrics, labels, win_rate, answer, sample.judge["baseline"])
+        return {"corpus": items} if items else {}
