@@ -30,6 +30,11 @@ class Source(_Strict):
     files: str | None = Field(
         default=None, description="a local folder holding <split>.jsonl, relative to the spec file"
     )
+    data_files: str | None = Field(
+        default=None,
+        description="hub: the file (or glob) of the dataset repository to read, where the "
+        "repository holds several tables (Arena-Hard-Auto's questions beside its answers)",
+    )
     package: str | None = Field(
         default=None,
         description="a data file shipped in an installed package: `pkg:path/file.jsonl[.gz]`",
