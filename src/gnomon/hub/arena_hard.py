@@ -47,7 +47,7 @@ def _hub_answers(model: str) -> dict[str, str]:
     name = ANSWERS.format(model=model)
     try:
         path = hf_hub_download(REPO, name, repo_type="dataset")
-        return read_answers(Path(path).read_text(encoding="utf-8").splitlines())
+        return read_answers(Path(path).read_text(encoding="utf-8").split("\n"))
     except Exception as exc:  # the hub client raises many types; all mean "could not load"
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise UserError(

@@ -215,16 +215,7 @@ SplitHook = Callable[[], RowHook]
 SPLIT_HOOKS: dict[str, SplitHook] = {}
 
 
-def _register_leaderboard()
-
-
-def _register_arena_hard() -> None:
-    from gnomon.hub import arena_hard
-
-    SPLIT_HOOKS["arena_hard_v2"] = arena_hard.baseline_hook
-
-
-_register_arena_hard() -> None:
+def _register_leaderboard() -> None:
     from gnomon.hub import leaderboard_hooks as lb
 
     HOOKS.update(lb.ROW_HOOKS)

@@ -33,7 +33,7 @@ from gnomon.modes.verdicts import (
     parse_yes_no,
 )
 from gnomon.prompts import Sample
-from gnomon.scoring.metrics import judge_metrics
+from gnomon.scoring.metrics import judge_corpus_metrics, judge_metrics
 
 
 class JudgedMode(GeneratingMode):
@@ -47,7 +47,9 @@ class JudgedMode(GeneratingMode):
         self.prompt = JudgePrompt(spec.judge, spec.id)
 
     def metric_names(self) -> list[str]:
-        return judge_metrics(self.judge.verdict)
+        # the corpus statistics the spec lists are produced too, from items each result writes
+        corpus = [m for m in self.spec.metrics if m in judge_corpus_metrics(self.judge.verdict)]
+        return judge_metrics(self.judge.verdict) + corpus
 
     def scorer_config(self) -> dict[str, Any]:
         return {

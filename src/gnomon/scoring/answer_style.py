@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 _FENCED = re.compile(r"```([^`]*)```")
-_HEADERS = [re.compile(r"^#{%d}\s" % level, re.MULTILINE) for level in range(1, 7)]
+_HEADERS = [re.compile(rf"^#{{{level}}}\s", re.MULTILINE) for level in range(1, 7)]
 _ORDERED = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
 _UNORDERED = re.compile(r"^\s*[-*+]\s", re.MULTILINE)
 _BOLD = (re.compile(r"\*\*[^*\n]+\*\*"), re.compile(r"__[^_\n]+__"))
