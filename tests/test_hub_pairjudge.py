@@ -249,6 +249,34 @@ def test_alpaca_eval_reply_outside_the_labels_fails_the_sample(tmp_path: Path) -
             parse_labelled(reply, labels)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"judge": {"verdict": "rating", "labels": {"m": "A>B"}}}, "`labels` maps replies"),
+        ({"judge": {"labels": {"m": "A>>C"}}}, "judge.labels.m"),
+        ({"judge": {"verdict": "rating", "baseline": None, "labels": None},
+          "metrics": ["rating", "lc_win_rate"], "headline": "rating"},
+         "'lc_win_rate' is not produced by a rating judge"),
+    ],
+)  # fmt: skip
+def test_spec_labels_and_pairwise_statistics_are_checked(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    import yaml
+
+    from gnomon.errors import UserError
+    from gnomon.hub.spec import load_spec
+
+    spec = yaml.safe_load((BENCHMARKS / "alpaca_eval.yaml").read_text())
+    for key, value in change.items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+    spec["judge"] = {k: v for k, v in spec["judge"].items() if v is not None}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(UserError, match=re.escape(message)):
+        load_spec(path)
+
+
 # ---------------------------------------------------------------------------- Arena-Hard
 
 _REFERENCE = json.loads((PROMPTS / "arena_hard_v2.json").read_text())
