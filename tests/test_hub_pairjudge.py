@@ -277,6 +277,21 @@ def test_spec_labels_and_pairwise_statistics_are_checked(
         load_spec(path)
 
 
+def test_corpus_items_per_listed_statistic() -> None:
+    """Only the statistics a spec lists get items; MT-Bench's pair labels read as Arena-Hard's."""
+    from gnomon.modes.pairwise_items import corpus_items
+
+    every = ["pairwise_win_rate", "lc_win_rate", "arena_hard", "arena_hard_style", "win_rate"]
+    items = corpus_items(every, ["A", "C"], 0.75, "# Hi\n- **x**", "plain text here")
+    assert items == {
+        "pairwise_win_rate": 0.75,
+        "lc_win_rate": [0.75, 12, 15],
+        "arena_hard": ["A>B", "A=B"],
+        "arena_hard_style": ["model", "A>B", "A=B", [6, 1, 1, 1], [3, 0, 0, 0]],
+    }
+    assert corpus_items(["win_rate"], ["A>B", "B>A"], 1.0, "a", "b") == {}
+
+
 # ---------------------------------------------------------------------------- Arena-Hard
 
 _REFERENCE = json.loads((PROMPTS / "arena_hard_v2.json").read_text())

@@ -8,7 +8,8 @@ Three kinds of verdict (the spec's `judge.verdict`):
   (win 1, tie 0.5, loss 0) and `position_consistency` is 1 when both orders agree; correct when
   the win rate is above one half.
 - `yes_no`: one request; `yes_rate`; correct on yes.
-The judge's replies and the verdicts read from them are kept in every result.
+The judge's replies and the verdicts read from them are kept in every result; a pairwise result
+also writes the items of the spec's pairwise corpus statistics (`modes/pairwise_items.py`).
 
 A conversation (`prompt.turns`) is asked turn by turn; the judge is asked once, at the end, with
 `answer` the last turn's answer and `answers` / `questions` every turn's (MT-Bench shows the
