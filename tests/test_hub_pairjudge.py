@@ -203,7 +203,7 @@ def test_alpaca_eval_on_real_rows(server: tuple[Scripted, str], tmp_path: Path) 
     assert len(rows) == 30 and len({r["dataset"] for r in rows}) == 5
     data = tmp_path / "data"
     data.mkdir()
-    (data / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     stdout, report = run("alpaca_eval", data, url, tmp_path)
     assert summary(stdout) == (30, 0, 30)
 
@@ -237,6 +237,27 @@ def test_alpaca_eval_on_real_rows(server: tuple[Scripted, str], tmp_path: Path) 
     assert metrics["position_flip_rate"]["value"] == pytest.approx(np.mean(flips))
     assert re.search(r"position_flip_rate\s*│\s*" + f"{np.mean(flips):.4f}", stdout)
     assert re.search(r"lc_win_rate \(headline\)\s*│\s*" + f"{expected:.4f}", stdout)
+
+
+def test_alpaca_eval_source_reads_the_baseline_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spec's hub source (a JSON file of the repository, `source.data_files`) through
+    gnomon's loader, pointed at the wheel's copy of that file: the rows as AlpacaEval has them."""
+    from gnomon.data import load_split
+    from gnomon.hub.spec import load_spec
+
+    with _wheel() as archive:
+        raw = archive.read(ALPACA)
+    local = tmp_path / "alpaca_eval_gpt4_baseline.json"
+    local.write_bytes(raw)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    spec = load_spec(BENCHMARKS / "alpaca_eval.yaml")
+    assert spec.source.data_files is not None
+    assert spec.source.data_files.endswith("tatsu-lab/alpaca_eval/" + local.name)
+    source = spec.source.model_copy(update={"data_files": str(local)})
+    rows = load_split(spec.model_copy(update={"source": source}), spec.source.eval_split, None)
+    assert [r.fields for r in rows] == json.loads(raw)
 
 
 def test_alpaca_eval_reply_outside_the_labels_fails_the_sample(tmp_path: Path) -> None:
