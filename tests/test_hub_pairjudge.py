@@ -18,6 +18,7 @@ import json
 import os
 import random
 import re
+import sqlite3
 import threading
 import uuid
 import zipfile
@@ -113,6 +114,7 @@ class Scripted:
     def __init__(self) -> None:
         self.judged: list[list[dict[str, str]]] = []  # the judge's conversations
         self.lock = threading.Lock()
+        self.unsure: set[str] = set()  # questions the judge answers with no identifier
 
     def answer(self, model: str, messages: list[dict[str, str]]) -> str:
         user = messages[-1]["content"]
@@ -122,6 +124,8 @@ class Scripted:
             self.judged.append(messages)
         if (found := ALPACA_SLOTS.search(user)) is not None:
             question = user.split('"instruction": """', 1)[1].split('""",\n}', 1)[0]
+            if question in self.unsure:
+                return "Both outputs are good."
             return alpaca_verdict(question, found[1], found[2])
         found = ARENA_SLOTS.search(user)
         assert found is not None, user[:300]
@@ -204,12 +208,16 @@ def test_alpaca_eval_on_real_rows(server: tuple[Scripted, str], tmp_path: Path) 
     data = tmp_path / "data"
     data.mkdir()
     (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scripted.unsure.add(rows[0]["instruction"])  # no verdict: that sample fails, unscored
     stdout, report = run("alpaca_eval", data, url, tmp_path)
-    assert summary(stdout) == (30, 0, 30)
+    assert summary(stdout) == (30, 0, 29) and "1 samples could not be answered" in stdout
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        reasons = [r for (r,) in db.execute("SELECT reason FROM run_failures")]
+    assert len(reasons) == 1 and "the judge's reply is not 'm' or 'M'" in reasons[0]
 
     # expected, from the judge's rule: the model's outcome as m (first) and as M (second)
     prefs, flips, mine, base = [], [], [], []
-    for row in rows:
+    for row in rows[1:]:
         answer, baseline = subject_answer(row["instruction"]), row["output"]
         as_first = alpaca_verdict(row["instruction"], answer, baseline) == "m"
         as_second = alpaca_verdict(row["instruction"], baseline, answer) == "M"
@@ -221,19 +229,20 @@ def test_alpaca_eval_on_real_rows(server: tuple[Scripted, str], tmp_path: Path) 
         sent = [m for m in scripted.judged if row["instruction"] in m[-1]["content"]]
         assert _alpaca_messages(row["instruction"], answer, baseline) in sent
         assert _alpaca_messages(row["instruction"], baseline, answer) in sent
-    assert len(scripted.judged) == 60
-    assert 0 < sum(flips) < 30 and 0 < np.mean(prefs) < 1  # the rule gives mixed outcomes
+    # two requests per question (a judge retrying an unreadable reply repeats one)
+    assert len({json.dumps(m) for m in scripted.judged}) == 60
+    assert 0 < sum(flips) < 29 and 0 < np.mean(prefs) < 1  # the rule gives mixed outcomes
 
     metrics = report["metrics"]
     assert report["headline"] == "lc_win_rate"
     assert metrics["pairwise_win_rate"]["value"] == pytest.approx(np.mean(prefs))
     assert metrics["win_rate"]["value"] == pytest.approx(np.mean(prefs))
     delta = np.asarray(mine, float) - np.asarray(base, float)
-    x = np.column_stack([np.tanh(delta / delta.std(ddof=1)), np.ones(len(rows))])
+    x = np.column_stack([np.tanh(delta / delta.std(ddof=1)), np.ones(len(prefs))])
     expected = expit(_mle(x, np.asarray(prefs))[1])  # the length term set to zero
     lc = metrics["lc_win_rate"]
     assert lc["value"] == pytest.approx(expected, abs=1e-5)
-    assert lc["ci95"][0] < lc["value"] < lc["ci95"][1] and lc["n"] == 30
+    assert lc["ci95"][0] < lc["value"] < lc["ci95"][1] and lc["n"] == 29
     assert metrics["position_flip_rate"]["value"] == pytest.approx(np.mean(flips))
     assert re.search(r"position_flip_rate\s*│\s*" + f"{np.mean(flips):.4f}", stdout)
     assert re.search(r"lc_win_rate \(headline\)\s*│\s*" + f"{expected:.4f}", stdout)
@@ -260,7 +269,7 @@ def test_alpaca_eval_source_reads_the_baseline_file(
     assert [r.fields for r in rows] == json.loads(raw)
 
 
-def test_alpaca_eval_reply_outside_the_labels_fails_the_sample(tmp_path: Path) -> None:
+def test_alpaca_eval_reply_outside_the_labels_is_no_verdict() -> None:
     from gnomon.modes.verdicts import VerdictError, parse_labelled
 
     labels = {"m": "A>B", "M": "B>A"}
