@@ -247,8 +247,8 @@ def test_pairwise_agreement_from_two_real_judge_runs(world: dict[str, Any]) -> N
     judges = got["judges"]
     assert judges["a"]["key"] == f"openai:judge-a@{world['url']}"
     assert judges["a"]["name"] == "openai:judge-a"
-    assert judges["a"]["position_flips"]["value"] == pytest.approx(want["flips_a"])
-    assert judges["b"]["position_flips"]["value"] == pytest.approx(want["flips_b"])
+    assert judges["a"]["position_flip_rate"]["value"] == pytest.approx(want["flips_a"])
+    assert judges["b"]["position_flip_rate"]["value"] == pytest.approx(want["flips_b"])
     (hash_a,) = judges["a"]["judge_prompt_hashes"]  # one judge prompt, both judges
     assert judges["b"]["judge_prompt_hashes"] == {hash_a: 2 * N}
     # one model only; the judges named by their stored keys and in the other order
@@ -346,7 +346,7 @@ def test_run_report_and_results_json_show_judge_prompt_and_reliability(
     prompt = bench["judge_prompt_hash"]
     assert re.fullmatch(r"[0-9a-f]{8}", prompt)
     reliability = bench["judge_reliability"]
-    assert reliability["metric"] == "position_flips"
+    assert reliability["metric"] == "position_flip_rate"
     assert reliability["value"] == pytest.approx(flips)
     low, high = reliability["ci95"]
     assert low <= flips <= high
@@ -372,7 +372,7 @@ def test_reliability_figures() -> None:
 
     consistent = Score(0.75, 0.05, 0.65, 0.85, 40, None, "wilson")
     found = reliability({"win_rate": consistent, "position_consistency": consistent})
-    assert found is not None and found.metric == "position_flips"
+    assert found is not None and found.metric == "position_flip_rate"
     assert (found.value, found.ci_low, found.ci_high) == pytest.approx((0.25, 0.15, 0.35))
     spread = Score(0.4, 0.1, 0.2, 0.6, 40, None, "t")
     found = reliability({"rating": consistent, "rating_spread": spread})
@@ -434,7 +434,7 @@ def test_board_keeps_judges_apart_and_shows_them(world: dict[str, Any]) -> None:
     assert api["benchmarks"][other.id]["setting"]["judge"] == "openai:judge-b"
     cell = next(m for m in api["models"] if m["name"] == "openai:subject")["benchmarks"]["paired"]
     assert cell["judge_name"] == "openai:judge-a" and len(cell["judge_prompt_hash"]) == 8
-    assert cell["judge_reliability"]["metric"] == "position_flips"
+    assert cell["judge_reliability"]["metric"] == "position_flip_rate"
 
 
 def test_rank_terminal_and_pages_show_the_judge(world: dict[str, Any]) -> None:

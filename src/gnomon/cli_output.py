@@ -59,10 +59,12 @@ def print_reports(reports: list, title: str) -> None:
 
 def judge_line(report: BenchReport) -> str:
     """Who judged a benchmark, with which prompt, and how reliable the judge was on it."""
+    from gnomon.judge_info import FLIPS
+
     found = report.judge_reliability
     if found is None:
         reliable = "reliability — (no repeated or swapped judgments to measure it)"
-    elif found.metric == "position_flips":
+    elif found.metric == FLIPS:
         ci = f"[{_pct(found.ci_low)}, {_pct(found.ci_high)}]"
         reliable = f"{_pct(found.value)} of verdicts flip when the answers swap places {ci}"
     else:

@@ -57,7 +57,7 @@ class Side:
         if self.mean is not None:
             out["mean"] = self.mean.as_dict()
         if self.flips is not None:
-            out["position_flips"] = self.flips.as_dict()
+            out["position_flip_rate"] = self.flips.as_dict()
         return out
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from gnomon import text
 from gnomon.stats import Score
 
-FLIPS = "position_flips"
+FLIPS = "position_flip_rate"
 SPREAD = "rating_spread"
 
 

@@ -210,11 +210,11 @@ class BenchmarkSpec(_Strict):
         return self
 
     def _judged_fields(self) -> None:
-        from gnomon.scoring.metrics import is_known_metric, judge_metrics
+        from gnomon.scoring.metrics import is_known_metric, judge_corpus_metrics, judge_metrics
 
         if self.judge is None:
             raise ValueError("judged mode needs a `judge` section (template, verdict)")
-        produced = judge_metrics(self.judge.verdict)
+        produced = judge_metrics(self.judge.verdict) + judge_corpus_metrics(self.judge.verdict)
         for metric in self.metrics:  # known ones: the registry is checked after
             if is_known_metric(metric, "judged") and metric not in produced:
                 raise ValueError(

@@ -8,7 +8,8 @@ Three kinds of verdict (the spec's `judge.verdict`):
   (win 1, tie 0.5, loss 0) and `position_consistency` is 1 when both orders agree; correct when
   the win rate is above one half.
 - `yes_no`: one request; `yes_rate`; correct on yes.
-The judge's replies and the verdicts read from them are kept in every result.
+The judge's replies and the verdicts read from them are kept in every result; a pairwise result
+also writes the items of the spec's pairwise corpus statistics (`modes/pairwise_items.py`).
 
 A conversation (`prompt.turns`) is asked turn by turn; the judge is asked once, at the end, with
 `answer` the last turn's answer and `answers` / `questions` every turn's (MT-Bench shows the
@@ -22,16 +23,18 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
+from gnomon.modes.pairwise_items import corpus_items
 from gnomon.modes.turns import GeneratingMode
 from gnomon.modes.verdicts import (
     PAIRWISE,
     PARSER_VERSION,
+    parse_labelled,
     parse_pairwise,
     parse_rating,
     parse_yes_no,
 )
 from gnomon.prompts import Sample
-from gnomon.scoring.metrics import judge_metrics
+from gnomon.scoring.metrics import judge_corpus_metrics, judge_metrics
 
 
 class JudgedMode(GeneratingMode):
@@ -45,12 +48,17 @@ class JudgedMode(GeneratingMode):
         self.prompt = JudgePrompt(spec.judge, spec.id)
 
     def metric_names(self) -> list[str]:
-        return judge_metrics(self.judge.verdict)
+        # the corpus statistics the spec lists are produced too, from items each result writes
+        corpus = [m for m in self.spec.metrics if m in judge_corpus_metrics(self.judge.verdict)]
+        return judge_metrics(self.judge.verdict) + corpus
 
     def scorer_config(self) -> dict[str, Any]:
         return {
             **super().scorer_config(),
-            "judge": self.judge.model_dump(),
+            # `labels` unset stays out, so judges specified before it keep their scorer hash
+            "judge": self.judge.model_dump(
+                exclude={"labels"} if self.judge.labels is None else None
+            ),
             "verdict_parser": PARSER_VERSION,
         }
 
@@ -94,7 +102,7 @@ class JudgedMode(GeneratingMode):
             yes = parse_yes_no(replies[0])
             metrics, correct, parsed = {"yes_rate": float(yes)}, yes, ["yes" if yes else "no"]
         else:
-            labels = [parse_pairwise(r) for r in replies]
+            labels = [self._pairwise_label(r) for r in replies]
             as_a = PAIRWISE[labels[0]]  # the model's outcome when it was A
             as_b = 1.0 - PAIRWISE[labels[1]]  # ... and when it was B, swapped back
             win_rate = (as_a + as_b) / 2
@@ -113,4 +121,22 @@ class JudgedMode(GeneratingMode):
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
+        if kind == "pairwise":
+            result |= self._corpus(sample, parsed, metrics["win_rate"], answers[-1].text)
         return result
+
+    # --- pairwise: verdicts given as bare tokens, and items for the corpus statistics -----
+
+    def _pairwise_label(self, reply: str) -> str:
+        if self.judge.labels is not None:
+            return parse_labelled(reply, self.judge.labels)
+        return parse_pairwise(reply)
+
+    def _corpus(
+        self, sample: Sample, labels: list[str], win_rate: float, answer: str
+    ) -> dict[str, Any]:
+        """`corpus` items for the spec's pairwise corpus metrics (lengths and style need the
+        baseline's text, which the renderer put in `sample.judge`)."""
+        assert sample.judge is not None
+        items = corpus_items(self.spec.metrics, labels, win_rate, answer, sample.judge["baseline"])
+        return {"corpus": items} if items else {}

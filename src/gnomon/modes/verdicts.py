@@ -72,6 +72,18 @@ def parse_pairwise(reply: str) -> str:
     return labels[-1]
 
 
+def parse_labelled(reply: str, labels: dict[str, str]) -> str:
+    """A reply that is one of a spec's bare tokens (`judge.labels`), read as its pairwise label.
+    The whole reply must be the token: AlpacaEval's judge answers with an identifier and
+    nothing else, and its identifiers differ only in case (`m`, `M`), so no search for a token
+    inside prose could be trusted."""
+    token = reply.strip()
+    if token in labels:
+        return labels[token]
+    expected = " or ".join(repr(t) for t in labels)
+    raise VerdictError(f"the judge's reply is not {expected}: {_quote(reply)}")
+
+
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 
 
