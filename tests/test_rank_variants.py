@@ -131,8 +131,7 @@ def test_chat_and_generation_are_their_own_columns(tmp_path: Path) -> None:
     assert m.dimensions["reasoning"].value == pytest.approx(m.entries["arc"].score.value)
     described = board_json(board)["benchmarks"]
     assert described["arc@chat"]["setting"] == {
-        "shots": None, "chat": True, "choices_scored_by": "loglikelihood", "judge": None,
-        "plain": False, "standard": False
+        "shots": None, "chat": True, "choices_scored_by": "loglikelihood", "standard": False
     }  # fmt: skip
     assert described["arc@chat"]["benchmark"] == "arc"
     assert described["arc"]["setting"]["standard"] is True

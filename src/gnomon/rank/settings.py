@@ -6,10 +6,10 @@ measurements: the board keeps each one in its own column instead of letting the 
 replace another. So are scores of one benchmark by two judges: a judged benchmark's standard
 setting has its usual judge (the one that judged most models), and each other judge gets a
 column of its own, never averaged in. The benchmark's standard setting (its spec's own few-shot
-count, no chat template, loglikelihood for choices; for a conversation, a benchmark judged by a
-model or asked in turns, the chat formatting it needs) keeps the benchmark id as its column id,
-so links and anything else keyed by the id stay as they were; every other setting is a variant
-beside it.
+count, no chat template, loglikelihood for choices; for a conversation by nature, a benchmark
+judged by a model or asked in turns, chat formatting or none) keeps the benchmark id as its
+column id, so links and anything else keyed by the id stay as they were; every other setting is
+a variant beside it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ class Setting:
     chat: bool = False  # a chat template or a chat API formatted the prompts
     by_generation: bool = False  # a choice benchmark answered by writing a letter
     judge: str | None = None  # another judge than the benchmark's usual one (its shown name)
-    plain: bool = False  # a conversation benchmark asked without chat formatting
 
     @property
     def standard(self) -> bool:
@@ -38,7 +37,7 @@ class Setting:
         """Variants sort after the standard: by shots; chat before scoring by generation; then
         by judge."""
         return (
-            self.shots is not None, self.shots or 0, self.by_generation, self.chat or self.plain,
+            self.shots is not None, self.shots or 0, self.by_generation, self.chat,
             self.judge or "",
         )  # fmt: skip
 
@@ -49,8 +48,6 @@ class Setting:
             parts.append((f"{self.shots}shot", f"{self.shots}-shot"))
         if self.chat:
             parts.append(("chat", "chat"))
-        if self.plain:
-            parts.append(("plain", "no chat"))
         if self.by_generation:
             parts.append(("generation", "by generation"))
         if self.judge is not None:
@@ -69,14 +66,15 @@ class Setting:
 
     def describe(self) -> dict[str, Any]:
         """For the JSON board: what a reader needs without knowing the spec."""
-        return {
+        described: dict[str, Any] = {
             "shots": self.shots,
             "chat": self.chat,
-            "plain": self.plain,
             "choices_scored_by": "generation" if self.by_generation else "loglikelihood",
-            "judge": self.judge,
             "standard": self.standard,
         }
+        if self.judge is not None:  # only where set: boards before it read the same
+            described["judge"] = self.judge
+        return described
 
 
 STANDARD = Setting()
@@ -88,10 +86,11 @@ def setting_of(
     """The setting of one run on one benchmark, from what the store recorded: the shots it
     used (`run_benches.shots`) against the spec stored with it, and the run's config."""
     own = (spec.get("fewshot") or {}).get("count", 0)
-    chat = bool(config.get("chat_template") or config.get("chat_api"))
-    plain = False
-    if chat_is_standard(spec):  # a file of answers (`gnomon score`) says nothing of its format
-        chat, plain = False, not chat and not model_key.startswith("file:")
+    # a conversation by nature is asked through a chat template or API in its standard
+    # setting: that is no variant of it
+    chat = not chat_is_standard(spec) and bool(
+        config.get("chat_template") or config.get("chat_api")
+    )
     by_generation = False
     if spec.get("mode") == "choice":
         scored_by = config.get("choice_scored_by")
@@ -100,7 +99,7 @@ def setting_of(
             scored_by is None and model_key.startswith("file:")
         )
     shots = None if shots is None or shots == own else shots
-    return Setting(shots, chat, by_generation, plain=plain)
+    return Setting(shots, chat, by_generation)
 
 
 def chat_is_standard(spec: dict[str, Any]) -> bool:
