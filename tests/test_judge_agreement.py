@@ -503,3 +503,32 @@ def test_new_dimensions_group_and_average_like_the_others(tmp_path: Path) -> Non
     console.print(board_table(board))
     shown = console.export_text()
     assert "instruction-following" in shown and "agent" in shown
+
+
+def test_judges_are_named_as_judge_named_them_or_as_rank_shows_them(tmp_path: Path) -> None:
+    from gnomon.engines.builtin.hf import fingerprint
+    from gnomon.errors import UserError
+    from gnomon.judge_agreement import resolve_judge
+    from gnomon.judge_info import judge_names
+
+    local = tmp_path / "judge-model"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    local_key = f"hf:local:{fingerprint(local)}|float32"
+    displays = {
+        "openai:j@http://a:1/v1": "openai:j",
+        "openai:j@http://b:1/v1": "openai:j",
+        "openai:id:gpt-x": "openai:gpt-x",
+        local_key: f"hf:{local}",
+    }
+    names = judge_names(displays)
+    assert len(set(names.values())) == 4 and names["openai:id:gpt-x"] == "openai:gpt-x"
+    for key, name in names.items():  # the name the leaderboard shows, and the key itself
+        assert resolve_judge(name, displays) == key
+        assert resolve_judge(key, displays) == key
+    assert resolve_judge(f"hf:{local}", displays) == local_key
+    assert resolve_judge(str(local), displays) == local_key  # hf: is the default engine
+    with pytest.raises(UserError, match="'openai:j' names 2 judges: .*give one of these keys"):
+        resolve_judge("openai:j", displays)
+    with pytest.raises(UserError, match="no judge 'hf:gpt2' in the store; its judges: "):
+        resolve_judge("hf:gpt2", displays)
