@@ -3,7 +3,8 @@
 One scripted OpenAI-compatible server on loopback plays two models under test (`subject`,
 `other`) and three judges (`judge-a`, `judge-b`, `judge-c`) whose verdicts follow tables the
 test holds, so every agreement figure is computed here independently (scikit-learn's
-`cohen_kappa_score`, SciPy's `spearmanr`, numpy's `corrcoef`) from the same tables.
+`cohen_kappa_score`, SciPy's `spearmanr`, numpy's `corrcoef`) from the same tables. The
+leaderboard's judge columns are tested here too: they read the same real store, built once.
 """
 
 from __future__ import annotations
