@@ -120,7 +120,7 @@ def spec(bench: str, metrics: list[str], judge: dict[str, Any]) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A store holding: `paired` judged by judge-a and judge-b for both models (and by judge-a
     for `third`); `rated` and `yesno` judged by judge-a and judge-b for `subject`, and `rated`
-    by judge-c for `other`."""
+    by judge-c for `other`. `third` is judged again with a reworded judge prompt."""
     root = tmp_path_factory.mktemp("judges")
     (root / "data").mkdir()
     (root / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
@@ -133,6 +133,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     }  # fmt: skip
     for bench, (metrics, judge) in judged.items():
         (root / f"{bench}.yaml").write_text(spec(bench, metrics, judge))
+    metrics, judge = judged["paired"]  # the same benchmark, another judge prompt
+    judge = {**judge, "template": "Judge fairly.\n" + judge["template"]}
+    (root / "paired-reworded.yaml").write_text(spec("paired", metrics, judge))
     store = root / "store.sqlite"
     judges = Judges()
     with running(judges.app()) as url:
@@ -155,6 +158,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 reports[("subject", bench, judge)] = run("subject", bench, judge)
         reports[("other", "rated", "judge-c")] = run("other", "rated", "judge-c")
         reports[(THIRD, "paired", "judge-a")] = run(THIRD, "paired", "judge-a")
+        run(THIRD, "paired-reworded", "judge-a")  # newer: its cell in `paired`
         yield {"root": root, "store": store, "url": base, "reports": reports,
                "judges": judges}  # fmt: skip
 
@@ -411,7 +415,11 @@ def test_board_keeps_judges_apart_and_shows_them(world: dict[str, Any]) -> None:
     assert other.id == "paired@judge=openai:judge-b" and not other.averaged
     assert other.judge == "openai:judge-b" and other.title == "Paired · judged by openai:judge-b"
     by_model = {m.name: m for m in board.models}
-    assert set(by_model["openai:third"].entries) == {"paired"}
+    third = by_model["openai:third"].entries
+    assert set(third) == {"paired"}  # another judge prompt: the same column, marked
+    assert third["paired"].odd_judge_prompt
+    subject_hash = by_model["openai:subject"].entries["paired"].judge_prompt_hash
+    assert third["paired"].judge_prompt_hash != subject_hash
     for name in MODELS:
         entries = by_model[f"openai:{name}"].entries
         assert entries["paired"].judge == standard.judge_key
@@ -420,6 +428,7 @@ def test_board_keeps_judges_apart_and_shows_them(world: dict[str, Any]) -> None:
         flips = np.mean([table[(name, i)][0] != table[(name, i)][1] for i in range(N)])
         assert entries["paired"].reliability.value == pytest.approx(flips)
         assert entries["paired"].judge_prompt_hash == entries[other.id].judge_prompt_hash
+        assert not entries["paired"].odd_judge_prompt
     # the runs were asked through the chat API, the standard setting of a judged benchmark:
     # the subjective mean is made of the standard columns
     assert "subjective" in board.dimensions
@@ -458,7 +467,7 @@ def test_rank_terminal_and_pages_show_the_judge(world: dict[str, Any]) -> None:
         page = client.get("/bench/paired").text
         assert 'id="bench-judge"' in page and "<strong>openai:judge-a</strong>" in page
         assert page.count('class="judge-reliability"') == 3  # subject, other, third
-        assert "% flip" in page
+        assert "% flip" in page and page.count("≠ judge prompt</span>") == 1
     from gnomon.rank.export import export_site
     from gnomon.rank.links import name_of
     from gnomon.store import Store
