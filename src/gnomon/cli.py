@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
     from rich.progress import Progress
 
     from gnomon.engines import ApiSettings, ModelRef
+    from gnomon.hub.spec import BenchmarkSpec
     from gnomon.run import RunOptions, RunOutcome
     from gnomon.store import Store
 
@@ -57,6 +58,13 @@ JudgeModelIdOpt = Annotated[
     str | None,
     typer.Option(help="an openai: judge's identity in the store, wherever it is served"),
 ]
+JudgeSamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=100, help="rating judges: rate each answer K times, sampling, and report "
+        "the ratings' mean and their spread (rating_spread) [the spec's, default 1]",
+    ),
+]  # fmt: skip
 
 
 def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
@@ -140,6 +148,7 @@ def run(
     judge_base_url: JudgeBaseUrlOpt = None,
     judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
     judge_model_id: JudgeModelIdOpt = None,
+    judge_samples: JudgeSamplesOpt = None,
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
     from gnomon.engines import ApiSettings, parse_model
@@ -151,7 +160,7 @@ def run(
     judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
     options = RunOptions(
         model=parse_model(model, revision),
-        specs=resolve_many(bench),
+        specs=_judge_samples(resolve_many(bench), judge_samples),
         store_path=store or default_store(),
         data_dir=data,
         shots=shots,
@@ -175,6 +184,17 @@ def run(
     local_judge = options.judge is None or options.judge.local or options.judge.engine == "openai"
     quiet_libraries(needs_hub=hub_data or not options.model.local or not local_judge)
     _run_and_report(options, out_dir)
+
+
+def _judge_samples(specs: list[BenchmarkSpec], samples: int | None) -> list[BenchmarkSpec]:
+    """`--judge-samples K` on every rating judge of the run; refused where none rates."""
+    from gnomon.modes.judged import with_judge_samples
+
+    if samples is not None and not any(
+        s.judge is not None and s.judge.verdict == "rating" for s in specs
+    ):
+        raise UserError("--judge-samples is for benchmarks judged by rating; none of these is")
+    return [with_judge_samples(s, samples) for s in specs]
 
 
 def _judge_options(
@@ -281,6 +301,7 @@ def score(
     judge_base_url: JudgeBaseUrlOpt = None,
     judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
     judge_model_id: JudgeModelIdOpt = None,
+    judge_samples: JudgeSamplesOpt = None,
     device: Annotated[str, typer.Option(help="a local judge: auto, cpu, cuda, cuda:N")] = "auto",
     threads: ThreadsOpt = None,
 ) -> None:
@@ -292,7 +313,7 @@ def score(
 
     judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
     quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
-    spec = resolve(bench)
+    (spec,) = _judge_samples([resolve(bench)], judge_samples)
     by_generation = _choice_by_generation(choice_by, False)
     store_path = store or default_store()
     runner = None
