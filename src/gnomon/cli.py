@@ -271,9 +271,12 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
     failures = db.failures(outcome.run_id)
     if failures:
         first = failures[0]
+        reason = first["reason"]  # a failed judgment's holds every raw reply: shown in full by
+        if len(reason) > 300:  # `gnomon runs show` and results.json
+            reason = reason[:297] + "..."
         out.print(
             f"{len(failures)} samples could not be answered and are not scored "
-            f"(e.g. {first['bench']} {first['sample_id']}: {first['reason']}); "
+            f"(e.g. {first['bench']} {first['sample_id']}: {reason}); "
             "run the same command again to retry them"
         )
     out.print(f"store: {db.path}")

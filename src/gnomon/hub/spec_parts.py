@@ -264,7 +264,8 @@ class JudgeSpec(_Strict):
 
     `template` (Jinja2) sees the row's fields plus `question` (the rendered prompt), `answer`
     (the model's answer), `reference` (the target), `questions`/`answers` (a conversation's
-    turns, one item each) and, for `pairwise`, `answer_a`/`answer_b`.
+    turns, one item each), with `per_turn` also `turn` (the turn judged, 1-based; the lists
+    then stop at it) and, for `pairwise`, `answer_a`/`answer_b`.
     Verdicts: `rating` reads `[[N]]` or `Rating: N` on a 1..`scale` scale (MT-Bench single);
     `pairwise` reads `[[A>>B]]` .. `[[B>>A]]` (Arena-Hard) or `[[A]]`/`[[B]]`/`[[C]]` (MT-Bench
     pair, C a tie), asked in both orders against `baseline`; `yes_no` reads the first yes or no.

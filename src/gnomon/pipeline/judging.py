@@ -51,8 +51,18 @@ class Judge:
     """The judge model: its store identity, and an executor loaded on first use (a run whose
     judge verdicts are all stored never loads the judge)."""
 
-    def __init__(self, model_key: str, load: Callable[[], Executor], store_path: Path) -> None:
+    def __init__(
+        self,
+        model_key: str,
+        load: Callable[[], Executor],
+        store_path: Path,
+        *,
+        greedy_repeats: bool = False,
+    ) -> None:
         self.model_key = model_key
+        # True when the judge at temperature 0 gives the same text to the same prompt (a local
+        # model): an unreadable greedy reply is then not asked again
+        self.greedy_repeats = greedy_repeats
         self._load = load
         self._executor: Executor | None = None
         self._store_path = store_path
@@ -84,7 +94,8 @@ class Judge:
                 if check(i, j, text) is None:
                     continue
                 out.tries[i].setdefault(j, []).append(text)
-                if k < RETRIES:
+                same = self.greedy_repeats and requests[i][j].temperature == 0
+                if k < RETRIES and not same:
                     todo[(i, j)] = requests[i][j]
             if not todo:
                 break

@@ -108,7 +108,8 @@ def _unreadable(exc: VerdictError, tries: dict[int, list[str]]) -> str:
     texts = [text for _, attempts in sorted(tries.items()) for text in attempts]
     raw = " | ".join(json.dumps(t[:RAW_SHOWN], ensure_ascii=False) for t in texts)
     attempts = max((len(a) for a in tries.values()), default=1)
-    return f"judgment failed after {attempts} attempts: {exc}; raw replies: {raw}"
+    times = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return f"judgment failed after {times}: {exc}; raw replies: {raw}"
 
 
 def _row(
