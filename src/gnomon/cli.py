@@ -344,7 +344,7 @@ def score_code(
 ) -> None:
     """The former name of `gnomon score`, for code benchmarks."""
     score(completions, bench, data, "loglikelihood", store, out_dir, None, None,
-          "OPENAI_API_KEY", None, "auto", None)  # fmt: skip
+          "OPENAI_API_KEY", None, None, "auto", None)  # fmt: skip
 
 
 @app.command()

@@ -86,7 +86,7 @@ class JudgedMode(GeneratingMode):
         for turn in range(1, len(said) + 1) if self.judge.per_turn else [0]:
             upto = turn or len(said)
             answer = said[upto - 1]
-            orders = [{}]
+            orders: list[dict[str, str]] = [{}]
             if self.judge.verdict == "pairwise":
                 baseline = sample.judge["baseline"]
                 orders = [
