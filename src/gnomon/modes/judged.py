@@ -8,7 +8,8 @@ Three kinds of verdict (the spec's `judge.verdict`):
   (win 1, tie 0.5, loss 0) and `position_consistency` is 1 when both orders agree; correct when
   the win rate is above one half.
 - `yes_no`: one request; `yes_rate`; correct on yes.
-The judge's replies and the verdicts read from them are kept in every result.
+The judge's replies and the verdicts read from them are kept in every result; a pairwise result
+also writes the items of the spec's pairwise corpus statistics (`modes/pairwise_items.py`).
 
 A conversation (`prompt.turns`) is asked turn by turn; the judge is asked once, at the end, with
 `answer` the last turn's answer and `answers` / `questions` every turn's, or with `per_turn`
@@ -30,17 +31,19 @@ from typing import Any
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
+from gnomon.modes.pairwise_items import corpus_items
 from gnomon.modes.turns import GeneratingMode
 from gnomon.modes.verdicts import (
     PAIRWISE,
     PARSER_VERSION,
     VerdictError,
+    parse_labelled,
     parse_pairwise,
     parse_rating,
     parse_yes_no,
 )
 from gnomon.prompts import Sample
-from gnomon.scoring.metrics import judge_metrics
+from gnomon.scoring.metrics import judge_corpus_metrics, judge_metrics
 
 
 class JudgedMode(GeneratingMode):
@@ -54,7 +57,9 @@ class JudgedMode(GeneratingMode):
         self.prompt = JudgePrompt(spec.judge, spec.id)
 
     def metric_names(self) -> list[str]:
-        return judge_metrics(self.judge.verdict, self.judged_turns, self.judge.samples)
+        # the corpus statistics the spec lists are produced too, from items each result writes
+        corpus = [m for m in self.spec.metrics if m in judge_corpus_metrics(self.judge.verdict)]
+        return judge_metrics(self.judge.verdict, self.judged_turns, self.judge.samples) + corpus
 
     @property
     def judged_turns(self) -> int:
@@ -123,6 +128,8 @@ class JudgedMode(GeneratingMode):
             return parse_rating(reply, self.judge.scale)
         if kind == "yes_no":
             return parse_yes_no(reply)
+        if self.judge.labels is not None:  # bare tokens (AlpacaEval's m / M)
+            return parse_labelled(reply, self.judge.labels)
         return parse_pairwise(reply)
 
     # --- the verdicts read back into metrics ---------------------------------------------------
@@ -162,7 +169,18 @@ class JudgedMode(GeneratingMode):
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
+        if self.judge.verdict == "pairwise":
+            result |= self._corpus(sample, parsed, metrics["win_rate"], answers[-1].text)
         return result
+
+    def _corpus(
+        self, sample: Sample, labels: list[str], win_rate: float, answer: str
+    ) -> dict[str, Any]:
+        """`corpus` items for the spec's pairwise corpus metrics (lengths and style need the
+        baseline's text, which the renderer put in `sample.judge`)."""
+        assert sample.judge is not None
+        items = corpus_items(self.spec.metrics, labels, win_rate, answer, sample.judge["baseline"])
+        return {"corpus": items} if items else {}
 
     def _turn_metrics(self, read: list[Any]) -> dict[str, float]:
         """One judged turn's metrics from its readings (its repeats; pairwise: both orders)."""

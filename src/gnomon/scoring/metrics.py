@@ -23,7 +23,14 @@ from gnomon.scoring import drop, math_answers, truthfulqa
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "Unit", "is_known_metric", "lookup"]
-__all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
+__all__ += [
+    "judge_corpus_metrics",
+    "judge_metrics",
+    "metrics_for_mode",
+    "squad_normalize",
+    "text_metric",
+    "token_f1",
+]
 
 # a reference is one text, or (DROP) one answer made of several spans
 Reference = str | list[str]
@@ -323,6 +330,23 @@ def judge_metrics(verdict: str, turns: int = 0, samples: int = 1) -> list[str]:
     names = [name for name, _ in _JUDGE_METRICS.get(verdict, ())]
     names += [f"{names[0]}_turn{t}" for t in range(1, turns + 1)] if names else []
     return names + (["rating_spread"] if verdict == "rating" and samples > 1 else [])
+
+
+# Corpus statistics of pairwise verdicts (`scoring.pairwise`, each aggregation named as its
+# metric): judged mode writes each sample's item for those its spec lists.
+_PAIRWISE_CORPUS = {
+    "pairwise_win_rate": "share of wins against the baseline, ties half (bootstrap interval)",
+    "lc_win_rate": "AlpacaEval 2.0's length-controlled win rate against the baseline",
+    "arena_hard": "Arena-Hard's Bradley-Terry win probability against the baseline",
+    "arena_hard_style": "Arena-Hard's style-controlled (length, markdown) Bradley-Terry score",
+}
+for _name, _doc in _PAIRWISE_CORPUS.items():
+    _register(SampleMetric(_name, "corpus", frozenset({"judged"}), _name, description=_doc))
+
+
+def judge_corpus_metrics(verdict: str) -> list[str]:
+    """The corpus metrics a spec with a judge of this verdict kind may list."""
+    return list(_PAIRWISE_CORPUS) if verdict == "pairwise" else []
 
 
 # --- text metrics ---------------------------------------------------------------------------
