@@ -434,6 +434,14 @@ def test_spec_validation(tmp_path: Path) -> None:
     bad({"judge": {**judge, "verdict": "yes_no", "samples": 2}, "metrics": ["yes_rate"]},
         "for rating judges")  # fmt: skip
     bad({"metrics": ["rating", "rating_turn1"]}, "not produced by a rating judge")
+    talk = {**OLD_SPEC["prompt"], "turns": ["And?"]}
+    pair = {"template": "{{ answer_a }} {{ answer_b }}", "verdict": "pairwise",
+            "baseline": "reference", "per_turn": True}  # fmt: skip
+    bad({"prompt": talk, "judge": pair, "metrics": ["win_rate", "lc_win_rate"]}, "no per_turn")
+    per_turn = _spec(tmp_path, {**OLD_SPEC, "prompt": talk, "judge": pair,
+                                "metrics": ["win_rate", "win_rate_turn2"]})  # fmt: skip
+    assert mode_for(per_turn).metric_names() == [
+        "win_rate", "position_consistency", "win_rate_turn1", "win_rate_turn2"]  # fmt: skip
     bad({"metrics": ["rating", "rating_spread"]}, "not produced by a rating judge")
     ok_spec = _spec(tmp_path, {**OLD_SPEC, "judge": {**judge, "samples": 2},
                                "metrics": ["rating", "rating_spread"]})  # fmt: skip
