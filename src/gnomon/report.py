@@ -262,6 +262,9 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
         "engine": run["engine"],
         "benchmarks": {r.bench: r.as_dict() for r in reports},
     }
+    failures = store.failures(run_id)
+    if failures:  # unscored samples and why (a judgment that failed: the judge's raw replies)
+        results["failures"] = failures
     (out_dir / "results.json").write_text(text.dumps(results, indent=2) + "\n", encoding="utf-8")
     tmp = out_dir / "samples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:
