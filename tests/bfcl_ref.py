@@ -30,7 +30,6 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import os
 import re
 import sys
 import types
@@ -39,10 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from offline import BFCL_EVAL, offline_file
 
-ROOT = Path(__file__).resolve().parent.parent
-WHEEL = ROOT / ".cache" / "offline" / "bfcl_eval-2026.3.23-py3-none-any.whl"
 # the stand-in model configs' names (no underscores: BFCL maps them to "/"): a function-calling
 # model, whose dotted names the tools interface shows underscored, and a prompted one
 MODEL, PROMPTED = "gnomon-FC", "gnomon-prompted"
@@ -57,12 +54,7 @@ Row = dict[str, Any]
 
 
 def wheel() -> Path:
-    if not WHEEL.is_file():
-        reason = f"{WHEEL.relative_to(ROOT)} absent (scripts/bootstrap test fetches it)"
-        if os.environ.get("GNOMON_OFFLINE_DATA_REQUIRED") == "1":
-            pytest.fail(f"GNOMON_OFFLINE_DATA_REQUIRED=1 but {reason}", pytrace=False)
-        pytest.skip(reason)
-    return WHEEL
+    return offline_file(BFCL_EVAL)
 
 
 def _lines(archive: zipfile.ZipFile, member: str) -> list[Row]:

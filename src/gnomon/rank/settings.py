@@ -3,9 +3,13 @@ and the leaderboard column each setting gets.
 
 0-shot and 5-shot MMLU, or ARC scored by loglikelihood and by a written letter, are different
 measurements: the board keeps each one in its own column instead of letting the newest run
-replace another. The benchmark's standard setting (its spec's own few-shot count, no chat
-template, loglikelihood for choices) keeps the benchmark id as its column id, so links and
-anything else keyed by the id stay as they were; every other setting is a variant beside it.
+replace another. So are scores of one benchmark by two judges: a judged benchmark's standard
+setting has its usual judge (the one that judged most models), and each other judge gets a
+column of its own, never averaged in. The benchmark's standard setting (its spec's own few-shot
+count, no chat template, loglikelihood for choices; for a conversation by nature, a benchmark
+judged by a model or asked in turns, chat formatting or none) keeps the benchmark id as its
+column id, so links and anything else keyed by the id stay as they were; every other setting is
+a variant beside it.
 """
 
 from __future__ import annotations
@@ -22,15 +26,20 @@ class Setting:
     shots: int | None = None  # None: the spec's own few-shot count
     chat: bool = False  # a chat template or a chat API formatted the prompts
     by_generation: bool = False  # a choice benchmark answered by writing a letter
+    judge: str | None = None  # another judge than the benchmark's usual one (its shown name)
 
     @property
     def standard(self) -> bool:
         return self == STANDARD
 
     @property
-    def order(self) -> tuple[bool, int, bool, bool]:
-        """Variants sort after the standard: by shots; chat before scoring by generation."""
-        return (self.shots is not None, self.shots or 0, self.by_generation, self.chat)
+    def order(self) -> tuple[bool, int, bool, bool, str]:
+        """Variants sort after the standard: by shots; chat before scoring by generation; then
+        by judge."""
+        return (
+            self.shots is not None, self.shots or 0, self.by_generation, self.chat,
+            self.judge or "",
+        )  # fmt: skip
 
     def _parts(self) -> list[tuple[str, str]]:
         """(in the column id, in the title) for each way this differs from the standard."""
@@ -41,6 +50,8 @@ class Setting:
             parts.append(("chat", "chat"))
         if self.by_generation:
             parts.append(("generation", "by generation"))
+        if self.judge is not None:
+            parts.append((f"judge={self.judge}", f"judged by {self.judge}"))
         return parts
 
     @property
@@ -55,12 +66,15 @@ class Setting:
 
     def describe(self) -> dict[str, Any]:
         """For the JSON board: what a reader needs without knowing the spec."""
-        return {
+        described: dict[str, Any] = {
             "shots": self.shots,
             "chat": self.chat,
             "choices_scored_by": "generation" if self.by_generation else "loglikelihood",
             "standard": self.standard,
         }
+        if self.judge is not None:  # only where set: boards before it read the same
+            described["judge"] = self.judge
+        return described
 
 
 STANDARD = Setting()
@@ -72,7 +86,11 @@ def setting_of(
     """The setting of one run on one benchmark, from what the store recorded: the shots it
     used (`run_benches.shots`) against the spec stored with it, and the run's config."""
     own = (spec.get("fewshot") or {}).get("count", 0)
-    chat = bool(config.get("chat_template") or config.get("chat_api"))
+    # a conversation by nature is asked through a chat template or API in its standard
+    # setting: that is no variant of it
+    chat = not chat_is_standard(spec) and bool(
+        config.get("chat_template") or config.get("chat_api")
+    )
     by_generation = False
     if spec.get("mode") == "choice":
         scored_by = config.get("choice_scored_by")
@@ -80,7 +98,15 @@ def setting_of(
         by_generation = scored_by == "generation" or (
             scored_by is None and model_key.startswith("file:")
         )
-    return Setting(None if shots is None or shots == own else shots, chat, by_generation)
+    shots = None if shots is None or shots == own else shots
+    return Setting(shots, chat, by_generation)
+
+
+def chat_is_standard(spec: dict[str, Any]) -> bool:
+    """Whether the benchmark is a conversation by nature: judged answers (chat models' subjective
+    benchmarks) or turns. Asked through a chat template or API is then its standard setting."""
+    prompt = spec.get("prompt") or {}
+    return spec.get("mode") == "judged" or bool(isinstance(prompt, dict) and prompt.get("turns"))
 
 
 def column_id(bench: str, setting: Setting, taken: Collection[str]) -> str:
