@@ -88,6 +88,14 @@ def run(
         float | None,
         typer.Option(min=0.0, help="sampling temperature for code [0 if --samples 1, else 0.8]"),
     ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="tokens each generation may use, for every generating benchmark of the run "
+            "[each spec's own budget]",
+        ),
+    ] = None,
     store: StoreOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="write results.json and samples.jsonl here")
@@ -168,6 +176,7 @@ def run(
         judge=judge_ref,
         judge_api=judge_api,
         threads=threads,
+        max_tokens=max_tokens,
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")

@@ -32,6 +32,7 @@ class BenchReport:
     headline_note: str | None = None  # why it is not the spec's headline
     judge: str | None = None
     no_answer: int = 0  # generations with nothing to extract, scored as wrong
+    cut_at_max_tokens: int = 0  # generations that ran out of their token budget
     normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
 
     @property
@@ -48,6 +49,7 @@ class BenchReport:
             "complete": self.complete,
             "truncated": self.truncated,
             "no_answer": self.no_answer,
+            "cut_at_max_tokens": self.cut_at_max_tokens,
             "headline": self.headline,
             "metrics": {name: _score_dict(s) for name, s in self.metrics.items()},
         }
@@ -166,6 +168,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
         moments[row["bench"]].append(row)
     truncated = store.truncated_counts(run_id)
     no_answer = store.no_answer_counts(run_id)
+    cut = store.cut_counts(run_id)
     reports = []
     specs: dict[str, dict[str, Any]] = {}
     for bench in store.run_benches(run_id):
@@ -195,6 +198,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 bench.get("headline_note"),
                 bench.get("judge"),
                 no_answer.get(bench["bench"], 0),
+                cut.get(bench["bench"], 0),
             )  # fmt: skip
         )
     for report in reports:
@@ -256,6 +260,8 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
                 "judge_replies",
                 "verdicts",
                 "turn_outputs",
+                "reasoning",
+                "cut_at_max_tokens",
             ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]

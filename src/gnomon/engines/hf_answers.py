@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gnomon.engines.answers import answer_part, cut, split_thinking
+from gnomon.engines.answers import THINK_OPEN, answer_part, cut, split_thinking
 from gnomon.engines.base import GenerateRequest, GenerateResult, ToolCall
 from gnomon.engines.tool_calls import parse_tool_calls
 
@@ -67,26 +67,43 @@ class RowReader:
         parts.append(self.tokenizer.decode(run, skip_special_tokens=True))
         return "".join(parts)
 
-    def stopped(self, ids: Sequence[int], until: Sequence[str], thinking: bool = False) -> bool:
+    def stopped(
+        self, ids: Sequence[int], until: Sequence[str], thinking: bool = False, opened: bool = False
+    ) -> bool:
         """Whether these generated ids hold a stop string where `read` looks for one: in the
         text before the first end id, and for a conversation (`thinking`) in its answer, not in
-        a `<think>` block (an unclosed one holds no answer yet)."""
+        a `<think>` block (an unclosed one holds no answer yet; `opened`: the prompt opened
+        it, as reasoning models' chat templates do)."""
         ended = next((i for i, t in enumerate(ids) if t in self.end_ids), len(ids))
-        return _holds_stop(self.decode(ids[:ended]), until, thinking)
+        text = self.decode(ids[:ended])
+        return _holds_stop(THINK_OPEN + text if opened else text, until, thinking)
 
     def read(
-        self, new: Sequence[int], request: GenerateRequest, truncated: bool, prompt_tokens: int
+        self,
+        new: Sequence[int],
+        request: GenerateRequest,
+        truncated: bool,
+        prompt_tokens: int,
+        opened: bool = False,
     ) -> GenerateResult:
-        """The result for one row's generated ids (at most `request.max_tokens` of them)."""
+        """The result for one row's generated ids (at most `request.max_tokens` of them).
+        `opened`: the prompt ended inside a `<think>` block, so the text starts as thinking."""
         new = list(new)
         ended = next((i for i, t in enumerate(new) if t in self.end_ids), None)
         ids = new[:ended] if ended is not None else _strip(new, {self.pad_id})
         text = self.decode(ids)
         until = [s for s in (*request.until, self.end_text) if s]
         thinking = request.messages is not None
+        if thinking and opened:
+            text = THINK_OPEN + text
         cut_text = cut(text, until)
         if _holds_stop(text, until, thinking):
-            finish, used = "stop", _tokens_to(ids, lambda some: self.stopped(some, until, thinking))
+            finish, used = (
+                "stop",
+                _tokens_to(
+                    ids, lambda some: self.stopped(some, until, thinking, opened and thinking)
+                ),
+            )
         elif ended is not None:
             finish, used = "stop", ended + 1
         else:

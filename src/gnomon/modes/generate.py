@@ -17,7 +17,7 @@ from typing import Any
 from gnomon.engines.base import GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.hub.spec import Extractor as ExtractorSpec
-from gnomon.modes.base import Answer, output_answer
+from gnomon.modes.base import Answer, answer_facts, output_answer
 from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
 from gnomon.scoring.extractors import (
@@ -121,6 +121,7 @@ class GenerateMode(GeneratingMode):
             "extracted": extracted,
             "extractor": source,
             "truncated": any(a.truncated for a in answers),
+            **answer_facts(answers),
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
@@ -154,6 +155,7 @@ class GenerateMode(GeneratingMode):
             "output": output,
             "extractor": f"scorer:{self.spec.scorer}" if answered else "none",
             "truncated": any(a.truncated for a in answers),
+            **answer_facts(answers),
         }
 
 

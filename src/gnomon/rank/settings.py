@@ -1,5 +1,5 @@
-"""The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored),
-and the leaderboard column each setting gets.
+"""The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored,
+a generation budget given with `--max-tokens`), and the leaderboard column each setting gets.
 
 0-shot and 5-shot MMLU, or ARC scored by loglikelihood and by a written letter, are different
 measurements: the board keeps each one in its own column instead of letting the newest run
@@ -22,15 +22,20 @@ class Setting:
     shots: int | None = None  # None: the spec's own few-shot count
     chat: bool = False  # a chat template or a chat API formatted the prompts
     by_generation: bool = False  # a choice benchmark answered by writing a letter
+    max_tokens: int | None = None  # None: the spec's own generation budget (`--max-tokens`)
 
     @property
     def standard(self) -> bool:
         return self == STANDARD
 
     @property
-    def order(self) -> tuple[bool, int, bool, bool]:
-        """Variants sort after the standard: by shots; chat before scoring by generation."""
-        return (self.shots is not None, self.shots or 0, self.by_generation, self.chat)
+    def order(self) -> tuple[bool, int, bool, bool, int]:
+        """Variants sort after the standard: by shots; chat before scoring by generation; then
+        by token budget."""
+        return (
+            self.shots is not None, self.shots or 0, self.by_generation, self.chat,
+            self.max_tokens or 0,
+        )  # fmt: skip
 
     def _parts(self) -> list[tuple[str, str]]:
         """(in the column id, in the title) for each way this differs from the standard."""
@@ -41,6 +46,8 @@ class Setting:
             parts.append(("chat", "chat"))
         if self.by_generation:
             parts.append(("generation", "by generation"))
+        if self.max_tokens is not None:
+            parts.append((f"{self.max_tokens}tok", f"max {self.max_tokens} tokens"))
         return parts
 
     @property
@@ -59,6 +66,7 @@ class Setting:
             "shots": self.shots,
             "chat": self.chat,
             "choices_scored_by": "generation" if self.by_generation else "loglikelihood",
+            "max_tokens": self.max_tokens,
             "standard": self.standard,
         }
 
@@ -80,7 +88,15 @@ def setting_of(
         by_generation = scored_by == "generation" or (
             scored_by is None and model_key.startswith("file:")
         )
-    return Setting(None if shots is None or shots == own else shots, chat, by_generation)
+    # a budget given with --max-tokens, where it differs from the spec's: another measurement
+    # (a reasoning model cut at 256 tokens is not the one given 32768)
+    budget = config.get("max_tokens")
+    own_budget = (spec.get("generation") or {}).get("max_tokens")
+    generates = spec.get("mode") in ("generate", "code", "judged")
+    max_tokens = budget if generates and budget is not None and budget != own_budget else None
+    return Setting(
+        None if shots is None or shots == own else shots, chat, by_generation, max_tokens
+    )
 
 
 def column_id(bench: str, setting: Setting, taken: Collection[str]) -> str:
