@@ -224,5 +224,16 @@ def samples_view(
             "sp": result,
             "filters": ("all",) if corpus else FILTERS,
             "corpus_headline": headline if corpus else None,
+            "flags": _flag_counts(store, run_id, bench),
         },
     )
+
+
+def _flag_counts(store: Store, run_id: str, bench: str) -> dict[str, int]:
+    """The run's samples of this benchmark that a score alone does not show: prompts cut to fit
+    the window, generations cut at their token budget, answers no extractor could read."""
+    return {
+        "truncated": store.truncated_counts(run_id).get(bench, 0),
+        "cut at max tokens": store.cut_counts(run_id).get(bench, 0),
+        "no answer": store.no_answer_counts(run_id).get(bench, 0),
+    }

@@ -80,7 +80,11 @@ def setting_of(
     """The setting of one run on one benchmark, from what the store recorded: the shots it
     used (`run_benches.shots`) against the spec stored with it, and the run's config."""
     own = (spec.get("fewshot") or {}).get("count", 0)
-    chat = bool(config.get("chat_template") or config.get("chat_api"))
+    prompt = spec.get("prompt") or {}
+    # a chat benchmark (`prompt.chat`, `prompt.turns`) is asked as a conversation in its
+    # standard setting: a chat API or template is no variant of it
+    talks = bool(prompt.get("chat") or prompt.get("turns"))
+    chat = not talks and bool(config.get("chat_template") or config.get("chat_api"))
     by_generation = False
     if spec.get("mode") == "choice":
         scored_by = config.get("choice_scored_by")
