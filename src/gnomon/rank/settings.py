@@ -62,13 +62,15 @@ class Setting:
 
     def describe(self) -> dict[str, Any]:
         """For the JSON board: what a reader needs without knowing the spec."""
-        return {
+        described = {
             "shots": self.shots,
             "chat": self.chat,
             "choices_scored_by": "generation" if self.by_generation else "loglikelihood",
-            "max_tokens": self.max_tokens,
             "standard": self.standard,
         }
+        if self.max_tokens is not None:  # only where given: boards before it read the same
+            described["max_tokens"] = self.max_tokens
+        return described
 
 
 STANDARD = Setting()
