@@ -90,6 +90,9 @@ class Reasoner:
                 self.bodies.append(body)
             problem = body["messages"][-1]["content"].removesuffix(INSTRUCTION)
             reasoning, content, finish = REPLIES[problem]
+            if body["temperature"] > 0:  # sampled: right on even seeds, one more on odd ones
+                answer = int(dict((p, a) for p, a, _ in ROWS)[problem]) + body["seed"] % 2
+                reasoning, content, finish = "Sampling.", f"So \\boxed{{{answer}}}.", "stop"
             message: dict[str, Any] = {"role": "assistant", "content": content}
             if reasoning is not None:
                 message["reasoning_content"] = reasoning
@@ -189,6 +192,27 @@ def test_max_tokens_is_a_setting_of_its_own(served: tuple[Reasoner, str], tmp_pa
     assert {"math_500_chat", "math_500_chat@64tok"} <= set(columns)
     assert columns["math_500_chat@64tok"].setting.label == "max 64 tokens"
     assert not columns["math_500_chat@64tok"].standard
+
+
+def test_samples_average_over_k_answers(served: tuple[Reasoner, str], tmp_path: Path) -> None:
+    """`--samples k` on a chat benchmark: k answers drawn at the temperature, each from its own
+    seed, and each metric their mean (avg@k)."""
+    reasoner, url = served
+    data = write_rows(tmp_path / "data", "math_500_chat", "test", math_rows()[:2])
+    store, out = tmp_path / "s.sqlite", tmp_path / "out"
+    ok(gnomon(*served_run(url, data, store, out, "--samples", 4, "--temperature", 0.6),
+              env=KEYED))  # fmt: skip
+    assert sorted((b["seed"], b["temperature"]) for b in reasoner.bodies) == [
+        (seed, 0.6) for seed in (0, 0, 1, 1, 2, 2, 3, 3)
+    ]
+    bench = json.loads((out / "results.json").read_text())["benchmarks"]["math_500_chat"]
+    assert bench["metrics"]["math_equiv"]["value"] == pytest.approx(0.5)
+    samples = [json.loads(line) for line in (out / "samples.jsonl").open()]
+    for sample in samples:
+        assert sample["metrics"]["math_equiv"] == pytest.approx(0.5)
+        assert [a["correct"] for a in sample["answers"]] == [True, False, True, False]
+    proc = ok(gnomon(*served_run(url, data, store, tmp_path / "greedy"), env=KEYED))
+    assert summary(proc.stdout) == (2, 0, 2)  # greedy is another request
 
 
 def test_chat_benchmarks_need_a_chat_api_or_template(

@@ -262,6 +262,7 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
                 "turn_outputs",
                 "reasoning",
                 "cut_at_max_tokens",
+                "answers",
             ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]
