@@ -322,6 +322,29 @@ def test_local_template_that_opens_thinking(thinking_chat_dir: Path, tmp_path: P
     assert "2 cut at max tokens, 2 no answer" in proc.stdout
 
 
+def test_serve_gives_the_thinking_apart(thinking_chat_dir: Path) -> None:
+    """`gnomon serve` over a template that opens `<think>`: the text is thinking until
+    `</think>`, so a reply cut before it has an empty answer and its text as
+    `reasoning_content` (as vLLM's reasoning parsers answer)."""
+    from gnomon.engines.hf import HFEngine
+    from gnomon.serve.app import create_app as serve_app
+
+    engine = HFEngine(str(thinking_chat_dir), device="cpu", dtype="float32", batch_size=1)
+    messages = [{"role": "user", "content": "Why does the river move?"}]
+    body = {"model": "m", "messages": messages, "max_tokens": 5, "temperature": 0}
+    with running(serve_app(engine, "m")) as url:
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "length"
+    assert choice["message"]["content"] == ""
+    prompt = engine.tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    )
+    text = engine.generate_tokens([engine.encode(prompt)], max_tokens=5)[0].text
+    assert choice["message"]["reasoning_content"] == text.strip() and text.strip()
+
+
 def test_a_conversation_longer_than_the_window_fails_that_sample(
     chat_llama_dir: Path, tmp_path: Path
 ) -> None:
