@@ -215,6 +215,33 @@ def test_samples_average_over_k_answers(served: tuple[Reasoner, str], tmp_path: 
     assert summary(proc.stdout) == (2, 0, 2)  # greedy is another request
 
 
+def test_score_reads_answers_after_their_thinking(tmp_path: Path) -> None:
+    """`gnomon score` on another tool's raw outputs: `<think>` blocks are thinking, kept apart;
+    a `\\boxed{}` inside them does not count."""
+    rows = math_rows()[:3]
+    data = write_rows(tmp_path / "data", "math_500_chat", "test", rows)
+    outputs = [
+        "<think>is it \\boxed{4}?</think>It is \\boxed{5}.",  # right after the thinking
+        "<think>\\boxed{8}</think>No idea.",  # right only inside it
+        "<think>\\boxed{12} surely",  # cut inside it
+    ]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(
+        json.dumps({"sample_id": r["unique_id"], "output": o}) + "\n"
+        for r, o in zip(rows, outputs, strict=True)
+    ))  # fmt: skip
+    out = tmp_path / "out"
+    ok(gnomon("score", "--bench", "math_500_chat", answers, "--data", data, "--store",
+              tmp_path / "s.sqlite", "--out", out))  # fmt: skip
+    bench = json.loads((out / "results.json").read_text())["benchmarks"]["math_500_chat"]
+    assert bench["metrics"]["math_equiv"]["value"] == pytest.approx(1 / 3)
+    assert bench["no_answer"] == 2
+    samples = [json.loads(line) for line in (out / "samples.jsonl").open()]
+    assert [s["reasoning"] for s in samples] == ["is it \\boxed{4}?", "\\boxed{8}",
+                                                 "\\boxed{12} surely"]  # fmt: skip
+    assert samples[0]["output"] == "It is \\boxed{5}."
+
+
 def test_chat_benchmarks_need_a_chat_api_or_template(
     served: tuple[Reasoner, str], llama_dir: Path, tmp_path: Path
 ) -> None:
