@@ -347,6 +347,17 @@ def test_local_template_that_opens_thinking(thinking_chat_dir: Path, tmp_path: P
     for sample in samples:
         assert sample["output"] == "" and sample["reasoning"] and sample["extractor"] == "none"
     assert "2 cut at max tokens, 2 no answer" in proc.stdout
+    # the same template formatting a plain benchmark's prompts (`--chat`) opens the block too
+    gsm = tmp_path / "gsm"
+    gsm.mkdir()
+    rows = [{"question": f"What is {i} + 2?", "answer": f"#### {i + 2}"} for i in range(2)]
+    (gsm / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ok(gnomon("run", "--model", f"hf:{thinking_chat_dir}", "--bench", "gsm8k", "--shots", "0",
+              "--chat", "--data", gsm, "--store", tmp_path / "s.sqlite", "--device", "cpu",
+              "--max-tokens", "6", "--out", tmp_path / "gsm_out"))  # fmt: skip
+    for line in (tmp_path / "gsm_out" / "samples.jsonl").open():
+        sample = json.loads(line)
+        assert sample["output"] == "" and sample["reasoning"] and sample["cut_at_max_tokens"]
 
 
 def test_serve_gives_the_thinking_apart(thinking_chat_dir: Path) -> None:

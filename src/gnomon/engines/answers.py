@@ -59,10 +59,11 @@ def split_thinking(text: str, reasoning: str | None = None) -> tuple[str, str | 
 
 
 def opens_thinking(prompt: str) -> bool:
-    """Whether a rendered prompt leaves the model inside a `<think>` block (reasoning models'
-    chat templates end the generation prompt with `<think>`): its answer then begins as
-    thinking, and one cut before `</think>` holds no answer."""
-    return prompt.rfind(THINK_OPEN) > prompt.rfind(THINK_CLOSE)
+    """Whether a rendered prompt leaves the model inside a `<think>` block: reasoning models'
+    chat templates end the generation prompt with it (DeepSeek-R1's, QwQ's). The answer then
+    begins as thinking, and one cut before `</think>` holds no answer. Only a prompt that ends
+    so counts: a `<think>` earlier in a row's text opens nothing."""
+    return prompt.rstrip().endswith(THINK_OPEN)
 
 
 def answer_part(text: str) -> str:

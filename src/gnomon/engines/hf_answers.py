@@ -93,31 +93,27 @@ class RowReader:
         ids = new[:ended] if ended is not None else _strip(new, {self.pad_id})
         text = self.decode(ids)
         until = [s for s in (*request.until, self.end_text) if s]
-        thinking = request.messages is not None
-        if thinking and opened:
+        # a reasoning model's thinking is never its answer, in a conversation or a prompt its
+        # chat template rendered (`--chat`), as the served engine reads every answer; text
+        # without `<think>` markers reads as it always did
+        thinking = True
+        if opened:
             text = THINK_OPEN + text
-        cut_text = cut(text, until)
         if _holds_stop(text, until, thinking):
-            finish, used = (
-                "stop",
-                _tokens_to(
-                    ids, lambda some: self.stopped(some, until, thinking, opened and thinking)
-                ),
-            )
+            stopped = _tokens_to(ids, lambda some: self.stopped(some, until, thinking, opened))
+            finish, used = "stop", stopped
         elif ended is not None:
             finish, used = "stop", ended + 1
         else:
             finish, used = "length", len(ids)
-        reasoning: str | None = None
         calls: tuple[ToolCall, ...] = ()
-        if request.messages is not None:
-            # thinking first, so a stop string inside the reasoning cannot end the answer
-            answer, reasoning = split_thinking(text)
-            cut_text = cut(answer, until)
-            if request.tools is not None:
-                cut_text, calls = parse_tool_calls(cut_text)
-                if calls:
-                    finish = "tool_calls"
+        # thinking first, so a stop string inside the reasoning cannot end the answer
+        answer, reasoning = split_thinking(text)
+        cut_text = cut(answer, until)
+        if request.messages is not None and request.tools is not None:
+            cut_text, calls = parse_tool_calls(cut_text)
+            if calls:
+                finish = "tool_calls"
         return GenerateResult(
             cut_text,
             truncated,

@@ -77,7 +77,7 @@ class HFGeneration:
                 failed.append((index, FailedResult(too_long)))
                 continue
             room = self.max_length - req.max_tokens
-            opened[index] = req.messages is not None and opens_thinking(prompt)
+            opened[index] = opens_thinking(prompt)
             encoded.append((index, tokens[-room:], len(tokens) > room))
         if failed:
             yield failed
@@ -114,7 +114,7 @@ class HFGeneration:
         from gnomon.engines.hf_decode import Row
 
         stops = self._stops(request.until)
-        thinking = request.messages is not None
+        thinking = True  # every answer's thinking is split off (`RowReader.read`)
         return Row(
             tokens, request.max_tokens, stops, request.temperature, request.seed, thinking, opened
         )
@@ -149,10 +149,9 @@ class HFGeneration:
 
         def shared(
             e: tuple[int, list[int], bool],
-        ) -> tuple[tuple[str, ...], int, float, bool, bool]:
+        ) -> tuple[tuple[str, ...], int, float, bool]:
             req = requests[e[0]]
-            talk = req.messages is not None
-            return req.until, req.max_tokens, req.temperature, talk, opened[e[0]]
+            return req.until, req.max_tokens, req.temperature, opened[e[0]]
 
         encoded = sorted(encoded, key=lambda e: (*shared(e), -len(e[1])))
         for _, same in groupby(encoded, key=shared):
@@ -179,7 +178,7 @@ class HFGeneration:
             [t for _, t, _ in chunk],
             max_tokens=first.max_tokens,
             until=first.until,
-            thinking=first.messages is not None,
+            thinking=True,
             opened=opened,
             temperature=[r.temperature for r in rows],
             seed=[r.seed for r in rows],  # each row its own stream: batching changes nothing
