@@ -85,10 +85,17 @@ class Reasoner:
             return {"object": "list", "data": [{"id": "r1", "object": "model"}]}
 
         @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
+        def chat(body: dict) -> Any:
+            from fastapi.responses import JSONResponse
+
             with self.lock:
                 self.bodies.append(body)
             problem = body["messages"][-1]["content"].removesuffix(INSTRUCTION)
+            if problem.startswith("Long:"):  # as vLLM refuses a prompt over its window
+                message = "This model's maximum context length is 4096 tokens. However, you "
+                message += f"requested {body['max_tokens'] + 5000} tokens. Please reduce it."
+                error = {"message": message, "type": "BadRequestError", "code": 400}
+                return JSONResponse({"object": "error", **error}, status_code=400)
             reasoning, content, finish = REPLIES[problem]
             if body["temperature"] > 0:  # sampled: right on even seeds, one more on odd ones
                 answer = int(dict((p, a) for p, a, _ in ROWS)[problem]) + body["seed"] % 2
@@ -192,6 +199,20 @@ def test_max_tokens_is_a_setting_of_its_own(served: tuple[Reasoner, str], tmp_pa
     assert {"math_500_chat", "math_500_chat@64tok"} <= set(columns)
     assert columns["math_500_chat@64tok"].setting.label == "max 64 tokens"
     assert not columns["math_500_chat@64tok"].standard
+
+
+def test_a_served_model_refusing_a_long_prompt_fails_that_sample(
+    served: tuple[Reasoner, str], tmp_path: Path
+) -> None:
+    _, url = served
+    rows = math_rows()[:2]
+    rows[1]["problem"] = "Long: " + "and then " * 50
+    data = write_rows(tmp_path / "data", "math_500_chat", "test", rows)
+    proc = ok(gnomon(*served_run(url, data, tmp_path / "s.sqlite", tmp_path / "o"), env=KEYED))
+    assert summary(proc.stdout)[2] == 1  # the other sample was answered
+    text = " ".join(proc.stdout.split())
+    assert "1 samples could not be answered" in text
+    assert "HTTP 400" in text and "maximum context length is 4096 tokens" in text
 
 
 def test_samples_average_over_k_answers(served: tuple[Reasoner, str], tmp_path: Path) -> None:
