@@ -481,6 +481,50 @@ def test_math_chat_prompts_are_opencompass_prompts(
         assert message == human["prompt"]
 
 
+def _opencompass_mmlu_pro(oc: Any) -> tuple[str, Any]:
+    """OpenCompass's MMLU-Pro query and its dataset's option layout (`_parse`), read out of the
+    installed files: the config's QUERY_TEMPLATE (a string, stripped) and the function's source,
+    run as it is (the rest of those modules needs the whole framework)."""
+    import ast
+
+    config = oc.root / "configs" / "datasets" / "mmlu_pro" / "mmlu_pro_0shot_cot_gen_08c1de.py"
+    tree = ast.parse(config.read_text(encoding="utf-8"))
+    value = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "QUERY_TEMPLATE"
+    )
+    query = eval(compile(ast.Expression(value), str(config), "eval"), {})  # """...""".strip()
+    module = oc.root / "datasets" / "mmlu_pro.py"
+    source = module.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    keep = [
+        node
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and node.name == "_parse")
+        or (isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CHOICES")
+    ]
+    namespace: dict[str, Any] = {}
+    exec(compile(ast.Module(keep, []), str(module), "exec"), namespace)
+    return query, namespace["_parse"]
+
+
+def test_mmlu_pro_chat_is_opencompass_prompt(oc: Any, tmp_path: Path) -> None:
+    spec = resolve("mmlu_pro_chat")
+    assert spec.reference == "opencompass:mmlu_pro_0shot_cot_gen_08c1de"
+    query, parse = _opencompass_mmlu_pro(oc)
+    prompt = oc.PromptTemplate(template={"round": [{"role": "HUMAN", "prompt": query}]})
+    rows = make_rows("mmlu_pro_chat", "test")
+    rows[0]["options"] = [*rows[0]["options"][:3], "N/A", " padded option  "]  # skipped, kept
+    real = Path(__file__).parent / "data" / "real_rows" / "mmlu_pro_chat.jsonl"
+    rows += [json.loads(line) for line in real.read_text().splitlines() if line.strip()]
+    ours = _user_messages("mmlu_pro_chat", rows, tmp_path)
+    for row, message in zip(rows, ours, strict=True):
+        item = prompt.generate_item(parse(dict(row)), output_field="answer")
+        (human,) = [p for p in item if isinstance(p, dict) and p.get("role") == "HUMAN"]
+        assert message == human["prompt"]
+
+
 # OpenAI simple-evals' multiple-choice query (common.py), written out as the reference text
 SIMPLE_EVALS_GPQA = (
     "Answer the following multiple choice question. The last line of your response should be of "
