@@ -174,6 +174,15 @@ def test_served_reasoning_is_kept_apart_and_only_the_final_answer_scores(
     assert 'class="output reasoning">Add them: \\boxed{9}, no wait.' in page
     assert '<span class="flag" data-flag="cut at max tokens">2 cut at max tokens</span>' in page
     assert '<span class="flag" data-flag="no answer">3 no answer</span>' in page
+    # and the model's page, beside the score the run stands behind
+    with running(create_app(store)) as base, httpx.Client(base_url=base) as client:
+        board_page = client.get("/").text
+        slug = board_page.split('href="/model/', 1)[1].split('"', 1)[0]
+        model_page = client.get(f"/model/{slug}").text
+    assert '<small class="flag" data-flag="cut at max tokens">2 cut at max tokens</small>' in (
+        model_page
+    )
+    assert '<small class="flag" data-flag="no answer">3 no answer</small>' in model_page
 
 
 def test_max_tokens_is_a_setting_of_its_own(served: tuple[Reasoner, str], tmp_path: Path) -> None:
