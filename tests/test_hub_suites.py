@@ -56,7 +56,7 @@ def test_hub_list_json_describes_every_benchmark(tmp_path: Path) -> None:
     assert quiz["spec"] == str(custom) and quiz["reference"] is None
     # grouped by dimension in the order leaderboards report them
     order = ["knowledge", "reasoning", "math", "code", "language", "instruction-following",
-             "long-context", "agent"]  # fmt: skip
+             "subjective", "long-context", "agent"]  # fmt: skip
     dims = [e["dimension"] for e in entries]
     assert dims == sorted(dims, key=order.index)
 

@@ -290,7 +290,8 @@ def test_rating_judge_over_http_stored_and_rescored(
     first = ok(gn(*run_args(bench_dir, url, "rating", *served_judge(url))))
     run1 = run_id_of(bench_dir)
     assert summary(first.stdout) == (4, 0, 3)  # scores written: one sample failed
-    assert scripted.count("subject") == 4 and scripted.count("judge") == 4
+    # 2+3's unreadable reply was asked twice more (RETRIES) before the sample failed
+    assert scripted.count("subject") == 4 and scripted.count("judge") == 4 + 2
     # the judge saw the system message, the row's own field and the model's answer
     asked = scripted.asked("judge")
     assert all(t.startswith("You are a fair judge.") and "(sums)" in t for t in asked)
@@ -298,6 +299,8 @@ def test_rating_judge_over_http_stored_and_rescored(
     # 2+3 got no readable verdict: a failure with the reason, not a score
     reasons = failures(bench_dir, run1)
     assert list(reasons) == ["q3"] and "no rating in the judge's reply" in reasons["q3"]
+    assert "failed after 3 attempts" in reasons["q3"]
+    assert reasons["q3"].count('"I cannot decide about this one."') == 3  # each raw reply
     assert "1 samples could not be answered" in first.stdout
     row = bench_row(bench_dir, run1)
     assert row["judge"] == f"openai:judge@{url}"
@@ -314,7 +317,7 @@ def test_rating_judge_over_http_stored_and_rescored(
     again = ok(gn(*run_args(bench_dir, url, "rating", *served_judge(url))))
     assert summary(again.stdout) == (4, 3, 0) and rescored(again.stdout) == 0
     assert list(failures(bench_dir, run_id_of(bench_dir))) == ["q3"]
-    assert scripted.count("subject") == 4 and scripted.count("judge") == 4
+    assert scripted.count("subject") == 4 and scripted.count("judge") == 6
 
     # a changed judge prompt re-scores every sample from the stored answers: only the judge is
     # asked, and only about the new prompt
@@ -326,8 +329,8 @@ def test_rating_judge_over_http_stored_and_rescored(
     third = ok(gn(*run_args(bench_dir, url, "rating", *served_judge(url))))
     run3 = run_id_of(bench_dir)
     assert summary(third.stdout) == (4, 0, 0) and rescored(third.stdout) == 4
-    assert scripted.count("subject") == 4 and scripted.count("judge") == 8
-    assert all(t.endswith("Be strict.") for t in scripted.asked("judge")[4:])
+    assert scripted.count("subject") == 4 and scripted.count("judge") == 10
+    assert all(t.endswith("Be strict.") for t in scripted.asked("judge")[6:])
     assert bench_row(bench_dir, run3)["scorer_hash"] != bench_row(bench_dir, run1)["scorer_hash"]
     assert not failures(bench_dir, run3)
     assert results(bench_dir)["benchmarks"]["rated"]["metrics"]["rating"]["value"] == (
@@ -352,11 +355,12 @@ def test_unreadable_local_judge_fails_samples_then_a_fixed_judge_rescores(
     assert scripted.count("subject") == 4 and scripted.count("judge") == 0
     with db(bench_dir) as conn:  # the subject's answers and the judge's noise are both kept
         kept = Counter(r[0].split(":")[0] for r in conn.execute("SELECT model_key FROM answers"))
-    assert kept == {"openai": 4, "hf": 4}
+    assert kept == {"openai": 4, "hf": 4}  # a local greedy judge is not asked the same again
+    assert all("failed after 1 attempt:" in r for r in reasons.values())
 
     fixed = ok(gn(*run_args(bench_dir, url, "rating", *served_judge(url))))
     assert summary(fixed.stdout) == (4, 0, 0) and rescored(fixed.stdout) == 3
-    assert scripted.count("subject") == 4 and scripted.count("judge") == 4
+    assert scripted.count("subject") == 4 and scripted.count("judge") == 4 + 2  # 2+3 retried
 
 
 # ------------------------------------------------------------------------------- pairwise

@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from gnomon.cli_browse import hub_app, runs_app
+from gnomon.cli_judges import judge_agreement
 from gnomon.cli_output import print_reports, quiet_libraries
 from gnomon.console import StoreOpt, default_store, err, out
 from gnomon.errors import UserError
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
     from rich.progress import Progress
 
     from gnomon.engines import ApiSettings, ModelRef
+    from gnomon.hub.spec import BenchmarkSpec
     from gnomon.run import RunOptions, RunOutcome
     from gnomon.store import Store
 
@@ -33,6 +35,7 @@ app = typer.Typer(
 app.add_typer(hub_app, name="hub")
 app.add_typer(runs_app, name="runs")
 app.add_typer(rank_app, name="rank")
+app.command("judge-agreement")(judge_agreement)
 
 
 JudgeOpt = Annotated[
@@ -57,6 +60,13 @@ JudgeModelIdOpt = Annotated[
     str | None,
     typer.Option(help="an openai: judge's identity in the store, wherever it is served"),
 ]
+JudgeSamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=100, help="rating judges: rate each answer K times, sampling, and report "
+        "the ratings' mean and their spread (rating_spread) [the spec's, default 1]",
+    ),
+]  # fmt: skip
 
 
 def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
@@ -155,6 +165,7 @@ def run(
     judge_base_url: JudgeBaseUrlOpt = None,
     judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
     judge_model_id: JudgeModelIdOpt = None,
+    judge_samples: JudgeSamplesOpt = None,
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
     from gnomon.engines import ApiSettings, parse_model
@@ -166,7 +177,7 @@ def run(
     judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
     options = RunOptions(
         model=parse_model(model, revision),
-        specs=resolve_many(bench),
+        specs=_judge_samples(resolve_many(bench), judge_samples),
         store_path=store or default_store(),
         data_dir=data,
         shots=shots,
@@ -191,6 +202,17 @@ def run(
     local_judge = options.judge is None or options.judge.local or options.judge.engine == "openai"
     quiet_libraries(needs_hub=hub_data or not options.model.local or not local_judge)
     _run_and_report(options, out_dir)
+
+
+def _judge_samples(specs: list[BenchmarkSpec], samples: int | None) -> list[BenchmarkSpec]:
+    """`--judge-samples K` on every rating judge of the run; refused where none rates."""
+    from gnomon.modes.judged import with_judge_samples
+
+    if samples is not None and not any(
+        s.judge is not None and s.judge.verdict == "rating" for s in specs
+    ):
+        raise UserError("--judge-samples is for benchmarks judged by rating; none of these is")
+    return [with_judge_samples(s, samples) for s in specs]
 
 
 def _judge_options(
@@ -267,9 +289,12 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
     failures = db.failures(outcome.run_id)
     if failures:
         first = failures[0]
+        reason = first["reason"]  # a failed judgment's holds every raw reply: shown in full by
+        if len(reason) > 300:  # `gnomon runs show` and results.json
+            reason = reason[:297] + "..."
         out.print(
             f"{len(failures)} samples could not be answered and are not scored "
-            f"(e.g. {first['bench']} {first['sample_id']}: {first['reason']}); "
+            f"(e.g. {first['bench']} {first['sample_id']}: {reason}); "
             "run the same command again to retry them"
         )
     out.print(f"store: {db.path}")
@@ -297,6 +322,7 @@ def score(
     judge_base_url: JudgeBaseUrlOpt = None,
     judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
     judge_model_id: JudgeModelIdOpt = None,
+    judge_samples: JudgeSamplesOpt = None,
     device: Annotated[str, typer.Option(help="a local judge: auto, cpu, cuda, cuda:N")] = "auto",
     threads: ThreadsOpt = None,
 ) -> None:
@@ -308,7 +334,7 @@ def score(
 
     judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
     quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
-    spec = resolve(bench)
+    (spec,) = _judge_samples([resolve(bench)], judge_samples)
     by_generation = _choice_by_generation(choice_by, False)
     store_path = store or default_store()
     runner = None
@@ -336,7 +362,7 @@ def score_code(
 ) -> None:
     """The former name of `gnomon score`, for code benchmarks."""
     score(completions, bench, data, "loglikelihood", store, out_dir, None, None,
-          "OPENAI_API_KEY", None, "auto", None)  # fmt: skip
+          "OPENAI_API_KEY", None, None, "auto", None)  # fmt: skip
 
 
 @app.command()

@@ -146,6 +146,9 @@ def runs_show(
         f"{k}={v}" for k, v in {**run["config"], **run["engine"]}.items() if v is not None
     )
     out.print(f"settings: {settings}", markup=False, highlight=False)
+    for failed in db.failures(run["run_id"]):  # not scored, with why (a judge's raw replies)
+        line = f"failed: {failed['bench']} {failed['sample_id']}: {failed['reason']}"
+        out.print(line, markup=False, highlight=False)
     shown = 0
     for sample in db.samples(run["run_id"], bench):
         if shown >= samples:

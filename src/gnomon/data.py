@@ -82,7 +82,9 @@ def _load_hub(spec: BenchmarkSpec, split: str) -> list[Row]:
         if by_split:
             config, split = spec.source.config, str(config)
         try:
-            table = datasets.load_dataset(hub, config, split=split)
+            table = datasets.load_dataset(
+                hub, config, split=split, data_files=spec.source.data_files
+            )
         except Exception as exc:  # the hub client raises many types; all mean "could not load"
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise UserError(

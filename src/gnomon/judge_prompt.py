@@ -20,7 +20,8 @@ from gnomon.templating import ENV, evaluate
 
 # What a template sees besides the row's fields (which these names shadow; `row.NAME` reaches
 # a shadowed field). `answers` and `questions` are lists, one item per turn of a conversation
-# (`prompt.turns`; one item without), so a template can show the whole exchange.
+# (`prompt.turns`; one item without), so a template can show the whole exchange; a judge asked
+# per turn (`per_turn`) also sees `turn`, and the lists only up to that turn.
 ANSWER_NAMES = ("answer", "answer_a", "answer_b")
 
 
@@ -30,6 +31,13 @@ class JudgePrompt:
         try:
             self._template = ENV.from_string(spec.template)
             self._system = ENV.from_string(spec.system) if spec.system else None
+            # per_turn: the templates of turns after the first (default: the first turn's)
+            self._turn_template = (
+                ENV.from_string(spec.turn_template) if spec.turn_template else self._template
+            )
+            self._turn_system = ENV.from_string(spec.turn_system) if spec.turn_system else None
+            if spec.turn_system is None:
+                self._turn_system = self._system
             self._baseline = (
                 ENV.compile_expression(spec.baseline, undefined_to_none=False)
                 if spec.baseline
@@ -56,15 +64,28 @@ class JudgePrompt:
                     f"{row.origin}: judge.baseline must give text, got {baseline!r:.80}"
                 )
             out["baseline"] = baseline
-        placeholder = {
-            **dict.fromkeys(ANSWER_NAMES, ""),
-            "answers": [""] * (1 + len(turns)),
-            "questions": [question, *turns],
-        }
-        for what, template in (("judge.template", self._template), ("judge.system", self._system)):
-            if template is not None:
-                evaluate(row.origin, what, template.render, self._context(out, placeholder))
+        asked = [question, *turns]
+        for turn in range(1, len(asked) + 1) if self.spec.per_turn else [0]:
+            placeholder = {
+                **dict.fromkeys(ANSWER_NAMES, ""),
+                "answers": [""] * (turn or len(asked)),
+                "questions": asked[: turn or None],
+                **({"turn": turn} if turn else {}),
+            }
+            for what, template in self._templates(turn):
+                if template is not None:
+                    evaluate(row.origin, what, template.render, self._context(out, placeholder))
         return out
+
+    def _templates(self, turn: int) -> list[tuple[str, Any]]:
+        """(name, template) of the user message and the system message asked about `turn` (0:
+        the judge is asked once, about the whole answer)."""
+        if turn > 1:
+            return [
+                ("judge.turn_template", self._turn_template),
+                ("judge.turn_system", self._turn_system),
+            ]
+        return [("judge.template", self._template), ("judge.system", self._system)]
 
     def _context(self, row_vars: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
         return {**row_vars["row"], **row_vars, **answers}
@@ -75,12 +96,16 @@ class JudgePrompt:
         *,
         answers: Sequence[str] = (),
         questions: Sequence[str] = (),
+        turn: int = 0,
+        sample: int = 0,
         **named: str,
     ) -> GenerateRequest:
-        """The judge's request: a conversation (system, then the rendered template) at
-        temperature 0. `context` holds the same text flat, for engines that take plain text.
-        `answers` and `questions` are the conversation's turns (default: the one answer, the
-        one question)."""
+        """The judge's request: a conversation (system, then the rendered template) at the
+        judge's temperature (0 unless it samples). `context` holds the same text flat, for
+        engines that take plain text. `answers` and `questions` are the conversation's turns
+        (default: the one answer, the one question); `turn` > 0 asks about that turn alone
+        (`per_turn`; the templates see `turn`); `sample` numbers a sampled judge's repeats
+        (its seed), so each is its own stored request."""
         named = {**dict.fromkeys(ANSWER_NAMES, ""), **named}
         context = self._context(
             row_vars,
@@ -88,10 +113,15 @@ class JudgePrompt:
                 **named,
                 "answers": list(answers) or [named["answer"]],
                 "questions": list(questions) or [row_vars["question"]],
+                **({"turn": turn} if turn else {}),
             },
         )
-        user = self._template.render(**context)
-        system = self._system.render(**context) if self._system else None
+        (_, template), (_, system_template) = self._templates(turn)
+        user = template.render(**context)
+        system = system_template.render(**context) if system_template else None
         turns = ((Message("system", system),) if system else ()) + (Message("user", user),)
         flat = f"{system}\n\n{user}" if system else user
-        return GenerateRequest(flat, (), self.spec.max_tokens, 0.0, messages=turns)
+        temperature = self.spec.judge_temperature
+        return GenerateRequest(
+            flat, (), self.spec.max_tokens, temperature, seed=sample, messages=turns
+        )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gnomon import text
+from gnomon.judge_info import Reliability, judge_prompt_hash, reliability
 from gnomon.stats import Moments, Score, summarize_moments
 from gnomon.store import Store
 
@@ -30,10 +31,13 @@ class BenchReport:
     cluster_by: str | None = None
     headline: str | None = None  # the metric this run reports, one it produced
     headline_note: str | None = None  # why it is not the spec's headline
-    judge: str | None = None
+    judge: str | None = None  # the judge's model key
     no_answer: int = 0  # generations with nothing to extract, scored as wrong
     cut_at_max_tokens: int = 0  # generations that ran out of their token budget
     normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
+    judge_name: str | None = None  # the judge as the run was given it (`openai:gpt-4o`)
+    judge_prompt_hash: str | None = None  # `judge_info.judge_prompt_hash` of the spec
+    judge_reliability: Reliability | None = None  # position flips, or the rating spread
 
     @property
     def complete(self) -> bool:
@@ -57,6 +61,11 @@ class BenchReport:
             out["headline_note"] = self.headline_note
         if self.judge:
             out["judge"] = self.judge
+            out["judge_name"] = self.judge_name or self.judge
+            out["judge_prompt_hash"] = self.judge_prompt_hash
+            out["judge_reliability"] = (
+                self.judge_reliability.as_dict() if self.judge_reliability else None
+            )
         if self.normalised is not None:
             out["normalised"] = self.normalised
         if self.clusters:
@@ -160,6 +169,22 @@ def corpus_metrics(spec: dict[str, Any], samples: Iterable[dict[str, Any]]) -> d
     return out
 
 
+def position_flips(metrics: dict[str, Score]) -> dict[str, Score]:
+    """A pairwise judge's reliability, `position_flip_rate`: the share of questions whose
+    verdict changes when the two answers swap places (1 - position_consistency, its interval
+    mirrored), shown beside the score it qualifies."""
+    consistent = metrics.get("position_consistency")
+    if consistent is None:
+        return {}
+    flipped = replace(
+        consistent,
+        value=1.0 - consistent.value,
+        ci_low=1.0 - consistent.ci_high,
+        ci_high=1.0 - consistent.ci_low,
+    )
+    return {"position_flip_rate": flipped}
+
+
 def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
     """Scores are aggregated in SQL (Store.moments), so a report costs the same whether the run
     holds a hundred samples or a hundred thousand."""
@@ -176,6 +201,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
         cluster_by = spec.get("cluster_by")
         metrics, per_cluster = scores_from_moments(moments[bench["bench"]], cluster_by)
         metrics |= corpus_scores(store, run_id, bench["bench"], spec)
+        metrics |= position_flips(metrics)
         order = {name: i for i, name in enumerate(spec.get("metrics", []))}
         metrics = dict(sorted(metrics.items(), key=lambda kv: (order.get(kv[0], 99), kv[0])))
         reports.append(
@@ -201,8 +227,15 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 cut.get(bench["bench"], 0),
             )  # fmt: skip
         )
+    judge_name = None
+    if any(r.judge for r in reports):
+        judge_name = (store.run(run_id)["config"] or {}).get("judge")
     for report in reports:
         report.normalised = _normalised(report, specs[report.bench])
+        if report.judge:
+            report.judge_name = judge_name or report.judge
+            report.judge_prompt_hash = judge_prompt_hash(specs[report.bench])
+            report.judge_reliability = reliability(report.metrics)
     return reports
 
 
@@ -233,6 +266,9 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
         "engine": run["engine"],
         "benchmarks": {r.bench: r.as_dict() for r in reports},
     }
+    failures = store.failures(run_id)
+    if failures:  # unscored samples and why (a judgment that failed: the judge's raw replies)
+        results["failures"] = failures
     (out_dir / "results.json").write_text(text.dumps(results, indent=2) + "\n", encoding="utf-8")
     tmp = out_dir / "samples.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as handle:

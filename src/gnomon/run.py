@@ -137,7 +137,8 @@ def make_judge(
         )
         return InProcess(engine)
 
-    return Judge(model_key(ref, dtype, api), load, store_path)
+    # a local judge decodes greedily as a function of its prompt: asking again changes nothing
+    return Judge(model_key(ref, dtype, api), load, store_path, greedy_repeats=not served)
 
 
 def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:

@@ -97,6 +97,52 @@ class StoreReads:
         ).fetchall()
         return [dict(r) for r in rows]
 
+    # ----------------------------------------------------------------- judges
+    def judged_runs(self, bench: str | None = None) -> list[dict[str, Any]]:
+        """Every (run, benchmark) a judge scored, oldest first: run_id, bench, judge (its model
+        key), scorer_hash, spec (decoded), created, model_key, model and the judge as the run
+        was given it (`judge_display`, e.g. `openai:gpt-4o`)."""
+        rows = self.conn.execute(
+            "SELECT b.run_id, b.bench, b.judge, b.scorer_hash, b.spec, r.created, r.model_key, "
+            "r.model, json_extract(r.config, '$.judge') AS judge_display FROM run_benches b "
+            "JOIN runs r ON r.run_id = b.run_id WHERE b.judge IS NOT NULL"
+            + (" AND b.bench = ?" if bench is not None else "")
+            + " ORDER BY r.created, b.run_id",
+            (bench,) if bench is not None else (),
+        ).fetchall()
+        return [dict(r) | {"spec": json.loads(r["spec"])} for r in rows]
+
+    def judged_scores(self, run_id: str, bench: str, scorer_hash: str) -> list[dict[str, Any]]:
+        """A judged run's scores on one benchmark under its own scorer: sample_id, model_key,
+        metrics, verdicts and answer_keys (the model's answers and the judge's, in order)."""
+        rows = self.conn.execute(
+            "SELECT s.sample_id, s.model_key, s.metrics, json_extract(s.payload, '$.verdicts'), "
+            "s.answer_keys FROM run_results r JOIN results s ON s.key = r.key "
+            "WHERE r.run_id = ? AND r.bench = ? AND s.scorer_hash = ? ORDER BY s.idx",
+            (run_id, bench, scorer_hash),
+        )
+        return [
+            {
+                "sample_id": sid,
+                "model_key": model_key,
+                "metrics": json.loads(metrics),
+                "verdicts": json.loads(verdicts) if verdicts is not None else None,
+                "answer_keys": json.loads(keys) if keys is not None else None,
+            }
+            for sid, model_key, metrics, verdicts, keys in rows
+        ]
+
+    def answer_owners(self, keys: Sequence[str]) -> dict[str, str]:
+        """Answer key -> the model key that gave it, for the keys stored."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys))):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key, model_key FROM answers WHERE key IN ({marks})", list(chunk)
+            )
+            out.update((key, owner) for key, owner in rows)
+        return out
+
     # ----------------------------------------------------------------- samples
     def first_sample(self, run_id: str, bench: str) -> dict[str, Any] | None:
         """The run's first question on a benchmark (sample_id, prompt): found in the index, then

@@ -189,6 +189,32 @@ def truthfulqa_gen(row: Row) -> Row:
     }
 
 
+MT_BENCH_REFERENCE = FEWSHOT_DIR / "mt_bench_gpt4_reference.jsonl"
+MT_BENCH_REFERENCE_CATEGORIES = ("math", "reasoning", "coding")  # FastChat's NEED_REF_CATS
+
+
+@cache
+def _mt_bench_references() -> dict[int, list[str]]:
+    text = MT_BENCH_REFERENCE.read_text("utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {int(r["prompt_id"]): r["ref_answers"] for r in rows}
+
+
+def mt_bench(row: Row) -> Row:
+    """`ref_answers`: GPT-4's answers to both turns, which FastChat's judge is shown for math,
+    reasoning and coding questions (scripts/hub_mt_bench.py ships them, by `prompt_id`); []
+    for the other categories."""
+    if row["category"] not in MT_BENCH_REFERENCE_CATEGORIES:
+        return {**row, "ref_answers": []}
+    found = _mt_bench_references().get(int(row["prompt_id"]))
+    if found is None:
+        raise ValueError(
+            f"no reference answer for {row['category']} question {row['prompt_id']} (MT-Bench "
+            "judges math, reasoning and coding against GPT-4's answers, shipped for its 30)"
+        )
+    return {**row, "ref_answers": found}
+
+
 HOOKS: dict[str, RowHook] = {
     "hellaswag": hellaswag,
     "race": race,
@@ -197,6 +223,7 @@ HOOKS: dict[str, RowHook] = {
     "bbh_cot": bbh_cot,
     "drop": drop,
     "truthfulqa_gen": truthfulqa_gen,
+    "mt_bench": mt_bench,
 }
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "hellaswag": ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
@@ -206,6 +233,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "bbh_cot": ("subset",),
     "drop": ("answer", "validated_answers"),
     "truthfulqa_gen": ("question", "correct_answers", "incorrect_answers"),
+    "mt_bench": ("category", "prompt_id"),
 }
 
 # Split hooks: preparation that is no function of one row alone (GPQA's seeded shuffle). Each
@@ -224,3 +252,12 @@ def _register_leaderboard() -> None:
 
 
 _register_leaderboard()
+
+
+def _register_arena_hard() -> None:
+    from gnomon.hub import arena_hard
+
+    SPLIT_HOOKS["arena_hard_v2"] = arena_hard.baseline_hook
+
+
+_register_arena_hard()

@@ -21,6 +21,7 @@ def source_text(spec: BenchmarkSpec) -> str:
     s = spec.source
     if s.hub:
         where = s.hub + (f" ({s.config})" if s.config else "")
+        where += f" {s.data_files}" if s.data_files else ""
         if s.subsets:
             where += f" ({len(s.subsets)} subsets)"
     elif s.package:

@@ -212,11 +212,17 @@ class BenchmarkSpec(_Strict):
         return self
 
     def _judged_fields(self) -> None:
-        from gnomon.scoring.metrics import is_known_metric, judge_metrics
+        from gnomon.scoring.metrics import is_known_metric, judge_corpus_metrics, judge_metrics
 
         if self.judge is None:
             raise ValueError("judged mode needs a `judge` section (template, verdict)")
-        produced = judge_metrics(self.judge.verdict)
+        if self.judge.per_turn and self.prompt.turns is None:
+            raise ValueError("`judge.per_turn` judges a conversation: it needs `prompt.turns`")
+        turns = 1 + len(self.prompt.turns or ()) if self.judge.per_turn else 0
+        corpus = judge_corpus_metrics(self.judge.verdict)
+        if self.judge.per_turn and any(m in corpus for m in self.metrics):
+            raise ValueError("pairwise corpus statistics take one judgment a sample: no per_turn")
+        produced = judge_metrics(self.judge.verdict, turns, self.judge.samples) + corpus
         for metric in self.metrics:  # known ones: the registry is checked after
             if is_known_metric(metric, "judged") and metric not in produced:
                 raise ValueError(

@@ -30,6 +30,11 @@ class Source(_Strict):
     files: str | None = Field(
         default=None, description="a local folder holding <split>.jsonl, relative to the spec file"
     )
+    data_files: str | None = Field(
+        default=None,
+        description="hub: the file (or glob) of the dataset repository to read, where the "
+        "repository holds several tables (Arena-Hard-Auto's questions beside its answers)",
+    )
     package: str | None = Field(
         default=None,
         description="a data file shipped in an installed package: `pkg:path/file.jsonl[.gz]`",
@@ -263,6 +268,7 @@ class Normalize(_Strict):
 
 
 VerdictKind = Literal["rating", "pairwise", "yes_no"]
+PairwiseLabel = Literal["A>>B", "A>B", "A=B", "B>A", "B>>A"]
 
 
 class JudgeSpec(_Strict):
@@ -270,10 +276,12 @@ class JudgeSpec(_Strict):
 
     `template` (Jinja2) sees the row's fields plus `question` (the rendered prompt), `answer`
     (the model's answer), `reference` (the target), `questions`/`answers` (a conversation's
-    turns, one item each) and, for `pairwise`, `answer_a`/`answer_b`.
+    turns, one item each), with `per_turn` also `turn` (the turn judged, 1-based; the lists
+    then stop at it) and, for `pairwise`, `answer_a`/`answer_b`.
     Verdicts: `rating` reads `[[N]]` or `Rating: N` on a 1..`scale` scale (MT-Bench single);
     `pairwise` reads `[[A>>B]]` .. `[[B>>A]]` (Arena-Hard) or `[[A]]`/`[[B]]`/`[[C]]` (MT-Bench
-    pair, C a tie), asked in both orders against `baseline`; `yes_no` reads the first yes or no.
+    pair, C a tie), asked in both orders against `baseline`, or, with `labels`, a reply that is
+    exactly one of the given tokens (AlpacaEval's `m` / `M`); `yes_no` reads the first yes or no.
     """
 
     template: str
@@ -288,12 +296,63 @@ class JudgeSpec(_Strict):
     baseline: str | None = Field(
         default=None, description="pairwise: a Jinja2 expression giving the baseline's answer"
     )
+    labels: dict[str, PairwiseLabel] | None = Field(
+        default=None,
+        description="pairwise: replies read as verdicts, reply text (stripped) -> `A>>B`..`B>>A`, "
+        "for judges asked to answer with a bare identifier (AlpacaEval: `m` first, `M` second)",
+    )
     max_tokens: Annotated[int, Field(gt=0)] = 1024
+    per_turn: bool = Field(
+        default=False,
+        description="a conversation (`prompt.turns`): ask the judge once per turn, the templates "
+        "seeing `turn` (1-based) and `questions`/`answers` up to that turn (MT-Bench judges "
+        "turn 1 alone, then turn 2 with the whole exchange); metrics per turn `<metric>_turnN`",
+    )
+    turn_template: str | None = Field(
+        default=None, description="per_turn: the template for turns after the first"
+    )
+    turn_system: str | None = Field(
+        default=None, description="per_turn: the system message for turns after the first"
+    )
+    samples: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=1,
+        description="rating: judge each answer this many times, sampling at `temperature`; "
+        "`rating` is their mean and `rating_spread` their standard deviation",
+    )
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(
+        default=None, description="the judge's temperature (default 0, or 0.7 when samples > 1)"
+    )
 
     @model_validator(mode="after")
     def _baseline(self) -> JudgeSpec:
+        if self.labels is not None and (self.verdict != "pairwise" or not self.labels):
+            raise ValueError("`labels` maps replies to pairwise verdicts: at least one, pairwise")
         if self.verdict == "pairwise" and not self.baseline:
             raise ValueError("a pairwise judge needs `baseline` (the answer compared against)")
         if self.verdict != "pairwise" and self.baseline is not None:
             raise ValueError("`baseline` is for pairwise verdicts only")
+        if not self.per_turn and (self.turn_template is not None or self.turn_system is not None):
+            raise ValueError("`turn_template` and `turn_system` need `per_turn: true`")
+        if self.samples > 1 and self.verdict != "rating":
+            raise ValueError(
+                "`samples` > 1 is for rating judges (a pairwise judge's reliability is its "
+                "position consistency)"
+            )
         return self
+
+    @property
+    def judge_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return SAMPLED_JUDGE_TEMPERATURE if self.samples > 1 else 0.0
+
+    def hashed(self) -> dict:
+        """The fields that decide a score, new ones only where set: a spec written before they
+        existed keeps its scorer hash."""
+        later = {"labels", "per_turn", "turn_template", "turn_system", "samples", "temperature"}
+        defaults = {name: JudgeSpec.model_fields[name].default for name in later}
+        unset = {name for name in later if getattr(self, name) == defaults[name]}
+        return self.model_dump(exclude=unset)
+
+
+SAMPLED_JUDGE_TEMPERATURE = 0.7  # a judge asked several times samples, or it repeats itself

@@ -60,6 +60,11 @@ class Mode(ABC):
         """The result from the answers and the judge's replies to `judge_requests`."""
         raise NotImplementedError(f"{type(self).__name__} asks no judge")
 
+    def reply_error(self, sample: Sample, index: int, reply: str) -> str | None:
+        """Why the judge's reply to request `index` of `judge_requests` cannot be read (None:
+        it can); such a reply is asked again a bounded number of times."""
+        return None
+
     def settings(self) -> dict[str, Any]:
         """Settings that change answers; they are part of every stored result's key."""
         return {}

@@ -9,6 +9,7 @@ raises `VerdictError`, which fails that sample with the reason (its answers stay
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 PARSER_VERSION = 1  # bump when a reply is read differently: every judged sample is re-scored
 
@@ -70,6 +71,18 @@ def parse_pairwise(reply: str) -> str:
     if len({PAIRWISE[label] for label in labels}) > 1:
         raise VerdictError(f"conflicting verdicts {labels} in the judge's reply: {_quote(reply)}")
     return labels[-1]
+
+
+def parse_labelled(reply: str, labels: Mapping[str, str]) -> str:
+    """A reply that is one of a spec's bare tokens (`judge.labels`), read as its pairwise label.
+    The whole reply must be the token: AlpacaEval's judge answers with an identifier and
+    nothing else, and its identifiers differ only in case (`m`, `M`), so no search for a token
+    inside prose could be trusted."""
+    token = reply.strip()
+    if token in labels:
+        return labels[token]
+    expected = " or ".join(repr(t) for t in labels)
+    raise VerdictError(f"the judge's reply is not {expected}: {_quote(reply)}")
 
 
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)

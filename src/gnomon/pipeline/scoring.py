@@ -7,9 +7,11 @@ re-scores it without asking the model again.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gnomon.modes.verdicts import VerdictError
 from gnomon.pipeline.lookup import SampleState
 from gnomon.pipeline.plan import BenchPlan
 from gnomon.requests import shown
@@ -64,18 +66,30 @@ def _judged(
             asked.append((pos, state))
         except Exception as exc:
             out.failures.append((plan.samples[pos].sample_id, _reason("judge prompt", exc)))
-    verdicts = plan.judge_runner.ask(requests)
+    samples = [plan.samples[pos] for pos, _ in asked]
+
+    def check(item: int, index: int, reply: str) -> str | None:
+        return plan.mode.reply_error(samples[item], index, reply)
+
+    verdicts = plan.judge_runner.ask(requests, check)
     out.answers.extend(verdicts.new)
-    for (pos, state), replies, keys in zip(asked, verdicts.answers, verdicts.keys, strict=True):
+    for (pos, state), replies, keys, tries in zip(
+        asked, verdicts.answers, verdicts.keys, verdicts.tries, strict=True
+    ):
         sample = plan.samples[pos]
         if isinstance(replies, str):
             out.failures.append((sample.sample_id, replies[:500]))
             continue
         try:
             result = plan.mode.judged_result(sample, state.answers, replies)  # type: ignore[arg-type]
+        except VerdictError as exc:  # asked again and again, never readable
+            out.failures.append((sample.sample_id, _unreadable(exc, tries)))
+            continue
         except Exception as exc:
             out.failures.append((sample.sample_id, _reason("scoring", exc)))
             continue
+        if tries:  # read in the end: which attempts it took
+            result["judge_retries"] = {str(j): texts for j, texts in tries.items()}
         judged = SampleState(state.answers, state.keys + keys, prompt=state.prompt)
         out.rows.append(_row(plan, pos, judged, result, score_keys[pos]))
     return out
@@ -83,6 +97,19 @@ def _judged(
 
 def _reason(what: str, exc: BaseException) -> str:
     return f"{what} failed: {type(exc).__name__}: {exc}"[:500]
+
+
+RAW_SHOWN = 2000  # of each unreadable reply, in the failure's reason
+
+
+def _unreadable(exc: VerdictError, tries: dict[int, list[str]]) -> str:
+    """A judgment that failed: the reason, then every attempt's raw reply (the replies are also
+    stored as the judge's answers), so that nobody mistakes it for a score or has to guess."""
+    texts = [text for _, attempts in sorted(tries.items()) for text in attempts]
+    raw = " | ".join(json.dumps(t[:RAW_SHOWN], ensure_ascii=False) for t in texts)
+    attempts = max((len(a) for a in tries.values()), default=1)
+    times = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+    return f"judgment failed after {times}: {exc}; raw replies: {raw}"
 
 
 def _row(

@@ -10,6 +10,7 @@ means; BLEU or a perplexity is shown in its own unit beside them (`gnomon.rank.s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from statistics import NormalDist
 from typing import Any, get_args
 
 from gnomon.hub.spec import Dimension
+from gnomon.judge_info import Reliability, judge_names, judge_prompt_hash, reliability
 from gnomon.rank.names import display_names, slugs
 from gnomon.rank.scale import SHARE, Scale, scale_of
 from gnomon.rank.settings import STANDARD, Setting, column_id, setting_of
@@ -61,8 +63,11 @@ class Entry:
     config: dict[str, Any]
     odd_prompt: bool = False  # prompt differs from the one most models on the board used
     headline_note: str | None = None  # why this run reports another metric than the column
-    judge: str | None = None  # the model that judged this run's answers
-    odd_judge: bool = False  # judged by another model than most runs of this benchmark
+    judge: str | None = None  # the model key of the judge that scored this run's answers
+    judge_name: str | None = None  # ... and the name it is shown under
+    judge_prompt_hash: str | None = None  # the judge section of the run's spec, hashed
+    reliability: Reliability | None = None  # position flips or rating spread, when measured
+    odd_judge_prompt: bool = False  # another judge prompt than most runs in its column
     setting: Setting = STANDARD
     column: str = ""  # the board column it sits in; `bench` stays the store's id for queries
     scale: Scale = SHARE  # the unit of its headline metric
@@ -92,6 +97,8 @@ class Bench:
     spec: dict[str, Any]
     bench: str = ""
     setting: Setting = STANDARD
+    judge: str | None = None  # a judged column: its judge's shown name (one judge a column)
+    judge_key: str | None = None
 
     def __post_init__(self) -> None:
         self.bench = self.bench or self.id
@@ -169,16 +176,22 @@ Slot = tuple[str, str, Setting]  # (model key, store benchmark id, setting)
 
 
 def _choose(
-    candidates: list[dict[str, Any]], spec_of: Callable[[dict[str, Any]], dict[str, Any]]
+    candidates: list[dict[str, Any]],
+    spec_of: Callable[[dict[str, Any]], dict[str, Any]],
+    other_judge: Callable[[dict[str, Any]], str | None],
 ) -> dict[Slot, dict[str, Any]]:
     """Per (model, benchmark, setting): the newest run that is not a `--limit` subset, or the
     newest limited one when that is all there is. A quick `--limit 10` check never hides a full
-    run, and a 0-shot run never hides a 5-shot one: each setting keeps its own cell."""
+    run, and a 0-shot run never hides a 5-shot one: each setting keeps its own cell, and so
+    does each judge (`other_judge`: the shown name of a judge other than the usual one).
+    `config` is decoded already."""
     chosen: dict[Slot, dict[str, Any]] = {}
     for row in candidates:
-        row["config"] = json.loads(row["config"])
         row["limited"] = row["config"].get("limit") is not None
         row["setting"] = setting_of(row["shots"], spec_of(row), row["config"], row["model_key"])
+        judge = other_judge(row)
+        if judge is not None:
+            row["setting"] = dataclasses.replace(row["setting"], judge=judge)
         slot = (row["model_key"], row["bench"], row["setting"])
         best = chosen.get(slot)
         if best is None or (not row["limited"], row["created"]) > (
@@ -222,18 +235,28 @@ def load_board(store: Store) -> Board:
             specs[row["spec"]] = json.loads(row["spec"])
         return specs[row["spec"]]
 
-    chosen = _choose(store.leaderboard_rows(), spec_of)
-    benches = _columns(chosen, spec_of)
+    rows = store.leaderboard_rows()
+    for row in rows:
+        row["config"] = json.loads(row["config"])
+    names = _judge_names(rows)
+    usual = _usual_judges(rows)
+
+    def other_judge(row: dict[str, Any]) -> str | None:
+        judge = row.get("judge")
+        return names[judge] if judge and judge != usual.get(row["bench"]) else None
+
+    chosen = _choose(rows, spec_of, other_judge)
+    benches = _columns(chosen, spec_of, names)
     column_of = {(b.bench, b.setting): b.id for b in benches.values()}
     moments: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in store.moments([r["run_id"] for r in chosen.values()]):
         moments[(row["run_id"], row["bench"])].append(row)
 
     models: dict[str, Model] = {}
-    names: dict[str, tuple[float, str]] = {}
+    model_names: dict[str, tuple[float, str]] = {}
     for (key, bench, setting), row in chosen.items():
-        if row["created"] >= names.get(key, (-1.0, ""))[0]:
-            names[key] = (row["created"], row["model"])
+        if row["created"] >= model_names.get(key, (-1.0, ""))[0]:
+            model_names[key] = (row["created"], row["model"])
         column = benches[column_of[(bench, setting)]]
         own_spec = spec_of(row)
         metrics, _ = scores_from_moments(
@@ -257,8 +280,12 @@ def load_board(store: Store) -> Board:
             ), judge=row.get("judge"), setting=setting, column=column.id,
             scale=scale_of(headline, own_spec),
         )  # fmt: skip
+        if entry.judge:
+            entry.judge_name = names.get(entry.judge, entry.judge)
+            entry.judge_prompt_hash = judge_prompt_hash(own_spec)
+            entry.reliability = reliability(metrics)
         models.setdefault(key, Model(key, "", "")).entries[column.id] = entry
-    _name_models(models, names)
+    _name_models(models, model_names)
     _mark_odd_prompts(models, benches)
     dimensions = [d for d in DIMENSIONS if any(b.dimension == d for b in benches.values())]
     dimensions += sorted({b.dimension for b in benches.values()} - set(dimensions))
@@ -296,8 +323,40 @@ def corpus_of(
     return _CORPUS_KEPT[key]
 
 
+def _judge_names(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Judge model key -> shown name: the `--judge` its newest run was given, told apart from
+    another judge of that name as models are."""
+    displays: dict[str, tuple[float, str]] = {}
+    for row in rows:
+        judge = row.get("judge")
+        if judge and row["created"] >= displays.get(judge, (-1.0, ""))[0]:
+            displays[judge] = (row["created"], str(row["config"].get("judge") or judge))
+    return judge_names({key: shown for key, (_, shown) in displays.items()})
+
+
+def _usual_judges(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Per judged benchmark, the judge whose scores make its standard column: the one that
+    judged the most models (then the one judging most recently). Scores by any other judge are
+    another measurement, kept in a column of their own."""
+    models: dict[tuple[str, str], set[str]] = defaultdict(set)
+    newest: dict[tuple[str, str], float] = {}
+    for row in rows:
+        if row.get("judge"):
+            slot = (row["bench"], row["judge"])
+            models[slot].add(row["model_key"])
+            newest[slot] = max(newest.get(slot, -1.0), row["created"])
+    best: dict[str, tuple[int, float, str]] = {}
+    for (bench, judge), keys in models.items():
+        rank = (len(keys), newest[(bench, judge)], judge)
+        if bench not in best or rank > best[bench]:
+            best[bench] = rank
+    return {bench: rank[2] for bench, rank in best.items()}
+
+
 def _columns(
-    chosen: dict[Slot, dict[str, Any]], spec_of: Callable[[dict[str, Any]], dict[str, Any]]
+    chosen: dict[Slot, dict[str, Any]],
+    spec_of: Callable[[dict[str, Any]], dict[str, Any]],
+    judges: dict[str, str],
 ) -> dict[str, Bench]:
     """One column per benchmark in its standard setting, whether or not any model ran that
     setting, and one beside it per other setting seen. The newest spec of a benchmark names
@@ -316,6 +375,10 @@ def _columns(
                 bench, spec.get("title", bench), spec.get("dimension", "knowledge"),
                 headline_of(spec), spec.get("cluster_by"), spec,
             )  # fmt: skip
+    for bench, column in columns.items():  # a column's runs share one judge
+        judge = newest.get((bench, STANDARD), {}).get("judge")
+        if judge:
+            column.judge, column.judge_key = judges.get(judge, judge), judge
     variants = sorted(
         (slot for slot in newest if slot[1] is not None and not slot[1].standard),
         key=lambda slot: (slot[0], slot[1].order),  # type: ignore[union-attr]
@@ -325,14 +388,16 @@ def _columns(
         setting = variant
         main, spec = columns[bench], spec_of(newest[(bench, setting)])
         ident = column_id(bench, setting, columns)
+        judge = newest[(bench, setting)].get("judge")
         columns[ident] = Bench(
             ident, f"{main.title} · {setting.label}", main.dimension,
             newest[(bench, setting)].get("headline") or headline_of(spec),
             spec.get("cluster_by"), spec, bench, setting,
+            judges.get(judge, judge) if judge else None, judge,
         )  # fmt: skip
     order = {d: i for i, d in enumerate(DIMENSIONS)}
 
-    def place(b: Bench) -> tuple[int, str, str, tuple[bool, int, bool, bool, int]]:
+    def place(b: Bench) -> tuple[int, str, str, tuple[bool, int, bool, bool, str, int]]:
         main = columns[b.bench]
         return (order.get(main.dimension, 99), main.title, b.bench, b.setting.order)
 
@@ -360,13 +425,16 @@ def _mark_odd_prompts(models: dict[str, Model], benches: dict[str, Bench]) -> No
                 e = m.entries.get(bench)
                 if e is not None and (e.bench_version, e.prompt_hash) != common:
                     e.odd_prompt = True
-        judges = Counter(m.entries[bench].judge for m in models.values() if bench in m.entries)
-        if len(judges) > 1:  # scores by different judges are not the same measurement
-            usual = judges.most_common(1)[0][0]
+        # one judge a column; a judge asked with another prompt is marked as a prompt is
+        prompts = Counter(
+            m.entries[bench].judge_prompt_hash for m in models.values() if bench in m.entries
+        )
+        if len(prompts) > 1:
+            usual = prompts.most_common(1)[0][0]
             for m in models.values():
                 e = m.entries.get(bench)
-                if e is not None and e.judge != usual:
-                    e.odd_judge = True
+                if e is not None and e.judge_prompt_hash != usual:
+                    e.odd_judge_prompt = True
 
 
 def _counted(entry: Entry | None) -> Score | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gnomon.rank.board import Board, Interval
+from gnomon.rank.board import Board, Entry, Interval
 from gnomon.stats import Score
 
 
@@ -21,6 +21,15 @@ def _score(s: Score | Interval | None) -> dict[str, Any] | None:
         "value": _num(s.value),
         "stderr": _num(s.stderr),
         "ci95": [_num(s.ci_low), _num(s.ci_high)],
+    }
+
+
+def _judged(e: Entry) -> dict[str, Any]:
+    return {
+        "judge": e.judge,
+        "judge_name": e.judge_name,
+        "judge_prompt_hash": e.judge_prompt_hash,
+        "judge_reliability": e.reliability.as_dict() if e.reliability else None,
     }
 
 
@@ -40,6 +49,8 @@ def board_json(board: Board) -> dict[str, Any]:
                 "unit": b.scale.unit,
                 "higher_is_better": b.scale.higher_is_better,
                 "averaged": b.averaged,
+                # a judged column: its one judge (another judge's scores: another column)
+                "judge": {"name": b.judge, "key": b.judge_key} if b.judge else None,
             }
             for b in board.benches.values()
         },
@@ -63,6 +74,7 @@ def board_json(board: Board) -> dict[str, Any]:
                         "benchmark": e.bench,
                         "metric": e.headline,
                         "unit": e.scale.unit,
+                        **(_judged(e) if e.judge else {}),
                     }
                     for bid, e in m.entries.items()
                 },

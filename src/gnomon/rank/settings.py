@@ -1,11 +1,16 @@
 """The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored,
-a generation budget given with `--max-tokens`), and the leaderboard column each setting gets.
+a generation budget given with `--max-tokens`, the judge), and the leaderboard column each
+setting gets.
 
 0-shot and 5-shot MMLU, or ARC scored by loglikelihood and by a written letter, are different
 measurements: the board keeps each one in its own column instead of letting the newest run
-replace another. The benchmark's standard setting (its spec's own few-shot count, no chat
-template, loglikelihood for choices) keeps the benchmark id as its column id, so links and
-anything else keyed by the id stay as they were; every other setting is a variant beside it.
+replace another. So are scores of one benchmark by two judges: a judged benchmark's standard
+setting has its usual judge (the one that judged most models), and each other judge gets a
+column of its own, never averaged in. The benchmark's standard setting (its spec's own few-shot
+count, no chat template, loglikelihood for choices; for a conversation by nature, a benchmark
+judged by a model or asked in turns, chat formatting or none) keeps the benchmark id as its
+column id, so links and anything else keyed by the id stay as they were; every other setting is
+a variant beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class Setting:
     shots: int | None = None  # None: the spec's own few-shot count
     chat: bool = False  # a chat template or a chat API formatted the prompts
     by_generation: bool = False  # a choice benchmark answered by writing a letter
+    judge: str | None = None  # another judge than the benchmark's usual one (its shown name)
     max_tokens: int | None = None  # None: the spec's own generation budget (`--max-tokens`)
 
     @property
@@ -29,12 +35,12 @@ class Setting:
         return self == STANDARD
 
     @property
-    def order(self) -> tuple[bool, int, bool, bool, int]:
+    def order(self) -> tuple[bool, int, bool, bool, str, int]:
         """Variants sort after the standard: by shots; chat before scoring by generation; then
-        by token budget."""
+        by judge, then by token budget."""
         return (
             self.shots is not None, self.shots or 0, self.by_generation, self.chat,
-            self.max_tokens or 0,
+            self.judge or "", self.max_tokens or 0,
         )  # fmt: skip
 
     def _parts(self) -> list[tuple[str, str]]:
@@ -46,6 +52,8 @@ class Setting:
             parts.append(("chat", "chat"))
         if self.by_generation:
             parts.append(("generation", "by generation"))
+        if self.judge is not None:
+            parts.append((f"judge={self.judge}", f"judged by {self.judge}"))
         if self.max_tokens is not None:
             parts.append((f"{self.max_tokens}tok", f"max {self.max_tokens} tokens"))
         return parts
@@ -62,13 +70,15 @@ class Setting:
 
     def describe(self) -> dict[str, Any]:
         """For the JSON board: what a reader needs without knowing the spec."""
-        described = {
+        described: dict[str, Any] = {
             "shots": self.shots,
             "chat": self.chat,
             "choices_scored_by": "generation" if self.by_generation else "loglikelihood",
             "standard": self.standard,
         }
-        if self.max_tokens is not None:  # only where given: boards before it read the same
+        if self.judge is not None:  # only where set: boards before it read the same
+            described["judge"] = self.judge
+        if self.max_tokens is not None:  # likewise
             described["max_tokens"] = self.max_tokens
         return described
 
@@ -82,11 +92,11 @@ def setting_of(
     """The setting of one run on one benchmark, from what the store recorded: the shots it
     used (`run_benches.shots`) against the spec stored with it, and the run's config."""
     own = (spec.get("fewshot") or {}).get("count", 0)
-    prompt = spec.get("prompt") or {}
-    # a chat benchmark (`prompt.chat`, `prompt.turns`) is asked as a conversation in its
-    # standard setting: a chat API or template is no variant of it
-    talks = bool(prompt.get("chat") or prompt.get("turns"))
-    chat = not talks and bool(config.get("chat_template") or config.get("chat_api"))
+    # a conversation by nature is asked through a chat template or API in its standard
+    # setting: that is no variant of it
+    chat = not chat_is_standard(spec) and bool(
+        config.get("chat_template") or config.get("chat_api")
+    )
     by_generation = False
     if spec.get("mode") == "choice":
         scored_by = config.get("choice_scored_by")
@@ -94,15 +104,23 @@ def setting_of(
         by_generation = scored_by == "generation" or (
             scored_by is None and model_key.startswith("file:")
         )
+    shots = None if shots is None or shots == own else shots
     # a budget given with --max-tokens, where it differs from the spec's: another measurement
     # (a reasoning model cut at 256 tokens is not the one given 32768)
     budget = config.get("max_tokens")
     own_budget = (spec.get("generation") or {}).get("max_tokens")
     generates = spec.get("mode") in ("generate", "code", "judged")
     max_tokens = budget if generates and budget is not None and budget != own_budget else None
-    return Setting(
-        None if shots is None or shots == own else shots, chat, by_generation, max_tokens
-    )
+    return Setting(shots, chat, by_generation, max_tokens=max_tokens)
+
+
+def chat_is_standard(spec: dict[str, Any]) -> bool:
+    """Whether the benchmark is a conversation by nature: judged answers (chat models' subjective
+    benchmarks), turns, or a chat benchmark (`prompt.chat`, the reasoning-model forms). Asked
+    through a chat template or API is then its standard setting."""
+    prompt = spec.get("prompt") or {}
+    talks = isinstance(prompt, dict) and bool(prompt.get("turns") or prompt.get("chat"))
+    return spec.get("mode") == "judged" or talks
 
 
 def column_id(bench: str, setting: Setting, taken: Collection[str]) -> str:

@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gnomon.errors import UserError
+from gnomon.judge_info import shown_reliability
 from gnomon.rank.board import Board, Entry, Interval, Model
 from gnomon.rank.compare import Comparison
 from gnomon.rank.render import num, pvalue, signed_num
@@ -40,6 +41,16 @@ def board_table(board: Board, benchmarks: bool = False) -> Table:
             f" ↓ lower is better): {', '.join(b.id for b in unaveraged)}"
             + ("" if benchmarks else " (--benchmarks shows them)")
         )
+    judged = [b for b in board.benches.values() if b.judge]
+    if judged:
+        caption += " · judged by another model: " + ", ".join(
+            f"{b.id} (judge {b.judge})" for b in judged if benchmarks or b.averaged
+        )
+        if any(not b.averaged for b in judged):
+            caption += "; one judge a column: another judge's scores are a column of their own"
+        if benchmarks:
+            caption += "; under a judged score: the judge's reliability (verdicts flipping"
+            caption += " when the answers swap places, or the spread of repeated ratings)"
     table = Table(
         title=Text(
             "gnomon leaderboard (scores in %"
@@ -58,7 +69,8 @@ def board_table(board: Board, benchmarks: bool = False) -> Table:
         if benchmarks:
             for bench in board.benches_of(dim):
                 unit = "" if bench.scale.share else f"\n{bench.headline} {bench.scale.arrow}"
-                table.add_column(bench.id + unit.rstrip(), justify="right", style="dim")
+                judge = f"\njudge: {bench.judge}" if bench.judge else ""
+                table.add_column(bench.id + unit.rstrip() + judge, justify="right", style="dim")
     for i, m in enumerate(board.models, 1):
         name = m.name + (" (partial)" if m.in_progress else "")
         row = [str(i), name, _cell(m.overall, m.overall is not None and not m.complete)]
@@ -67,7 +79,11 @@ def board_table(board: Board, benchmarks: bool = False) -> Table:
             if benchmarks:
                 for bench in board.benches_of(dim):
                     entry = m.entries.get(bench.id)
-                    row.append(_cell(entry.score if entry else None, scale=_scale(entry)))
+                    cell = _cell(entry.score if entry else None, scale=_scale(entry))
+                    if entry is not None and entry.judge:
+                        cell += f"\n{shown_reliability(entry.reliability)}"
+                        cell += " ≠ judge prompt" if entry.odd_judge_prompt else ""
+                    row.append(cell)
         table.add_row(*row)
     return table
 

@@ -23,7 +23,14 @@ from gnomon.scoring import drop, math_answers, truthfulqa
 from gnomon.scoring.extractors import math_equal
 
 __all__ = ["SAMPLE_METRICS", "SampleMetric", "TextMetric", "Unit", "is_known_metric", "lookup"]
-__all__ += ["judge_metrics", "metrics_for_mode", "squad_normalize", "text_metric", "token_f1"]
+__all__ += [
+    "judge_corpus_metrics",
+    "judge_metrics",
+    "metrics_for_mode",
+    "squad_normalize",
+    "text_metric",
+    "token_f1",
+]
 
 # a reference is one text, or (DROP) one answer made of several spans
 Reference = str | list[str]
@@ -299,11 +306,47 @@ for _kind in _JUDGE_METRICS.values():
         _register(
             SampleMetric(_name, "mode", frozenset({"judged"}), description=_doc, unit=_judged)
         )
+        # a judge asked once per turn of a conversation (`judge.per_turn`): each turn's score
+        _register(
+            SampleMetric(
+                f"{_name}_turnN", "mode", frozenset({"judged"}), unit=_judged,
+                description=f"{_name} of turn N alone (a judge asked once per turn)",
+            ),
+            pattern=rf"{_name}_turn[1-9][0-9]?",
+        )  # fmt: skip
+_register(
+    SampleMetric(
+        "rating_spread", "mode", frozenset({"judged"}), unit="rating", higher_is_better=False,
+        description="the standard deviation of the judge's ratings of one answer, judged "
+        "`judge.samples` times (population form; averaged over judged turns)",
+    )
+)  # fmt: skip
 
 
-def judge_metrics(verdict: str) -> list[str]:
-    """The metrics a judge of this verdict kind produces, the score first."""
-    return [name for name, _ in _JUDGE_METRICS.get(verdict, ())]
+def judge_metrics(verdict: str, turns: int = 0, samples: int = 1) -> list[str]:
+    """The metrics a judge of this verdict kind produces, the score first; `turns` > 0 when it
+    is asked once per turn (each turn's score too), `samples` > 1 when it rates each answer
+    several times (their spread too)."""
+    names = [name for name, _ in _JUDGE_METRICS.get(verdict, ())]
+    names += [f"{names[0]}_turn{t}" for t in range(1, turns + 1)] if names else []
+    return names + (["rating_spread"] if verdict == "rating" and samples > 1 else [])
+
+
+# Corpus statistics of pairwise verdicts (`scoring.pairwise`, each aggregation named as its
+# metric): judged mode writes each sample's item for those its spec lists.
+_PAIRWISE_CORPUS = {
+    "pairwise_win_rate": "share of wins against the baseline, ties half (bootstrap interval)",
+    "lc_win_rate": "AlpacaEval 2.0's length-controlled win rate against the baseline",
+    "arena_hard": "Arena-Hard's Bradley-Terry win probability against the baseline",
+    "arena_hard_style": "Arena-Hard's style-controlled (length, markdown) Bradley-Terry score",
+}
+for _name, _doc in _PAIRWISE_CORPUS.items():
+    _register(SampleMetric(_name, "corpus", frozenset({"judged"}), _name, description=_doc))
+
+
+def judge_corpus_metrics(verdict: str) -> list[str]:
+    """The corpus metrics a spec with a judge of this verdict kind may list."""
+    return list(_PAIRWISE_CORPUS) if verdict == "pairwise" else []
 
 
 # --- text metrics ---------------------------------------------------------------------------

@@ -310,6 +310,8 @@ def arena_hard_style(
         names.append(name)
         verdicts.append((first, second))
     models = sorted(set(names), key=repr)
+    if model is None and len(models) == 1:  # one model against the baseline (one run's items)
+        model = models[0]
     if model not in models:
         raise ValueError(f"model {model!r} has no judgments among the items")
     keep = ([0] if "length" in control else []) + ([1, 2, 3] if "markdown" in control else [])
