@@ -571,3 +571,33 @@ def test_gpqa_chat_is_simple_evals_prompt_and_answer(tmp_path: Path) -> None:
     assert scored(f"answer:${gold}$") == (True, "regex:answer")
     assert scored(f"Answer: {wrong}\nActually, Answer: {gold}")[0] is False  # the first match
     assert scored("I cannot tell.") == (False, "none")
+
+
+@pytest.mark.slow
+def test_real_instruct_model_runs_the_reasoning_suite(smollm2_gguf: Path, tmp_path: Path) -> None:
+    """SmolLM2-135M-Instruct (a real chat model, its own ChatML template) on the real rows of
+    every benchmark of `suite:reasoning`, with a short budget: each is asked as a chat, and
+    every count the report shows agrees with the samples behind it."""
+    from gnomon.hub import resolve_many
+
+    specs = resolve_many("suite:reasoning")
+    data = tmp_path / "data"
+    real = Path(__file__).parent / "data" / "real_rows"
+    for spec in specs:
+        rows = [json.loads(line) for line in (real / f"{spec.id}.jsonl").open() if line.strip()]
+        write_rows(data, spec.id, spec.source.eval_split, rows[:1])
+    out = tmp_path / "out"
+    ok(gnomon("run", "--model", f"hf:{smollm2_gguf}", "--bench", "suite:reasoning", "--data",
+              data, "--store", tmp_path / "s.sqlite", "--device", "cpu", "--max-tokens", "24",
+              "--out", out, timeout=600))  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["max_tokens"] == 24
+    samples = [json.loads(line) for line in (out / "samples.jsonl").open()]
+    assert {s["benchmark"] for s in samples} == {s.id for s in specs}
+    for bench, report in results["benchmarks"].items():
+        mine = [s for s in samples if s["benchmark"] == bench]
+        assert report["cut_at_max_tokens"] == sum(bool(s.get("cut_at_max_tokens")) for s in mine)
+        assert report["no_answer"] == sum(s["extractor"] == "none" for s in mine)
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        prompts = [p for (p,) in conn.execute("SELECT prompt FROM results")]
+    assert all(p.startswith("[user]\n") for p in prompts)  # asked as a conversation
