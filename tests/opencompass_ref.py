@@ -92,6 +92,7 @@ class OpenCompass:
             "opencompass.openicl.icl_inferencer",
             "opencompass.openicl.icl_evaluator",
             "opencompass.datasets",
+            "opencompass.evaluator",
             "opencompass.utils.text_postprocessors",
         ]
         with _modules({n: _StubModule(n) for n in stub_names}, self.modules):
@@ -160,6 +161,8 @@ def load() -> OpenCompass:
             "openicl/icl_retriever/icl_fix_k_retriever.py",
         )
         loaded["opencompass.openicl.icl_retriever"].FixKRetriever = fix_k.FixKRetriever
+        # a zero-shot config names ZeroRetriever only as its `type=`: no example to retrieve
+        loaded["opencompass.openicl.icl_retriever"].ZeroRetriever = _Named("ZeroRetriever")
         models_base = module("opencompass.models.base", "models/base.py")
     return OpenCompass(
         root, template.PromptTemplate, fix_k.FixKRetriever, models_base.LMTemplateParser, loaded

@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from gnomon.data import load_split
-from gnomon.engines.base import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
+from gnomon.engines.base import (
+    FailedResult,
+    GenerateRequest,
+    GenerateResult,
+    ScoreRequest,
+    ScoreResult,
+)
 from gnomon.engines.hf import HFEngine
 from gnomon.errors import UserError
 from gnomon.hub import resolve
@@ -409,5 +415,9 @@ def test_generation_truncates_long_prompts_from_the_left(short_engine: HFEngine)
     assert [g.truncated for g in got] == [True, False]
     new = greedy_tokens(short_engine, ids[-(SHORT_WINDOW - 8) :], 8)
     assert got[0].text == short_engine.tokenizer.decode(new, skip_special_tokens=True)
-    with pytest.raises(UserError, match="max_tokens"):
-        collect_gen(short_engine, [GenerateRequest("The river", (), SHORT_WINDOW)])
+    # a budget that fills the window leaves no room for any prompt: that request fails, alone
+    both = [GenerateRequest("The river", (), SHORT_WINDOW), GenerateRequest("The river", (), 8)]
+    failed, fine = collect_gen(short_engine, both)
+    assert isinstance(failed, FailedResult) and "max_tokens" in failed.reason
+    assert f"{SHORT_WINDOW}-token window" in failed.reason
+    assert isinstance(fine, GenerateResult) and fine.text == got[1].text

@@ -92,11 +92,26 @@ def run(
     threads: ThreadsOpt = None,
     revision: Annotated[str | None, typer.Option(help="hub revision of the model")] = None,
     samples: Annotated[
-        int, typer.Option(min=1, help="completions per problem for code benchmarks (pass@k)")
+        int,
+        typer.Option(
+            min=1,
+            help="completions per problem: code benchmarks (pass@k), chat benchmarks (avg@k)",
+        ),
     ] = 1,
     temperature: Annotated[
         float | None,
-        typer.Option(min=0.0, help="sampling temperature for code [0 if --samples 1, else 0.8]"),
+        typer.Option(
+            min=0.0,
+            help="sampling temperature for code and chat benchmarks [0 if --samples 1, else 0.8]",
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="tokens each generation may use, for every generating benchmark of the run "
+            "[each spec's own budget]",
+        ),
     ] = None,
     store: StoreOpt = None,
     out_dir: Annotated[
@@ -179,6 +194,7 @@ def run(
         judge=judge_ref,
         judge_api=judge_api,
         threads=threads,
+        max_tokens=max_tokens,
     )
     if data is not None and not data.is_dir():
         raise UserError(f"--data {data}: not a directory")

@@ -40,6 +40,8 @@ def print_reports(reports: list, title: str) -> None:
         n = f"{report.done}" if report.complete else f"{report.done}/{report.planned} (partial)"
         if report.truncated:
             n += f", {report.truncated} truncated"
+        if getattr(report, "cut_at_max_tokens", 0):
+            n += f", {report.cut_at_max_tokens} cut at max tokens"
         if report.no_answer:
             n += f", {report.no_answer} no answer"
         for name, score in report.metrics.items():

@@ -82,7 +82,7 @@ class Sample:
             parts.append(self.program)
         if self.judge is not None:  # the judge's prompt may read any field of the row
             parts.append(self.judge)
-        if self.turns:  # only a conversation has them: other samples hash as before
+        if self.turns or self.system:  # only a conversation has them: others hash as before
             parts.append({"turns": self.turns, "system": self.system})
         if self.continuation is not None or self.labels:  # likewise
             parts.append({"continuation": self.continuation, "labels": self.labels})
@@ -351,7 +351,8 @@ class Renderer:
             )
             # a conversation is sent as messages, laid out by whoever answers (the model's
             # chat template, a chat API): its first user turn is the prompt in plain layout
-            if self.chat is not None and not turns:
+            talk = bool(turns) or self.spec.prompt.chat
+            if self.chat is not None and not talk:
                 context = self.chat.render(description, shots, question)
             else:
                 delim, target_delim = (
@@ -389,7 +390,7 @@ class Renderer:
                     self.program(fields, row) if self._code else None,
                     judge,
                     turns,
-                    self.chat.system if self.chat is not None and turns else None,
+                    self.chat.system if self.chat is not None and talk else None,
                     continuation,
                     labels,
                     self.solution(fields, row),

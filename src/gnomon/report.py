@@ -33,6 +33,7 @@ class BenchReport:
     headline_note: str | None = None  # why it is not the spec's headline
     judge: str | None = None  # the judge's model key
     no_answer: int = 0  # generations with nothing to extract, scored as wrong
+    cut_at_max_tokens: int = 0  # generations that ran out of their token budget
     normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
     judge_name: str | None = None  # the judge as the run was given it (`openai:gpt-4o`)
     judge_prompt_hash: str | None = None  # `judge_info.judge_prompt_hash` of the spec
@@ -52,6 +53,7 @@ class BenchReport:
             "complete": self.complete,
             "truncated": self.truncated,
             "no_answer": self.no_answer,
+            "cut_at_max_tokens": self.cut_at_max_tokens,
             "headline": self.headline,
             "metrics": {name: _score_dict(s) for name, s in self.metrics.items()},
         }
@@ -191,6 +193,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
         moments[row["bench"]].append(row)
     truncated = store.truncated_counts(run_id)
     no_answer = store.no_answer_counts(run_id)
+    cut = store.cut_counts(run_id)
     reports = []
     specs: dict[str, dict[str, Any]] = {}
     for bench in store.run_benches(run_id):
@@ -221,6 +224,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
                 bench.get("headline_note"),
                 bench.get("judge"),
                 no_answer.get(bench["bench"], 0),
+                cut.get(bench["bench"], 0),
             )  # fmt: skip
         )
     judge_name = None
@@ -292,6 +296,9 @@ def write_outputs(store: Store, run_id: str, out_dir: Path, reports: list[BenchR
                 "judge_replies",
                 "verdicts",
                 "turn_outputs",
+                "reasoning",
+                "cut_at_max_tokens",
+                "answers",
             ):
                 if sample.get(extra) is not None:
                     line[extra] = sample[extra]

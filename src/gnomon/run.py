@@ -56,9 +56,11 @@ class RunOptions:
     judge: ModelRef | None = None  # the model judged benchmarks ask for verdicts
     judge_api: ApiSettings | None = None  # for an `openai:` judge
     threads: int | None = None  # torch threads of a local model or judge (None: engine's choice)
+    max_tokens: int | None = None  # every generating benchmark's token budget (None: its spec's)
 
     def __post_init__(self) -> None:
         check_threads(self.threads)  # now, not at load: a stored run loads nothing
+        check_max_tokens(self.max_tokens)
 
 
 @dataclass
@@ -147,10 +149,10 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
         from gnomon.engines.hf import chat_format
 
         chat = chat_format(options.model.name, options.model.revision, options.system_prompt)
-    talks = [s.id for s in options.specs if s.prompt.turns is not None]
+    talks = [s for s in options.specs if s.conversation]
     if talks and options.model.engine == "openai" and not (options.api and options.api.chat):
         raise UserError(
-            f"{talks[0]} is a conversation (prompt.turns): a served model answers it through "
+            f"{talks[0].id} is {_conversation(talks[0])}: a served model answers it through "
             "its chat API; add --chat-api"
         )
     tooled = [s.id for s in options.specs if s.mode == "tool_call"]
@@ -159,6 +161,16 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
             f"{tooled[0]} gives the model tools to call: a served model answers it through its "
             "chat API; add --chat-api"
         )
+    if talks and options.model.engine == "hf" and chat is None:
+        from gnomon.engines.hf import chat_format
+
+        try:  # before any model loads: a base model cannot take a chat benchmark
+            chat_format(options.model.name, options.model.revision, None)
+        except UserError as exc:
+            raise UserError(
+                f"{talks[0].id} is {_conversation(talks[0])}, asked through the model's chat "
+                f"template, and {options.model.display} has none ({exc}); use a chat model"
+            ) from None
     rolling = [s.id for s in options.specs if s.mode == "rolling"]
     if rolling and options.model.engine == "openai":
         raise UserError(
@@ -180,9 +192,22 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
             chat=chat,
             shape=shape,
             judge=judge,
+            max_tokens=options.max_tokens,
         )  # fmt: skip
         for s in options.specs
     ]
+
+
+def _conversation(spec: BenchmarkSpec) -> str:
+    if spec.prompt.turns:
+        return "a conversation (prompt.turns)"
+    return "a chat benchmark (prompt.chat)"
+
+
+def check_max_tokens(value: int | None) -> None:
+    """`--max-tokens` is a whole number of tokens to generate, at least one."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UserError(f"--max-tokens {value!r}: give a whole number of tokens, at least 1")
 
 
 def _config(options: RunOptions, plans: list[BenchPlan], dtype: str) -> dict[str, object]:
@@ -205,6 +230,7 @@ def _config(options: RunOptions, plans: list[BenchPlan], dtype: str) -> dict[str
         "system_prompt": options.system_prompt,
         "samples": options.samples,
         "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
         "judge": options.judge.display if options.judge else None,
         "judge_base_url": options.judge_api.base_url if options.judge_api else None,
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gnomon import __version__
 from gnomon.data import read_jsonl
+from gnomon.engines.answers import split_thinking
 from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
@@ -117,7 +118,8 @@ def score_file(
         sample = plan.samples[pos]
         requests = plan.requests(sample, [])
         outputs = [output for output, _ in by_id[sample.sample_id]]
-        answers = [GenerateResult(o) for o in outputs]
+        # a reasoning model's `<think>` blocks are its thinking, never its answer
+        answers = [GenerateResult(a, reasoning=r) for a, r in map(split_thinking, outputs)]
         keys = [request_key(model_id, r) for r in requests]
         rows = [
             AnswerRow(k, model_id, kind_of(r), answer_json(a))

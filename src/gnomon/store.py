@@ -394,6 +394,16 @@ class Store(StoreReads, StoreAnswers):
         )
         return {bench: count for bench, count in rows}
 
+    def cut_counts(self, run_id: str) -> dict[str, int]:
+        """Samples whose generation ran out of its token budget (`cut_at_max_tokens`)."""
+        rows = self.conn.execute(
+            "SELECT r.bench, COUNT(*) FROM run_results r JOIN results s ON s.key = r.key "
+            "WHERE r.run_id = ? AND json_extract(s.payload, '$.cut_at_max_tokens') "
+            "GROUP BY r.bench",
+            (run_id,),
+        )
+        return {bench: count for bench, count in rows}
+
     def no_answer_counts(self, run_id: str) -> dict[str, int]:
         """Samples whose generation held no answer any extractor could find: scored as wrong
         (the extractor's fallback), and counted apart so a report can tell them from errors."""

@@ -16,6 +16,7 @@ from gnomon.engines.base import ScoreResult
 from gnomon.engines.identity import Mismatch
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 class NoLogprobs(Exception):
@@ -55,6 +56,14 @@ def split_thinking(text: str, reasoning: str | None = None) -> tuple[str, str | 
         parts.append(before.strip())
     joined = "\n".join(p for p in parts if p)
     return answer.strip() if joined else answer, joined or None
+
+
+def opens_thinking(prompt: str) -> bool:
+    """Whether a rendered prompt leaves the model inside a `<think>` block: reasoning models'
+    chat templates end the generation prompt with it (DeepSeek-R1's, QwQ's). The answer then
+    begins as thinking, and one cut before `</think>` holds no answer. Only a prompt that ends
+    so counts: a `<think>` earlier in a row's text opens nothing."""
+    return prompt.rstrip().endswith(THINK_OPEN)
 
 
 def answer_part(text: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gnomon.engines.answers import answer_part, cut, split_thinking
+from gnomon.engines.answers import THINK_OPEN, answer_part, cut, split_thinking
 from gnomon.engines.base import GenerateRequest, GenerateResult, ToolCall
 from gnomon.engines.tool_calls import parse_tool_calls
 
@@ -67,40 +67,53 @@ class RowReader:
         parts.append(self.tokenizer.decode(run, skip_special_tokens=True))
         return "".join(parts)
 
-    def stopped(self, ids: Sequence[int], until: Sequence[str], thinking: bool = False) -> bool:
+    def stopped(
+        self, ids: Sequence[int], until: Sequence[str], thinking: bool = False, opened: bool = False
+    ) -> bool:
         """Whether these generated ids hold a stop string where `read` looks for one: in the
         text before the first end id, and for a conversation (`thinking`) in its answer, not in
-        a `<think>` block (an unclosed one holds no answer yet)."""
+        a `<think>` block (an unclosed one holds no answer yet; `opened`: the prompt opened
+        it, as reasoning models' chat templates do)."""
         ended = next((i for i, t in enumerate(ids) if t in self.end_ids), len(ids))
-        return _holds_stop(self.decode(ids[:ended]), until, thinking)
+        text = self.decode(ids[:ended])
+        return _holds_stop(THINK_OPEN + text if opened else text, until, thinking)
 
     def read(
-        self, new: Sequence[int], request: GenerateRequest, truncated: bool, prompt_tokens: int
+        self,
+        new: Sequence[int],
+        request: GenerateRequest,
+        truncated: bool,
+        prompt_tokens: int,
+        opened: bool = False,
     ) -> GenerateResult:
-        """The result for one row's generated ids (at most `request.max_tokens` of them)."""
+        """The result for one row's generated ids (at most `request.max_tokens` of them).
+        `opened`: the prompt ended inside a `<think>` block, so the text starts as thinking."""
         new = list(new)
         ended = next((i for i, t in enumerate(new) if t in self.end_ids), None)
         ids = new[:ended] if ended is not None else _strip(new, {self.pad_id})
         text = self.decode(ids)
         until = [s for s in (*request.until, self.end_text) if s]
-        thinking = request.messages is not None
-        cut_text = cut(text, until)
+        # a reasoning model's thinking is never its answer, in a conversation or a prompt its
+        # chat template rendered (`--chat`), as the served engine reads every answer; text
+        # without `<think>` markers reads as it always did
+        thinking = True
+        if opened:
+            text = THINK_OPEN + text
         if _holds_stop(text, until, thinking):
-            finish, used = "stop", _tokens_to(ids, lambda some: self.stopped(some, until, thinking))
+            stopped = _tokens_to(ids, lambda some: self.stopped(some, until, thinking, opened))
+            finish, used = "stop", stopped
         elif ended is not None:
             finish, used = "stop", ended + 1
         else:
             finish, used = "length", len(ids)
-        reasoning: str | None = None
         calls: tuple[ToolCall, ...] = ()
-        if request.messages is not None:
-            # thinking first, so a stop string inside the reasoning cannot end the answer
-            answer, reasoning = split_thinking(text)
-            cut_text = cut(answer, until)
-            if request.tools is not None:
-                cut_text, calls = parse_tool_calls(cut_text)
-                if calls:
-                    finish = "tool_calls"
+        # thinking first, so a stop string inside the reasoning cannot end the answer
+        answer, reasoning = split_thinking(text)
+        cut_text = cut(answer, until)
+        if request.messages is not None and request.tools is not None:
+            cut_text, calls = parse_tool_calls(cut_text)
+            if calls:
+                finish = "tool_calls"
         return GenerateResult(
             cut_text,
             truncated,

@@ -69,6 +69,7 @@ class Row:
     temperature: float = 0.0
     seed: int | None = 0  # None: a fresh random seed (sampling only)
     thinking: bool = False  # a conversation: a stop string inside `<think>` does not end it
+    opened: bool = False  # its prompt (a chat template) opened the `<think>` block
 
 
 @dataclass
@@ -352,6 +353,7 @@ class Decoder:
             [made[at[i]] for i in asked],
             [live[at[i]].stops for i in asked],
             [live[at[i]].thinking for i in asked],
+            [live[at[i]].opened for i in asked],
         )
         for i, hit in zip(asked, hits, strict=True):
             done[i] = done[i] or hit

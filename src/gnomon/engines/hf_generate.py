@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from gnomon.engines.answers import opens_thinking
 from gnomon.engines.base import FailedResult, GenerateBatch, GenerateRequest, GenerateResult
 from gnomon.engines.hf_answers import RowReader
 from gnomon.engines.hf_chat import NotRendered, render
@@ -60,10 +61,8 @@ class HFGeneration:
         `sampling`), so a sample does not depend on its batch."""
         reader = RowReader.of(self.tokenizer, self.model.generation_config.eos_token_id)
         encoded, failed = [], []
+        opened: dict[int, bool] = {}  # rows whose prompt leaves them inside a `<think>` block
         for index, req in enumerate(requests):
-            room = self.max_length - req.max_tokens
-            if room <= 0:
-                raise UserError(f"max_tokens {req.max_tokens} leaves no room in the model window")
             try:
                 prompt = self._prompt(req)
             except NotRendered as exc:
@@ -73,28 +72,52 @@ class HFGeneration:
             if not tokens:
                 failed.append((index, FailedResult("the prompt is empty after tokenisation")))
                 continue
+            too_long = self._overflow(req, len(tokens))
+            if too_long is not None:
+                failed.append((index, FailedResult(too_long)))
+                continue
+            room = self.max_length - req.max_tokens
+            opened[index] = opens_thinking(prompt)
             encoded.append((index, tokens[-room:], len(tokens) > room))
         if failed:
             yield failed
         decoder = self._decoder()
         with torch.inference_mode():
             if decoder is None:
-                yield from self._generate_with_model(encoded, requests, reader)
+                yield from self._generate_with_model(encoded, requests, reader, opened)
                 return
-            rows = [self._row(tokens, requests[index]) for index, tokens, _ in encoded]
+            rows = [self._row(tokens, requests[i], opened[i]) for i, tokens, _ in encoded]
             for batch in decoder.run(rows, top_p=TOP_P):
                 done: list[tuple[int, GenerateResult | FailedResult]] = []
                 for i, new in batch:
                     index, tokens, truncated = encoded[i]
-                    done.append((index, reader.read(new, requests[index], truncated, len(tokens))))
+                    read = reader.read(new, requests[index], truncated, len(tokens), opened[index])
+                    done.append((index, read))
                 yield done
 
-    def _row(self, tokens: list[int], request: GenerateRequest) -> Row:
+    def _overflow(self, request: GenerateRequest, prompt_tokens: int) -> str | None:
+        """Why this request cannot be generated within the model's window, or None. A plain
+        prompt too long for its budget is cut from the left, as lm-evaluation-harness cuts it;
+        a conversation is not (its cut would drop the template's start and the first turns),
+        and no prompt can be when the budget alone fills the window."""
+        room = self.max_length - request.max_tokens
+        if room > 0 and (request.messages is None or prompt_tokens <= room):
+            return None
+        what = "conversation" if request.messages is not None else "prompt"
+        return (
+            f"the {what} ({prompt_tokens} tokens) and max_tokens ({request.max_tokens}) do not "
+            f"fit the model's {self.max_length}-token window; lower --max-tokens"
+            + (" or use a model with a longer window" if room > 0 else "")
+        )
+
+    def _row(self, tokens: list[int], request: GenerateRequest, opened: bool = False) -> Row:
         from gnomon.engines.hf_decode import Row
 
         stops = self._stops(request.until)
-        thinking = request.messages is not None
-        return Row(tokens, request.max_tokens, stops, request.temperature, request.seed, thinking)
+        thinking = True  # every answer's thinking is split off (`RowReader.read`)
+        return Row(
+            tokens, request.max_tokens, stops, request.temperature, request.seed, thinking, opened
+        )
 
     def _stops(self, until: Sequence[str]) -> tuple[str, ...]:
         """The stop strings generation watches for: the request's and EOS's text."""
@@ -119,18 +142,21 @@ class HFGeneration:
         encoded: list[tuple[int, list[int], bool]],
         requests: Sequence[GenerateRequest],
         reader: RowReader,
+        opened: dict[int, bool],
     ) -> Iterator[GenerateBatch]:
         """`model.generate`'s path: a batch shares its stop strings and token budget, so one
         request's stop never ends another's generation; within that, longest first."""
 
-        def shared(e: tuple[int, list[int], bool]) -> tuple[tuple[str, ...], int, float, bool]:
+        def shared(
+            e: tuple[int, list[int], bool],
+        ) -> tuple[tuple[str, ...], int, float, bool]:
             req = requests[e[0]]
-            return req.until, req.max_tokens, req.temperature, req.messages is not None
+            return req.until, req.max_tokens, req.temperature, opened[e[0]]
 
         encoded = sorted(encoded, key=lambda e: (*shared(e), -len(e[1])))
         for _, same in groupby(encoded, key=shared):
             for chunk in batches(list(same), self.batch_size):
-                yield self._generate_batch(chunk, requests, reader)
+                yield self._generate_batch(chunk, requests, reader, opened[chunk[0][0]])
 
     def _prompt(self, request: GenerateRequest) -> str:
         if request.messages is None:
@@ -144,6 +170,7 @@ class HFGeneration:
         chunk: list[tuple[int, list[int], bool]],
         requests: Sequence[GenerateRequest],
         reader: RowReader,
+        opened: bool,
     ) -> list[tuple[int, GenerateResult | FailedResult]]:
         rows = [requests[index] for index, _, _ in chunk]
         first = rows[0]
@@ -151,12 +178,13 @@ class HFGeneration:
             [t for _, t, _ in chunk],
             max_tokens=first.max_tokens,
             until=first.until,
-            thinking=first.messages is not None,
+            thinking=True,
+            opened=opened,
             temperature=[r.temperature for r in rows],
             seed=[r.seed for r in rows],  # each row its own stream: batching changes nothing
         )
         return [
-            (index, reader.read(gen.tokens, requests[index], truncated, len(tokens)))
+            (index, reader.read(gen.tokens, requests[index], truncated, len(tokens), opened))
             for (index, tokens, truncated), gen in zip(chunk, done, strict=True)
         ]
 
@@ -167,6 +195,7 @@ class HFGeneration:
         max_tokens: int,
         until: Sequence[str] = (),
         thinking: bool = False,
+        opened: bool = False,
         temperature: float | Sequence[float] = 0.0,
         seed: int | None | Sequence[int | None] = 0,
         top_p: float = TOP_P,
@@ -175,9 +204,10 @@ class HFGeneration:
         """The generation `generate` runs, for `gnomon serve` too, so greedy text over HTTP is
         the text a local run produces. Each row stops at EOS or any of `until` in its
         generated text (with `thinking`, only outside a `<think>` block, as `RowReader.read`
-        reads a conversation). `temperature` (one, or one per row) 0 is greedy; above it
-        samples (top-p), each row from its own stream seeded by its `seed` (a fresh random seed
-        where None), so a row's text never depends on its batch. `cancel`, polled between
+        reads a conversation; `opened`: the prompt left the row inside one). `temperature`
+        (one, or one per row) 0 is greedy; above it samples (top-p), each row from its own
+        stream seeded by its `seed` (a fresh random seed where None), so a row's text never
+        depends on its batch. `cancel`, polled between
         decoding steps, ends the generation early (the caller then discards what it got)."""
         if max_tokens == 0:
             return [Generation([], "", "length") for _ in rows]
@@ -186,14 +216,14 @@ class HFGeneration:
         decoder = self._decoder()
         if decoder is None:
             news = self._model_generate(
-                rows, max_tokens, until, thinking, temps, seeds, top_p, cancel
+                rows, max_tokens, until, (thinking, opened), temps, seeds, top_p, cancel
             )
         else:
             from gnomon.engines.hf_decode import Row
 
             stops = self._stops(until)
             spec = [
-                Row(list(t), max_tokens, stops, float(temp), s, thinking)
+                Row(list(t), max_tokens, stops, float(temp), s, thinking, opened)
                 for t, temp, s in zip(rows, temps, seeds, strict=True)
             ]
             news = [[] for _ in rows]
@@ -208,7 +238,7 @@ class HFGeneration:
         rows: list[list[int]],
         max_tokens: int,
         until: Sequence[str],
-        thinking: bool,
+        thinking: tuple[bool, bool],  # a conversation; its prompt opened a `<think>` block
         temps: Sequence[float],
         seeds: Sequence[int | None],
         top_p: float,
@@ -230,7 +260,7 @@ class HFGeneration:
             processors.append(SeededSampler(list(temps), fresh, top_p))
         criteria = StoppingCriteriaList()
         if stops:
-            criteria.append(self._stop_text().criteria(stops, width, thinking))
+            criteria.append(self._stop_text().criteria(stops, width, *thinking))
         if cancel is not None:
             criteria.extend(cancel_criteria(cancel))
         with torch.inference_mode():

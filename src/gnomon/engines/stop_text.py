@@ -62,9 +62,12 @@ class StopText:
         made: Sequence[Sequence[int]],
         stops: Sequence[tuple[str, ...]],
         thinking: Sequence[bool],
+        opened: Sequence[bool] | None = None,
     ) -> list[bool]:
         """For each row (its generated ids, its stops, whether it is a conversation whose
-        `<think>` block is not an answer): whether its text now holds a stop string."""
+        `<think>` block is not an answer; `opened`, whether its prompt opened that block): whether
+        its text now holds a stop string."""
+        opened = opened if opened is not None else [False] * len(made)
         found = [False] * len(made)
         texts: list[list[int]] = []
         asked: list[int] = []
@@ -82,10 +85,12 @@ class StopText:
             new_at = len(os.path.commonprefix([decoded[2 * n], decoded[2 * n + 1]]))
             now = decoded[2 * n]
             fresh = any(now.find(s, max(0, new_at - len(s) + 1)) >= 0 for s in stops[i] if s)
-            found[i] = fresh and self.reader.stopped(made[i], stops[i], thinking[i])
+            found[i] = fresh and self.reader.stopped(made[i], stops[i], thinking[i], opened[i])
         return found
 
-    def criteria(self, stops: Sequence[str], prompt_width: int, thinking: bool = False) -> Any:
+    def criteria(
+        self, stops: Sequence[str], prompt_width: int, thinking: bool = False, opened: bool = False
+    ) -> Any:
         """The same check as `model.generate` stopping criteria, on a left-padded batch whose
         prompts fill the first `prompt_width` columns."""
         import torch
@@ -98,7 +103,7 @@ class StopText:
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kw: Any) -> Any:
                 made = input_ids[:, prompt_width:].tolist()
                 rows = len(made)
-                hits = check.hits(made, [row_stops] * rows, [thinking] * rows)
+                hits = check.hits(made, [row_stops] * rows, [thinking] * rows, [opened] * rows)
                 return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
 
         return GeneratedTextStop()

@@ -197,6 +197,8 @@ class BenchmarkSpec(_Strict):
             raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
+        if self.prompt.chat and self.mode not in ("generate", "judged"):
+            raise ValueError("`prompt.chat` (a chat conversation) is for generate and judged modes")
         return self
 
     def _scorer_fields(self) -> BenchmarkSpec:
@@ -245,6 +247,12 @@ class BenchmarkSpec(_Strict):
         return self.family or self.id
 
     @property
+    def conversation(self) -> bool:
+        """Whether the prompt is sent as chat messages (`prompt.turns` or `prompt.chat`), so a
+        served model needs its chat API and a local model a chat template."""
+        return self.prompt.chat or self.prompt.turns is not None
+
+    @property
     def asks_judge(self) -> bool:
         """Whether scoring needs a judge model: judged mode, or a judge extractor."""
         return self.mode == "judged" or any(e.kind == "judge" for e in self.extract)
@@ -283,7 +291,7 @@ class BenchmarkSpec(_Strict):
 # Fields added after specs were first stored: left at their defaults they stay out of the prompt
 # hash, so a spec that does not use them keeps the hash its stored scores carry.
 LATER_FIELDS: dict[str, tuple[str, ...]] = {
-    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end"),
+    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end", "chat"),
     "fewshot": ("exclude_eval_row", "file"),
 }
 

@@ -164,6 +164,12 @@ class Prompt(_Strict):
         description="generate and judged modes: the user's follow-up turns (Jinja2 templates), "
         "each sent with the conversation so far, the model's own answers included",
     )
+    chat: bool = Field(
+        default=False,
+        description="generate and judged modes: the prompt is the user's turn of a conversation, "
+        "sent as chat messages (a served model's chat API, a local model's own chat template), "
+        "for benchmarks defined on chat models only (zero-shot reasoning forms)",
+    )
 
 
 class Generation(_Strict):

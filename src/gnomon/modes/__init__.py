@@ -14,7 +14,9 @@ def mode_for(
     temperature: float | None = None,
     choice_by_generation: bool = False,
 ) -> Mode:
-    """`samples` and `temperature` apply to code benchmarks (pass@k); the others are greedy.
+    """`samples` and `temperature` apply to code benchmarks (pass@k) and chat benchmarks
+    (`prompt.chat`; avg@k: each metric averaged over k answers, as reasoning-model reports
+    give it); the others are greedy.
     `choice_by_generation` answers choice benchmarks by writing a letter, for endpoints that
     cannot score text."""
     if spec.mode == "choice" and choice_by_generation:
@@ -47,6 +49,8 @@ def mode_for(
         from gnomon.modes.judge_extract import JudgeExtractMode
 
         return JudgeExtractMode(spec)
+    if spec.prompt.chat:  # the reasoning-model forms: avg@k over k sampled answers
+        return GenerateMode(spec, samples, temperature)
     return GenerateMode(spec)
 
 

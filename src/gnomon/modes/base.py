@@ -111,6 +111,22 @@ class Mode(ABC):
         return None
 
 
+def answer_facts(answers: Sequence[Any]) -> dict[str, Any]:
+    """What a result keeps of its generations besides the scored text: the scored (last)
+    answer's `reasoning`, a reasoning model's thinking, shown apart from the answer; and
+    `cut_at_max_tokens` where a generation ran out of its token budget before it ended (finish
+    reason `length`): a reasoning model cut inside its thinking has no answer, and a report
+    counts such samples apart from prompts cut to fit (`truncated`). Each is left out when
+    empty, as results stored before them lack them."""
+    facts: dict[str, Any] = {}
+    last = answers[-1] if answers else None
+    if isinstance(last, GenerateResult) and last.reasoning:
+        facts["reasoning"] = last.reasoning
+    if any(isinstance(a, GenerateResult) and a.finish_reason == "length" for a in answers):
+        facts["cut_at_max_tokens"] = True
+    return facts
+
+
 def output_answer(payload: dict[str, Any]) -> list[Answer] | None:
     """The one generation a schema-1 score of a single-answer generation mode kept (`output`)."""
     output = payload.get("output")

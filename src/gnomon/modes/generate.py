@@ -12,14 +12,17 @@ extraction and the metrics score; every turn's answer is kept in the result (`tu
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from gnomon.engines.base import GenerateResult
+from gnomon.engines.base import GenerateRequest, GenerateResult
+from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.hub.spec import Extractor as ExtractorSpec
-from gnomon.modes.base import Answer, output_answer
+from gnomon.modes.base import Answer, answer_facts, output_answer
 from gnomon.modes.turns import GeneratingMode
 from gnomon.prompts import Sample
+from gnomon.requests import Request
 from gnomon.scoring.extractors import (
     BoxedExtractor,
     Extractor,
@@ -48,8 +51,19 @@ def build_extractor(spec: ExtractorSpec) -> Extractor:
 class GenerateMode(GeneratingMode):
     scorer_version = 2  # 2: the extraction pipeline, metrics from the registry
 
-    def __init__(self, spec: BenchmarkSpec) -> None:
+    def __init__(
+        self, spec: BenchmarkSpec, samples: int = 1, temperature: float | None = None
+    ) -> None:
         super().__init__(spec)
+        if samples > 1 and (self.multi_stage or spec.scorer is not None):
+            raise UserError(
+                f"{spec.id}: --samples draws several answers to one prompt, which a "
+                + ("conversation of several turns" if self.multi_stage else "registered scorer")
+                + " cannot average; run it with --samples 1"
+            )
+        self.samples = samples
+        # several samples of one greedy decode would be identical: sample unless told otherwise
+        self.temperature = temperature if temperature is not None else (0.8 if samples > 1 else 0.0)
         # a judge extractor is no function of the text: the judged subclass asks it
         # (judge_extract.py)
         self.extractors = [(e, build_extractor(e)) for e in spec.extract if e.kind != "judge"]
@@ -65,7 +79,26 @@ class GenerateMode(GeneratingMode):
         return names
 
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
-        return output_answer(payload)
+        return output_answer(payload) if self.samples == 1 else None
+
+    def requests(self, sample: Sample) -> list[Request]:
+        """One greedy answer; or, with `--samples k` (or a `--temperature`), k answers drawn
+        at that temperature, each from its own seed."""
+        first = super().requests(sample)
+        if self.samples == 1 and not self.temperature:
+            return first
+        (request,) = first
+        assert isinstance(request, GenerateRequest)
+        return [
+            dataclasses.replace(request, temperature=self.temperature, seed=i)
+            for i in range(self.samples)
+        ]
+
+    def settings(self) -> dict[str, Any]:
+        settings = super().settings()
+        if self.samples > 1 or self.temperature:  # only then: greedy runs keep their keys
+            settings |= {"greedy": False, "samples": self.samples, "temperature": self.temperature}
+        return settings
 
     def scorer_config(self) -> dict[str, Any]:
         config = super().scorer_config()
@@ -76,6 +109,36 @@ class GenerateMode(GeneratingMode):
         return config
 
     def result(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
+        if len(answers) > 1 and not self.multi_stage:
+            return self._averaged(sample, answers)
+        return self._scored(sample, answers)
+
+    def _averaged(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
+        """k answers to one prompt (`--samples k`): each metric is the mean over them (avg@k,
+        the estimate of pass@1 reasoning-model reports give); the first answer is shown, and
+        every answer's output, prediction and verdict is kept (`answers`)."""
+        each = [self._scored(sample, [answer]) for answer in answers]
+        names = list(each[0]["metrics"])
+        metrics = {n: sum(r["metrics"][n] for r in each) / len(each) for n in names}
+        headline = self.headline()[0]
+        scored = headline if headline in metrics else (names[0] if names else None)
+        found = next((r["extractor"] for r in each if r["extractor"] != "none"), "none")
+        result = each[0] | {
+            "metrics": metrics,
+            "correct": bool(scored and metrics[scored] >= 0.5),
+            "extractor": found,
+            "truncated": any(r["truncated"] for r in each),
+            "samples": len(each),
+            "answers": [
+                {k: r[k] for k in ("output", "prediction", "correct") if k in r} for r in each
+            ],
+        }
+        result.pop("cut_at_max_tokens", None)
+        if any(r.get("cut_at_max_tokens") for r in each):
+            result["cut_at_max_tokens"] = True
+        return result
+
+    def _scored(self, sample: Sample, answers: list[GenerateResult]) -> dict[str, Any]:
         output = answers[-1].text  # a conversation is scored on its last turn
         if self.spec.scorer is not None:
             return self._registered_result(sample, answers, output)
@@ -121,6 +184,7 @@ class GenerateMode(GeneratingMode):
             "extracted": extracted,
             "extractor": source,
             "truncated": any(a.truncated for a in answers),
+            **answer_facts(answers),
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
@@ -154,6 +218,7 @@ class GenerateMode(GeneratingMode):
             "output": output,
             "extractor": f"scorer:{self.spec.scorer}" if answered else "none",
             "truncated": any(a.truncated for a in answers),
+            **answer_facts(answers),
         }
 
 

@@ -61,8 +61,10 @@ class GeneratingMode(Mode):
         self.generation = spec.generation
         self.multi_stage = spec.prompt.turns is not None  # a later turn quotes earlier answers
 
-    def requests(self, sample: Sample) -> list[GenerateRequest]:
+    def requests(self, sample: Sample) -> list[Request]:
         g = self.generation
+        if self.spec.prompt.chat:  # one user turn, sent as a conversation
+            return turn_request(sample, g, [])
         return [GenerateRequest(sample.context, stops(sample, g), g.max_tokens)]
 
     def stage_requests(self, sample: Sample, answers: list[Answer]) -> list[Request]:

@@ -75,7 +75,10 @@ def plan_bench(
     chat: ChatFormat | None = None,
     shape: RequestShaper | None = None,
     judge: Judge | None = None,
+    max_tokens: int | None = None,
 ) -> BenchPlan:
+    """`max_tokens` replaces the spec's generation budget (`--max-tokens`): a setting of the
+    requests, so it keys new answers and scores, but not the prompt."""
     if spec.mode == "rolling" and (shots or chat is not None):
         raise UserError(
             f"{spec.id} scores each text as it is (a rolling loglikelihood): it takes no "
@@ -92,7 +95,7 @@ def plan_bench(
         fewshot_rows = load_fewshot(spec, data_dir)
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
-    mode = mode_for(spec, completions, temperature, choice_by_generation)
+    mode = mode_for(with_budget(spec, max_tokens), completions, temperature, choice_by_generation)
     settings = mode.settings()
     variant = "|".join(
         v for v in (settings.get("variant"), chat and f"chat:{chat.fingerprint}") if v
@@ -114,6 +117,14 @@ def plan_bench(
         spec, mode, renderer.shots, prompt_hash, samples, keys, scorer_hash(mode, judge_key),
         model_id, shape, headline, note, judge_key, judge if judge_key else None,
     )  # fmt: skip
+
+
+def with_budget(spec: BenchmarkSpec, max_tokens: int | None) -> BenchmarkSpec:
+    """The spec with another generation budget, where it generates and one is given."""
+    if max_tokens is None or spec.generation is None:
+        return spec
+    generation = spec.generation.model_copy(update={"max_tokens": max_tokens})
+    return spec.model_copy(update={"generation": generation})
 
 
 def score_key(plan: BenchPlan, pos: int, answer_keys: list[str]) -> str:

@@ -397,7 +397,7 @@ def _columns(
         )  # fmt: skip
     order = {d: i for i, d in enumerate(DIMENSIONS)}
 
-    def place(b: Bench) -> tuple[int, str, str, tuple[bool, int, bool, bool, str]]:
+    def place(b: Bench) -> tuple[int, str, str, tuple[bool, int, bool, bool, str, int]]:
         main = columns[b.bench]
         return (order.get(main.dimension, 99), main.title, b.bench, b.setting.order)
 

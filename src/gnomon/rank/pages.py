@@ -83,6 +83,7 @@ def model_page(store: Store, board: Board, slug: str) -> Page:
             "entries": entries,
             "runs": runs,
             "all_metrics": {e.column: _all_metrics(store, e) for e in entries},
+            "flags": _entry_flags(store, entries),
             "history": history,
             "dim_chart": dim_chart,
             "bench_chart": bench_chart,
@@ -224,5 +225,29 @@ def samples_view(
             "sp": result,
             "filters": ("all",) if corpus else FILTERS,
             "corpus_headline": headline if corpus else None,
+            "flags": _flag_counts(store, run_id, bench),
         },
     )
+
+
+def _flag_counts(store: Store, run_id: str, bench: str) -> dict[str, int]:
+    """The run's samples of this benchmark that a score alone does not show: prompts cut to fit
+    the window, generations cut at their token budget, answers no extractor could read."""
+    return _run_flags(store, run_id).get(bench, {})
+
+
+def _run_flags(store: Store, run_id: str) -> dict[str, dict[str, int]]:
+    """`_flag_counts` of every benchmark of a run: three queries, whatever it holds."""
+    counts = {
+        "truncated": store.truncated_counts(run_id),
+        "cut at max tokens": store.cut_counts(run_id),
+        "no answer": store.no_answer_counts(run_id),
+    }
+    benches = {bench for per in counts.values() for bench in per}
+    return {b: {name: per.get(b, 0) for name, per in counts.items()} for b in benches}
+
+
+def _entry_flags(store: Store, entries: list[Entry]) -> dict[str, dict[str, int]]:
+    """Each model-page entry's `_flag_counts`, each run read once."""
+    runs = {e.run_id: _run_flags(store, e.run_id) for e in entries}
+    return {e.column: runs[e.run_id].get(e.bench, {}) for e in entries}

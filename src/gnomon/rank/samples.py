@@ -93,4 +93,6 @@ def _sample(row: StoredSample, verdict: str | None = None) -> dict[str, Any]:
         "choices": choices,
         "runs": payload.get("runs"),
         "truncated": bool(payload.get("truncated")),
+        "reasoning": payload.get("reasoning"),
+        "cut_at_max_tokens": bool(payload.get("cut_at_max_tokens")),
     }

@@ -1,5 +1,6 @@
-"""The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored),
-and the leaderboard column each setting gets.
+"""The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored,
+a generation budget given with `--max-tokens`, the judge), and the leaderboard column each
+setting gets.
 
 0-shot and 5-shot MMLU, or ARC scored by loglikelihood and by a written letter, are different
 measurements: the board keeps each one in its own column instead of letting the newest run
@@ -27,18 +28,19 @@ class Setting:
     chat: bool = False  # a chat template or a chat API formatted the prompts
     by_generation: bool = False  # a choice benchmark answered by writing a letter
     judge: str | None = None  # another judge than the benchmark's usual one (its shown name)
+    max_tokens: int | None = None  # None: the spec's own generation budget (`--max-tokens`)
 
     @property
     def standard(self) -> bool:
         return self == STANDARD
 
     @property
-    def order(self) -> tuple[bool, int, bool, bool, str]:
+    def order(self) -> tuple[bool, int, bool, bool, str, int]:
         """Variants sort after the standard: by shots; chat before scoring by generation; then
-        by judge."""
+        by judge, then by token budget."""
         return (
             self.shots is not None, self.shots or 0, self.by_generation, self.chat,
-            self.judge or "",
+            self.judge or "", self.max_tokens or 0,
         )  # fmt: skip
 
     def _parts(self) -> list[tuple[str, str]]:
@@ -52,6 +54,8 @@ class Setting:
             parts.append(("generation", "by generation"))
         if self.judge is not None:
             parts.append((f"judge={self.judge}", f"judged by {self.judge}"))
+        if self.max_tokens is not None:
+            parts.append((f"{self.max_tokens}tok", f"max {self.max_tokens} tokens"))
         return parts
 
     @property
@@ -74,6 +78,8 @@ class Setting:
         }
         if self.judge is not None:  # only where set: boards before it read the same
             described["judge"] = self.judge
+        if self.max_tokens is not None:  # likewise
+            described["max_tokens"] = self.max_tokens
         return described
 
 
@@ -99,14 +105,22 @@ def setting_of(
             scored_by is None and model_key.startswith("file:")
         )
     shots = None if shots is None or shots == own else shots
-    return Setting(shots, chat, by_generation)
+    # a budget given with --max-tokens, where it differs from the spec's: another measurement
+    # (a reasoning model cut at 256 tokens is not the one given 32768)
+    budget = config.get("max_tokens")
+    own_budget = (spec.get("generation") or {}).get("max_tokens")
+    generates = spec.get("mode") in ("generate", "code", "judged")
+    max_tokens = budget if generates and budget is not None and budget != own_budget else None
+    return Setting(shots, chat, by_generation, max_tokens=max_tokens)
 
 
 def chat_is_standard(spec: dict[str, Any]) -> bool:
     """Whether the benchmark is a conversation by nature: judged answers (chat models' subjective
-    benchmarks) or turns. Asked through a chat template or API is then its standard setting."""
+    benchmarks), turns, or a chat benchmark (`prompt.chat`, the reasoning-model forms). Asked
+    through a chat template or API is then its standard setting."""
     prompt = spec.get("prompt") or {}
-    return spec.get("mode") == "judged" or bool(isinstance(prompt, dict) and prompt.get("turns"))
+    talks = isinstance(prompt, dict) and bool(prompt.get("turns") or prompt.get("chat"))
+    return spec.get("mode") == "judged" or talks
 
 
 def column_id(bench: str, setting: Setting, taken: Collection[str]) -> str:

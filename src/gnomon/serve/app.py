@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gnomon.engines.answers import THINK_CLOSE, THINK_OPEN, opens_thinking, split_thinking
 from gnomon.engines.base import GenerateRequest, Message, ToolCall
 from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT
 from gnomon.serve.errors import APIError, error_body
@@ -311,7 +312,7 @@ def create_app(
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": choice.text},
+                    "message": _assistant(choice.text, opens_thinking(prompt.text)),
                     "finish_reason": choice.finish_reason,
                 }
             ],
@@ -320,6 +321,20 @@ def create_app(
 
     app.state.scheduler = scheduler
     return app
+
+
+def _assistant(text: str, opened: bool) -> dict[str, Any]:
+    """The answer's message: a reasoning model's thinking (`<think>` blocks, or the text before
+    `</think>` where the chat template opened the block in the prompt) goes to
+    `reasoning_content`, as vLLM's reasoning parsers give it, so that an answer cut inside its
+    thinking is an empty answer, not its thinking."""
+    if not opened and THINK_OPEN not in text and THINK_CLOSE not in text:
+        return {"role": "assistant", "content": text}
+    answer, reasoning = split_thinking(THINK_OPEN + text if opened else text)
+    message: dict[str, Any] = {"role": "assistant", "content": answer}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
+    return message
 
 
 class JSONText(JSONResponse):
