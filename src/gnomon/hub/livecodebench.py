@@ -37,29 +37,34 @@ def decode_private(text: str) -> list[dict[str, Any]]:
     try:
         cases = json.loads(text)
     except ValueError:
-        try:
-            packed = base64.b64decode(text.encode("ascii"), validate=True)
-            inflater = zlib.decompressobj()
-            raw = inflater.decompress(packed, MAX_TEST_BYTES)
-        except (UnicodeEncodeError, binascii.Error, zlib.error) as exc:
-            raise ValueError(
-                f"private_test_cases is neither JSON nor base64 of zlib data ({exc})"
-            ) from None
-        if inflater.unconsumed_tail:
-            raise ValueError(f"private_test_cases inflates past {MAX_TEST_BYTES >> 20} MiB")
-        try:
-            value = _StringsOnly(io.BytesIO(raw)).load()
-        except Exception as exc:  # a malformed pickle raises any of several kinds
-            raise ValueError(f"private_test_cases is a pickle gnomon refuses: {exc}") from None
-        if not isinstance(value, str):
-            raise ValueError(
-                f"private_test_cases is a pickle of {type(value).__name__}, not of JSON text"
-            )
-        try:
-            cases = json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"private_test_cases holds text that is not JSON ({exc})") from None
+        cases = json.loads(_unpickled(_inflated(text)))
     return _checked(cases, "private_test_cases")
+
+
+def _inflated(text: str) -> bytes:
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, MAX_TEST_BYTES)
+    except (UnicodeEncodeError, binascii.Error, zlib.error) as exc:
+        raise ValueError(
+            f"private_test_cases is neither JSON nor base64 of zlib data ({exc})"
+        ) from None
+    if inflater.unconsumed_tail:
+        raise ValueError(f"private_test_cases inflates past {MAX_TEST_BYTES >> 20} MiB")
+    return raw
+
+
+def _unpickled(raw: bytes) -> str:
+    try:
+        value = _StringsOnly(io.BytesIO(raw)).load()
+    except Exception as exc:  # a malformed pickle raises any of several kinds
+        raise ValueError(f"private_test_cases is a pickle gnomon refuses: {exc}") from None
+    if not isinstance(value, str):
+        raise ValueError(
+            f"private_test_cases is a pickle of {type(value).__name__}, not of JSON text"
+        )
+    return value
 
 
 def _checked(cases: Any, field: str) -> list[dict[str, Any]]:
