@@ -311,3 +311,13 @@ def test_served_chat_model_run_end_to_end(tmp_path: Path) -> None:
     assert {s["sample_id"] for s in samples if s["correct"]} == right and len(right) == 6
     report = json.loads((out / "results.json").read_text())
     assert report["benchmarks"]["livecodebench"]["metrics"]["pass@1"]["value"] == 6 / 8
+
+
+def test_spec_fields_for_chat_code_benchmarks() -> None:
+    from gnomon.hub.spec import BenchmarkSpec
+
+    raw = resolve("livecodebench").model_dump()
+    assert BenchmarkSpec.model_validate(raw).prompt.system == SYSTEM
+    alone = {**raw, "prompt": {**raw["prompt"], "chat": False}}
+    with pytest.raises(ValueError, match="`prompt.system` is the system message of a"):
+        BenchmarkSpec.model_validate(alone)
