@@ -321,3 +321,18 @@ def test_spec_fields_for_chat_code_benchmarks() -> None:
     alone = {**raw, "prompt": {**raw["prompt"], "chat": False}}
     with pytest.raises(ValueError, match="`prompt.system` is the system message of a"):
         BenchmarkSpec.model_validate(alone)
+
+
+def test_real_row_from_evalscope_sample() -> None:
+    """Codeforces 1873A as evalscope's LiveCodeBench sample holds it (its statement cut short
+    there), its five real test cases split as public (the example) and private (encoded)."""
+    path = Path(__file__).parent / "data" / "real_rows" / "livecodebench.jsonl"
+    row = json.loads(path.read_text())
+    right = (
+        "t = int(input())\nfor _ in range(t):\n    s = input().strip()\n"
+        "    print('YES' if sum(a != b for a, b in zip(s, 'abc')) <= 2 else 'NO')"
+    )
+    lowercase = right.replace("'YES'", "'yes'")  # not the same line, and no number
+    runs = verdicts(row, [fenced(right), fenced(lowercase)])
+    assert [r["status"] for r in runs] == ["passed", "failed"]
+    assert "test 1 of 5" in runs[1]["reason"]
