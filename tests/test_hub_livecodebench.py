@@ -196,6 +196,15 @@ STDIN_ANSWERS = {
 STDIN_PASS = {"correct", "main guard", "as decimals", "exit after printing"}
 
 
+def test_an_answer_without_code_counts_as_no_answer() -> None:
+    (sample,) = samples_of([stdin_row(STDIN_CASES)])
+    mode = CodeMode(resolve("livecodebench"))
+    cut = GenerateResult("```python\nprint(", False, finish_reason="length")
+    result = mode.result(sample, [cut])
+    assert result["extractor"] == "none" and result["cut_at_max_tokens"] is True
+    assert result["reason"] == "the completion is empty" and not result["correct"]
+
+
 def test_stdin_verdicts_follow_testing_util() -> None:
     answers = [*(fenced(code) for code in STDIN_ANSWERS.values()), "a = 1  # no fences"]
     runs = verdicts(stdin_row(STDIN_CASES), answers)
@@ -309,6 +318,7 @@ def test_served_chat_model_run_end_to_end(tmp_path: Path) -> None:
                if r["question_id"] == s["sample_id"])
     }  # fmt: skip
     assert {s["sample_id"] for s in samples if s["correct"]} == right and len(right) == 6
+    assert all(s["extractor"] == "fenced" for s in samples)
     report = json.loads((out / "results.json").read_text())
     assert report["benchmarks"]["livecodebench"]["metrics"]["pass@1"]["value"] == 6 / 8
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
-from gnomon.modes.base import Answer, Mode
+from gnomon.modes.base import Answer, Mode, answer_facts
 from gnomon.modes.turns import stops, turn_request
 from gnomon.prompts import Sample
 from gnomon.sandbox import Limits, Program, Sandbox, Verdict
@@ -213,7 +213,11 @@ class CodeMode(Mode):
             runs.append(run)
         n, c = len(runs), sum(r["status"] == "passed" for r in runs)
         metrics = {name: pass_at_k(n, c, int(name.split("@")[1])) for name in self.metric_names()}
-        return {
+        facts: dict[str, Any] = {}
+        if self.spec.prompt.chat:  # a chat model's answer: counted as reasoning forms count them
+            facts = answer_facts(answers)
+            facts["extractor"] = "fenced" if runs[0]["completion"].strip() else "none"
+        return facts | {
             "prediction": runs[0]["completion"],
             # tests run by a harness hold the data of every case: the row's target says more
             "target": (sample.program or {}).get("tests", "")
