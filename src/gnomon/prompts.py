@@ -183,6 +183,15 @@ class Renderer:
         if spec.source.process and self._hook is None:
             raise UserError(f"benchmark {spec.id}: unknown row hook {spec.source.process!r}")
 
+    def _system(self, talk: bool) -> str | None:
+        """A conversation's system message: the benchmark's own where it defines one (it is
+        part of the benchmark's prompt), else the local chat format's `--system-prompt`."""
+        if not talk:
+            return None
+        if self.spec.prompt.system is not None:
+            return self.spec.prompt.system
+        return self.chat.system if self.chat is not None else None
+
     def fields(self, row: Row) -> dict[str, Any]:
         if self._hook is None:
             return row.fields
@@ -390,7 +399,7 @@ class Renderer:
                     self.program(fields, row) if self._code else None,
                     judge,
                     turns,
-                    self.chat.system if self.chat is not None and talk else None,
+                    self._system(talk),
                     continuation,
                     labels,
                     self.solution(fields, row),

@@ -268,3 +268,13 @@ def _register_arena_hard() -> None:
 
 
 _register_arena_hard()
+
+
+def _register_livecodebench() -> None:
+    from gnomon.hub import livecodebench
+
+    HOOKS["livecodebench"] = livecodebench.livecodebench
+    REQUIRED_FIELDS["livecodebench"] = livecodebench.ROW_FIELDS
+
+
+_register_livecodebench()

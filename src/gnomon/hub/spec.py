@@ -197,8 +197,12 @@ class BenchmarkSpec(_Strict):
             raise ValueError("metric `mc2` needs `prompt.labels` (which choices are true)")
         if self.prompt.turns is not None and self.mode not in ("generate", "judged"):
             raise ValueError("`prompt.turns` (a conversation) is for generate and judged modes")
-        if self.prompt.chat and self.mode not in ("generate", "judged"):
-            raise ValueError("`prompt.chat` (a chat conversation) is for generate and judged modes")
+        if self.prompt.chat and self.mode not in ("generate", "judged", "code"):
+            raise ValueError(
+                "`prompt.chat` (a chat conversation) is for generate, judged and code modes"
+            )
+        if self.prompt.system is not None and not self.prompt.chat:
+            raise ValueError("`prompt.system` is the system message of a `prompt.chat` benchmark")
         return self
 
     def _scorer_fields(self) -> BenchmarkSpec:
@@ -275,7 +279,7 @@ class BenchmarkSpec(_Strict):
             "process": self.source.process,
             "mode": self.mode,
             "generation": self.generation.model_dump() if self.generation else None,
-            "code": self.code.model_dump() if self.code else None,
+            "code": _dump_set(self.code, LATER_FIELDS["code"]) if self.code else None,
         }
         if variant:
             payload["variant"] = variant
@@ -291,8 +295,9 @@ class BenchmarkSpec(_Strict):
 # Fields added after specs were first stored: left at their defaults they stay out of the prompt
 # hash, so a spec that does not use them keeps the hash its stored scores carry.
 LATER_FIELDS: dict[str, tuple[str, ...]] = {
-    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end", "chat"),
+    "prompt": ("turns", "choices_in", "labels", "solution", "fewshot_end", "chat", "system"),
     "fewshot": ("exclude_eval_row", "file"),
+    "code": ("fences", "completion_as"),
 }
 
 

@@ -170,6 +170,11 @@ class Prompt(_Strict):
         "sent as chat messages (a served model's chat API, a local model's own chat template), "
         "for benchmarks defined on chat models only (zero-shot reasoning forms)",
     )
+    system: str | None = Field(
+        default=None,
+        description="chat benchmarks: the benchmark's own system message, sent before the "
+        "user's turn (LiveCodeBench's), in place of `--system-prompt`",
+    )
 
 
 class Generation(_Strict):
@@ -194,6 +199,18 @@ class Code(_Strict):
     )
     wall_seconds: Annotated[float, Field(gt=0)] = 10.0
     memory_mb: Annotated[int, Field(gt=0)] = 1024
+    fences: Literal["first_python", "last"] = Field(
+        default="first_python",
+        description="which fenced block holds the code: the first Python one (else the text "
+        "without a prose preamble), or `last`: the block between the last two lines holding "
+        "``` and nothing without two (LiveCodeBench's extraction)",
+    )
+    completion_as: Literal["code", "text"] = Field(
+        default="code",
+        description="code: the program is `solution_prefix + completion`; text: the completion "
+        "is the string constant COMPLETION, followed by `solution_prefix`, a harness (in the "
+        "solution's process, not trusted) that runs it per test, as stdin programs need",
+    )
 
 
 def _compiles(patterns: list[str]) -> list[str]:

@@ -6,13 +6,14 @@ worker pool stays busy while the engine generates the next batch's text.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
-from gnomon.modes.base import Answer, Mode
-from gnomon.modes.turns import stops
+from gnomon.modes.base import Answer, Mode, answer_facts
+from gnomon.modes.turns import stops, turn_request
 from gnomon.prompts import Sample
 from gnomon.sandbox import Limits, Program, Sandbox, Verdict
 
@@ -49,6 +50,16 @@ def clean_completion(text: str) -> str:
             break
         lines.pop(0)
     return "\n".join(lines)
+
+
+def last_fenced_block(text: str) -> str:
+    """LiveCodeBench's extraction: the lines between the last two lines that hold ``` (fence
+    tags and all), or nothing where fewer than two do."""
+    lines = text.split("\n")
+    fences = [i for i, line in enumerate(lines) if "```" in line]
+    if len(fences) < 2:
+        return ""
+    return "\n".join(lines[fences[-2] + 1 : fences[-1]])
 
 
 def _compiles(line: str) -> bool:
@@ -96,17 +107,35 @@ class CodeMode(Mode):
 
     def requests(self, sample: Sample) -> list[GenerateRequest]:
         g, until = self.generation, stops(sample, self.generation)
+        if self.spec.prompt.chat:  # one user turn, sent as a conversation
+            (first,) = turn_request(sample, g, [])
+            assert isinstance(first, GenerateRequest)
+            return [
+                dataclasses.replace(first, temperature=self.temperature, seed=i)
+                for i in range(self.samples)
+            ]
         return [
             GenerateRequest(sample.context, until, g.max_tokens, self.temperature, seed=i)
             for i in range(self.samples)
         ]
 
+    def extract(self, raw: str) -> str:
+        """The code in an answer, as the spec's `fences` reads it."""
+        if not self.code.strip_fences:
+            return raw
+        return last_fenced_block(raw) if self.code.fences == "last" else clean_completion(raw)
+
     def scorer_config(self) -> dict[str, Any]:
-        return super().scorer_config() | {
+        config = super().scorer_config() | {
             "strip_fences": self.code.strip_fences,
             "wall_seconds": self.code.wall_seconds,
             "memory_mb": self.code.memory_mb,
         }
+        if self.code.fences != "first_python":  # only where set: stored scores stay current
+            config["fences"] = self.code.fences
+        if self.code.completion_as != "code":
+            config["completion_as"] = self.code.completion_as
+        return config
 
     def legacy_answers(self, sample: Sample, payload: dict[str, Any]) -> list[Answer] | None:
         runs = payload.get("runs")
@@ -130,7 +159,7 @@ class CodeMode(Mode):
             program = sample.program or {"error": "no tests"}
             for a_index, answer in enumerate(answers):
                 raw = answer.text
-                code = clean_completion(raw) if self.code.strip_fences else raw
+                code = self.extract(raw)
                 completions[(s_index, a_index)] = code
                 if "error" in program:
                     verdicts[(s_index, a_index)] = ("failed", program["error"])
@@ -138,16 +167,23 @@ class CodeMode(Mode):
                     verdicts[(s_index, a_index)] = ("failed", "the completion is empty")
                 else:
                     owners.append((s_index, a_index))
-                    prefix = program["solution_prefix"]  # the prompt: its helpers are trusted
-                    programs.append(
-                        Program(prefix + code, program["tests"], program["call"], helpers=prefix)
-                    )
+                    programs.append(self._program(program, code))
         for index, verdict in self.sandbox.run_many(programs):
             verdicts[owners[index]] = verdict
         return [
             self._sample_result(s_index, sample, answers, verdicts, completions)
             for s_index, (sample, answers) in enumerate(batch)
         ]
+
+    def _program(self, program: dict[str, str], code: str) -> Program:
+        prefix = program["solution_prefix"]
+        if self.code.completion_as == "text":
+            # the prefix is a harness that runs the completion per test, in the solution's own
+            # process: none of it is the judge's (it would shadow the harness's functions)
+            solution = f"COMPLETION = {code!r}\n{prefix}"
+            return Program(solution, program["tests"], program["call"])
+        # the prompt: its helpers are trusted
+        return Program(prefix + code, program["tests"], program["call"], helpers=prefix)
 
     def _sample_result(
         self,
@@ -177,9 +213,16 @@ class CodeMode(Mode):
             runs.append(run)
         n, c = len(runs), sum(r["status"] == "passed" for r in runs)
         metrics = {name: pass_at_k(n, c, int(name.split("@")[1])) for name in self.metric_names()}
-        return {
+        facts: dict[str, Any] = {}
+        if self.spec.prompt.chat:  # a chat model's answer: counted as reasoning forms count them
+            facts = answer_facts(answers)
+            facts["extractor"] = "fenced" if runs[0]["completion"].strip() else "none"
+        return facts | {
             "prediction": runs[0]["completion"],
-            "target": (sample.program or {}).get("tests", ""),
+            # tests run by a harness hold the data of every case: the row's target says more
+            "target": (sample.program or {}).get("tests", "")
+            if self.code.completion_as == "code"
+            else sample.target,
             "correct": runs[0]["status"] == "passed",
             "metrics": metrics,
             "passed": c,
