@@ -178,8 +178,11 @@ def test_run_on_a_gguf_scores_as_the_safetensors_model_and_resumes(
     env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     model = _copy(gguf_path, tmp_path / "models" / "tiny.gguf")
     store = tmp_path / "s.sqlite"
+    # one thread pinned: the default follows the machine's load, and another thread count sums
+    # the same floats in another order (the exact comparison at the end would see it)
     common = ["--bench", "arc_easy", "--data", data_root / "arc_easy", "--limit", "6",
-              "--device", "cpu", "--dtype", "float32", "--store", store]  # fmt: skip
+              "--device", "cpu", "--dtype", "float32", "--threads", "1",
+              "--store", store]  # fmt: skip
 
     def run(model_arg: str, out: str) -> tuple[int, int, int]:
         proc = ok(gnomon("run", "--model", model_arg, *common, "--out", tmp_path / out, env=env))
