@@ -36,7 +36,9 @@ FUNCTIONS = [
 ]
 
 
-@pytest.mark.parametrize("nested", ["[" * 100_000 + "]" * 100_000, '{"x": ' * 5000 + "1" + "}" * 5000])
+@pytest.mark.parametrize(
+    "nested", ["[" * 100_000 + "]" * 100_000, '{"x": ' * 5000 + "1" + "}" * 5000]
+)
 def test_arguments_nested_past_the_json_reader_are_a_wrong_call(nested: str) -> None:
     """Arguments no JSON reader takes are invalid arguments: wrong for the AST and relevance
     checks, no call for irrelevance, the reason kept; never a scorer crash (a failed sample)."""
@@ -96,7 +98,10 @@ def _server() -> Any:
 
     @app.get("/v1/models")
     def models() -> dict:
-        return {"object": "list", "data": [{"id": m, "object": "model"} for m in ("subject", "judge")]}
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model"} for m in ("subject", "judge")],
+        }
 
     @app.post("/v1/chat/completions")
     def chat(body: dict) -> Any:
