@@ -107,7 +107,10 @@ def _server() -> Any:
     def chat(body: dict) -> Any:
         if body["model"] not in ("subject", "judge"):
             return JSONResponse({"error": {"message": "no such model"}}, status_code=404)
+        said = "\n".join(m["content"] for m in body["messages"])
         content = "An answer." if body["model"] == "subject" else "[[A>B]]"
+        if body["model"] == "judge" and "GARBLE" in said:
+            content = "I will not say."
         return {
             "id": f"c-{uuid.uuid4().hex}",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
@@ -118,10 +121,11 @@ def _server() -> Any:
     return app
 
 
-def _paired(tmp_path: Path) -> Path:
+def _paired(tmp_path: Path, *questions: str) -> Path:
     data = tmp_path / "data"
     data.mkdir()
-    rows = [{"id": f"q{i}", "question": f"Q{i}?", "baseline": "B."} for i in range(3)]
+    asked = questions or ("Q0?", "Q1?", "Q2?")
+    rows = [{"id": f"q{i}", "question": q, "baseline": "B."} for i, q in enumerate(asked)]
     (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = {
         "id": "paired", "title": "paired", "dimension": "subjective", "version": 1,
@@ -165,6 +169,24 @@ def test_a_run_whose_judge_never_answered_does_not_elect_the_standard_judge(
     assert column.judge_key is not None and "jduge" not in column.judge_key
     scored = [m.entries["paired"] for m in board.models if "paired" in m.entries]
     assert any(e.score is not None for e in scored)
+
+
+def test_a_failed_judgment_is_not_promised_a_retry(tmp_path: Path) -> None:
+    """An unreadable judgment's replies are stored and read back by the same command, which
+    fails it again: the run must not tell the user that re-running retries it."""
+    spec = _paired(tmp_path, "Q0?", "GARBLE?")
+    with running(_server()) as url:
+        args = [
+            "run", "--model", "openai:subject", "--base-url", f"{url}/v1", "--chat-api",
+            "--bench", spec, "--store", tmp_path / "s.sqlite", "--max-retries", "0",
+            "--judge", "openai:judge", "--judge-base-url", f"{url}/v1",
+        ]  # fmt: skip
+        first = ok(gnomon(*args, env=KEYED))
+        again = ok(gnomon(*args, env=KEYED))
+    for proc in (first, again):
+        said = " ".join(proc.stdout.split())
+        assert "1 samples could not be answered" in said and "judgment failed after" in said
+        assert "retry them" not in said and "fails it again" in said
 
 
 # ------------------------------------------------------------------- settings of BFCL runs
