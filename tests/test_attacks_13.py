@@ -85,6 +85,22 @@ def test_judged_benchmarks_without_judge_one_line_before_any_data_loads() -> Non
     assert "ifeval" not in lines[0] and "cannot load" not in lines[0]
 
 
+@pytest.mark.parametrize("bench", ["alpaca_eval", "arena_hard_v2", "mt_bench"])
+def test_judged_chat_benchmarks_are_asked_as_chats(bench: str, llama_dir: Path) -> None:
+    """AlpacaEval and Arena-Hard instruct chat models, whose answers their references generate
+    through the chat template: a served model needs its chat API and a local model a template,
+    as for MT-Bench, instead of the instruction sent as bare text (which the board would then
+    mix with chat answers in one column)."""
+    served = gnomon(
+        "run", "--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--bench", bench,
+        "--judge", "openai:j", "--judge-base-url", "http://127.0.0.1:9/v1", env=KEYED,
+    )  # fmt: skip
+    assert served.returncode == 2 and "add --chat-api" in served.stderr, served.stderr
+    local = gnomon("run", "--model", f"hf:{llama_dir}", "--bench", bench, "--judge", "openai:j",
+                   "--judge-base-url", "http://127.0.0.1:9/v1", env=KEYED)  # fmt: skip
+    assert local.returncode == 2 and "use a chat model" in local.stderr, local.stderr
+
+
 # ------------------------------------------------------------------ judges on the board
 
 
