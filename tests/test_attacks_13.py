@@ -9,6 +9,7 @@ chat API their mode requires or by a `--max-tokens` the board did not see.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,28 @@ def test_judged_chat_benchmarks_are_asked_as_chats(bench: str, llama_dir: Path) 
     local = gnomon("run", "--model", f"hf:{llama_dir}", "--bench", bench, "--judge", "openai:j",
                    "--judge-base-url", "http://127.0.0.1:9/v1", env=KEYED)  # fmt: skip
     assert local.returncode == 2 and "use a chat model" in local.stderr, local.stderr
+
+
+def test_tool_benchmarks_refuse_a_model_without_chat_template_before_it_loads(
+    llama_dir: Path, tmp_path: Path
+) -> None:
+    """Tools reach a local model only through its chat template: a base model is refused in
+    one line before it loads, as for chat benchmarks, not after a run was recorded."""
+    from gnomon.rowgen.bfcl import _make
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = _make("bfcl_simple", 2, 0)
+    (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = tmp_path / "s.sqlite"
+    proc = gnomon("run", "--model", f"hf:{llama_dir}", "--bench", "bfcl_simple", "--data", data,
+                  "--store", store)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "use a chat model" in proc.stderr and "bfcl_simple" in proc.stderr
+    assert "loading" not in proc.stderr + proc.stdout
+    if store.exists():  # no run left behind
+        with sqlite3.connect(store) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
 
 
 # ------------------------------------------------------------------ judges on the board
