@@ -228,6 +228,30 @@ def test_a_failed_judgment_is_not_promised_a_retry(tmp_path: Path) -> None:
         assert "retry them" not in said and "fails it again" in said
 
 
+def test_a_judge_extractor_names_no_judge_prompt_it_lacks(tmp_path: Path) -> None:
+    """A generate benchmark whose last extractor is a judge has no `judge:` section to hash:
+    the judge line shows no hash ("—"), never the word None."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.jsonl").write_text(json.dumps({"id": "q0", "question": "Q?", "ref": "4"}) + "\n")
+    spec = {
+        "id": "extracted", "title": "extracted", "dimension": "math", "version": 1,
+        "source": {"files": "data", "eval_split": "test", "id_field": "id"},
+        "prompt": {"template": "{{ question }}", "target": "ref"}, "mode": "generate",
+        "metrics": ["exact_match"], "generation": {"until": [], "max_tokens": 16},
+        "extract": [{"name": "strict", "regex": "(\\d+)"}, {"name": "judge", "kind": "judge"}],
+    }  # fmt: skip
+    (tmp_path / "extracted.yaml").write_text(json.dumps(spec))
+    with running(_server()) as url:
+        proc = ok(gnomon(
+            "run", "--model", "openai:subject", "--base-url", f"{url}/v1", "--chat-api",
+            "--bench", tmp_path / "extracted.yaml", "--store", tmp_path / "s.sqlite",
+            "--judge", "openai:judge", "--judge-base-url", f"{url}/v1", env=KEYED,
+        ))  # fmt: skip
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("extracted: judged by"))
+    assert "None" not in line and "judge prompt —" in line
+
+
 # ------------------------------------------------------------------- settings of BFCL runs
 
 
