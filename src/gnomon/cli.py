@@ -204,6 +204,22 @@ def run(
     _run_and_report(options, out_dir)
 
 
+def _retry_hint(failures: list[dict]) -> str:
+    """What a re-run does for these failures: an engine's are asked again, but a judgment whose
+    replies could not be read is read back from the store and fails again."""
+    from gnomon.pipeline.scoring import JUDGMENT_FAILED
+
+    settled = sum(1 for f in failures if f["reason"].startswith(JUDGMENT_FAILED))
+    stays = (
+        "a failed judgment's unreadable replies are stored, so the same command fails it again "
+        "(another --judge or judge prompt asks anew)"
+    )
+    if settled == len(failures):
+        return stays
+    hint = "run the same command again to retry them"
+    return hint + (f" ({settled} of them failed judgments: {stays})" if settled else "")
+
+
 def _judge_samples(specs: list[BenchmarkSpec], samples: int | None) -> list[BenchmarkSpec]:
     """`--judge-samples K` on every rating judge of the run; refused where none rates."""
     from gnomon.modes.judged import with_judge_samples
@@ -294,8 +310,7 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
             reason = reason[:297] + "..."
         out.print(
             f"{len(failures)} samples could not be answered and are not scored "
-            f"(e.g. {first['bench']} {first['sample_id']}: {reason}); "
-            "run the same command again to retry them"
+            f"(e.g. {first['bench']} {first['sample_id']}: {reason}); " + _retry_hint(failures)
         )
     out.print(f"store: {db.path}")
     if out_dir is not None:

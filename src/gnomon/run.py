@@ -24,7 +24,7 @@ from gnomon.pipeline.compute import compute, rescore
 from gnomon.pipeline.executor import Executor, InProcess
 from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.lookup import PlanState, look_up
-from gnomon.pipeline.plan import BenchPlan, plan_bench
+from gnomon.pipeline.plan import BenchPlan, check_judge, plan_bench
 from gnomon.requests import Request, as_chat
 from gnomon.store import Store
 
@@ -142,6 +142,7 @@ def make_judge(
 
 
 def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
+    check_judge(options.specs, options.judge)  # a suite's judged benchmarks too, up front
     chat = None
     if options.chat:
         if options.model.engine != "hf":
@@ -161,14 +162,15 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
             f"{tooled[0]} gives the model tools to call: a served model answers it through its "
             "chat API; add --chat-api"
         )
-    if talks and options.model.engine == "hf" and chat is None:
+    chats = [s for s in options.specs if s.conversation or s.mode == "tool_call"]
+    if chats and options.model.engine == "hf" and chat is None:
         from gnomon.engines.hf import chat_format
 
-        try:  # before any model loads: a base model cannot take a chat benchmark
+        try:  # before any model loads: a base model cannot take a chat benchmark, nor tools
             chat_format(options.model.name, options.model.revision, None)
         except UserError as exc:
             raise UserError(
-                f"{talks[0].id} is {_conversation(talks[0])}, asked through the model's chat "
+                f"{chats[0].id} is {_conversation(chats[0])}, asked through the model's chat "
                 f"template, and {options.model.display} has none ({exc}); use a chat model"
             ) from None
     rolling = [s.id for s in options.specs if s.mode == "rolling"]
@@ -199,6 +201,8 @@ def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
 
 
 def _conversation(spec: BenchmarkSpec) -> str:
+    if spec.mode == "tool_call":
+        return "a conversation with tools to call (mode: tool_call)"
     if spec.prompt.turns:
         return "a conversation (prompt.turns)"
     return "a chat benchmark (prompt.chat)"

@@ -23,7 +23,7 @@ from gnomon.hub.spec import BenchmarkSpec
 from gnomon.pipeline.compute import rescore
 from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.lookup import PlanState, SampleState
-from gnomon.pipeline.plan import Lookup, plan_bench, score_key
+from gnomon.pipeline.plan import Lookup, check_judge, plan_bench, score_key
 from gnomon.requests import answer_json, kind_of, request_key, shown
 from gnomon.run import RunOutcome, new_run_id
 from gnomon.store import AnswerRow, Store
@@ -95,6 +95,7 @@ def score_file(
             f"{spec.id} is scored from the model's tool calls, which a file of text answers "
             "cannot give; run the model on it"
         )
+    check_judge([spec], judge)  # before the answers and the rows are read
     started = time.monotonic()
     by_id = read_answers(path)
     n = answers_per_sample(by_id, spec)

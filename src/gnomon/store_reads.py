@@ -89,11 +89,14 @@ class StoreReads:
 
     def leaderboard_rows(self) -> list[dict[str, Any]]:
         """One row per (run, benchmark): the candidates for each cell of the board. `config`
-        and `spec` stay JSON text; the board decodes each distinct spec once."""
+        and `spec` stay JSON text; the board decodes each distinct spec once. `scored`: whether
+        the run stored any score of the benchmark."""
         rows = self.conn.execute(
             "SELECT r.run_id, r.model, r.model_key, r.status, r.created, r.config, b.bench, "
             "b.bench_version, b.prompt_hash, b.shots, b.planned, b.spec, b.headline, "
-            "b.headline_note, b.judge FROM run_benches b JOIN runs r ON r.run_id = b.run_id"
+            "b.headline_note, b.judge, EXISTS (SELECT 1 FROM run_results l WHERE "
+            "l.run_id = b.run_id AND l.bench = b.bench) AS scored "
+            "FROM run_benches b JOIN runs r ON r.run_id = b.run_id"
         ).fetchall()
         return [dict(r) for r in rows]
 

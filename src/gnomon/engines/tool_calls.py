@@ -65,7 +65,7 @@ def _call(raw: str, index: int) -> ToolCall | None:
     """One call from the JSON text of one object, or None if it is not a call."""
     try:
         value, end = _DECODER.raw_decode(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the reader's depth
         return None
     if raw[end:].strip() or not isinstance(value, dict):
         return None
@@ -86,7 +86,7 @@ def _as_written(raw: str, key: str, value: Any) -> str:
     for match in re.finditer(rf'"{key}"\s*:\s*', raw):
         try:
             found, end = _DECODER.raw_decode(raw, match.end())
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if found == value:
             return raw[match.end() : end]
@@ -102,7 +102,7 @@ def _raw_items(body: str) -> list[str] | None:
     while at < len(body):
         try:
             _, end = _DECODER.raw_decode(body, at)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         items.append(body[at:end])
         at = _skip(body, end)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +117,15 @@ def plan_bench(
         spec, mode, renderer.shots, prompt_hash, samples, keys, scorer_hash(mode, judge_key),
         model_id, shape, headline, note, judge_key, judge if judge_key else None,
     )  # fmt: skip
+
+
+def check_judge(specs: Sequence[BenchmarkSpec], judge: object | None) -> None:
+    """Benchmarks scored by a judge model need one (`--judge`): said for all of them at once,
+    before any data is read or any model loads."""
+    judged = [s.id for s in specs if s.asks_judge]
+    if judged and judge is None:
+        are = "is" if len(judged) == 1 else "are"
+        raise UserError(f"{', '.join(judged)} {are} scored by a judge model: name one with --judge")
 
 
 def with_budget(spec: BenchmarkSpec, max_tokens: int | None) -> BenchmarkSpec:

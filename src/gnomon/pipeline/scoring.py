@@ -100,6 +100,9 @@ def _reason(what: str, exc: BaseException) -> str:
 
 
 RAW_SHOWN = 2000  # of each unreadable reply, in the failure's reason
+# how a failed judgment's reason begins: its unreadable replies are stored, so a re-run reads them
+# back and fails it again (only another judge or judge prompt asks anew)
+JUDGMENT_FAILED = "judgment failed after"
 
 
 def _unreadable(exc: VerdictError, tries: dict[int, list[str]]) -> str:
@@ -109,7 +112,7 @@ def _unreadable(exc: VerdictError, tries: dict[int, list[str]]) -> str:
     raw = " | ".join(json.dumps(t[:RAW_SHOWN], ensure_ascii=False) for t in texts)
     attempts = max((len(a) for a in tries.values()), default=1)
     times = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-    return f"judgment failed after {times}: {exc}; raw replies: {raw}"
+    return f"{JUDGMENT_FAILED} {times}: {exc}; raw replies: {raw}"
 
 
 def _row(

@@ -337,11 +337,12 @@ def _judge_names(rows: list[dict[str, Any]]) -> dict[str, str]:
 def _usual_judges(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Per judged benchmark, the judge whose scores make its standard column: the one that
     judged the most models (then the one judging most recently). Scores by any other judge are
-    another measurement, kept in a column of their own."""
+    another measurement, kept in a column of their own. A run that stored no score (its judge
+    never answered) judged nobody."""
     models: dict[tuple[str, str], set[str]] = defaultdict(set)
     newest: dict[tuple[str, str], float] = {}
     for row in rows:
-        if row.get("judge"):
+        if row.get("judge") and row.get("scored"):
             slot = (row["bench"], row["judge"])
             models[slot].add(row["model_key"])
             newest[slot] = max(newest.get(slot, -1.0), row["created"])

@@ -109,18 +109,19 @@ def setting_of(
     # (a reasoning model cut at 256 tokens is not the one given 32768)
     budget = config.get("max_tokens")
     own_budget = (spec.get("generation") or {}).get("max_tokens")
-    generates = spec.get("mode") in ("generate", "code", "judged")
-    max_tokens = budget if generates and budget is not None and budget != own_budget else None
+    # every spec with a generation budget takes the override (`pipeline.plan.with_budget`)
+    max_tokens = budget if own_budget is not None and budget not in (None, own_budget) else None
     return Setting(shots, chat, by_generation, max_tokens=max_tokens)
 
 
 def chat_is_standard(spec: dict[str, Any]) -> bool:
     """Whether the benchmark is a conversation by nature: judged answers (chat models' subjective
-    benchmarks), turns, or a chat benchmark (`prompt.chat`, the reasoning-model forms). Asked
-    through a chat template or API is then its standard setting."""
+    benchmarks), turns, a chat benchmark (`prompt.chat`, the reasoning-model forms), or tool
+    calling (a served model must answer it through its chat API). Asked through a chat template
+    or API is then its standard setting."""
     prompt = spec.get("prompt") or {}
     talks = isinstance(prompt, dict) and bool(prompt.get("turns") or prompt.get("chat"))
-    return spec.get("mode") == "judged" or talks
+    return spec.get("mode") in ("judged", "tool_call") or talks
 
 
 def column_id(bench: str, setting: Setting, taken: Collection[str]) -> str:

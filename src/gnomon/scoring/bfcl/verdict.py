@@ -46,7 +46,8 @@ def decode_calls(tool_calls: Sequence[ToolCall]) -> Decoded:
     for i, call in enumerate(tool_calls, start=1):
         try:
             arguments = json.loads(call.arguments)
-        except ValueError as exc:  # JSONDecodeError, and a lone surrogate's UnicodeError
+        # JSONDecodeError, a lone surrogate's UnicodeError, and nesting past the reader's depth
+        except (ValueError, RecursionError) as exc:
             return Decoded((), f"call {i} ({call.name}): its arguments are not JSON ({exc})")
         calls.append((call.name, arguments))
     return Decoded(tuple(calls))
