@@ -446,3 +446,21 @@ def test_spec_validation(tmp_path: Path) -> None:
     ok_spec = _spec(tmp_path, {**OLD_SPEC, "judge": {**judge, "samples": 2},
                                "metrics": ["rating", "rating_spread"]})  # fmt: skip
     assert ok_spec.judge.judge_temperature == 0.7
+
+
+def test_ratings_are_read_as_fastchat_reads_them() -> None:
+    """MT-Bench's judge is read as FastChat's llm_judge reads it: the first `[[N]]`, else the
+    first `[N]`; other judged specs keep reading the last rating."""
+    from gnomon.modes.verdicts import VerdictError, parse_rating, parse_rating_fastchat
+
+    quoted = 'Format: "[[rating]]", e.g. "Rating: [[5]]". My verdict: [[8]]'
+    assert parse_rating_fastchat(quoted) == 5 and parse_rating(quoted) == 8
+    assert parse_rating_fastchat("Good. [7] overall") == 7
+    assert parse_rating_fastchat("[[6.5]] then [3]") == 6.5
+    for unreadable in ("Rating: 7", "no score", "[[11]]", "[0]"):
+        with pytest.raises(VerdictError):
+            parse_rating_fastchat(unreadable)
+    spec = resolve("mt_bench")
+    assert spec.judge is not None and spec.judge.rating_read == "fastchat"
+    mode = mode_for(spec)
+    assert mode._read(quoted) == 5  # type: ignore[attr-defined]

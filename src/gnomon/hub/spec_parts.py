@@ -369,6 +369,12 @@ class JudgeSpec(_Strict):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(
         default=None, description="the judge's temperature (default 0, or 0.7 when samples > 1)"
     )
+    rating_read: Literal["last", "fastchat"] = Field(
+        default="last",
+        description="rating: which rating of the reply counts: the last `[[N]]` (else "
+        "`Rating: N`), or `fastchat`: the first `[[N]]`, else the first `[N]`, as FastChat's "
+        "llm_judge reads MT-Bench replies",
+    )
 
     @model_validator(mode="after")
     def _baseline(self) -> JudgeSpec:
@@ -380,6 +386,8 @@ class JudgeSpec(_Strict):
             raise ValueError("`baseline` is for pairwise verdicts only")
         if not self.per_turn and (self.turn_template is not None or self.turn_system is not None):
             raise ValueError("`turn_template` and `turn_system` need `per_turn: true`")
+        if self.rating_read != "last" and self.verdict != "rating":
+            raise ValueError("`rating_read` is for rating judges")
         if self.samples > 1 and self.verdict != "rating":
             raise ValueError(
                 "`samples` > 1 is for rating judges (a pairwise judge's reliability is its "
@@ -397,6 +405,7 @@ class JudgeSpec(_Strict):
         """The fields that decide a score, new ones only where set: a spec written before they
         existed keeps its scorer hash."""
         later = {"labels", "per_turn", "turn_template", "turn_system", "samples", "temperature"}
+        later |= {"rating_read"}
         defaults = {name: JudgeSpec.model_fields[name].default for name in later}
         unset = {name for name in later if getattr(self, name) == defaults[name]}
         return self.model_dump(exclude=unset)

@@ -40,6 +40,7 @@ from gnomon.modes.verdicts import (
     parse_labelled,
     parse_pairwise,
     parse_rating,
+    parse_rating_fastchat,
     parse_yes_no,
 )
 from gnomon.prompts import Sample
@@ -125,6 +126,8 @@ class JudgedMode(GeneratingMode):
     def _read(self, reply: str) -> Any:
         kind = self.judge.verdict
         if kind == "rating":
+            if self.judge.rating_read == "fastchat":
+                return parse_rating_fastchat(reply, self.judge.scale)
             return parse_rating(reply, self.judge.scale)
         if kind == "yes_no":
             return parse_yes_no(reply)

@@ -42,6 +42,27 @@ def parse_rating(reply: str, scale: int = 10) -> float:
     return value
 
 
+_FASTCHAT = (re.compile(r"\[\[(\d+\.?\d*)\]\]"), re.compile(r"\[(\d+\.?\d*)\]"))
+
+
+def parse_rating_fastchat(reply: str, scale: int = 10) -> float:
+    """FastChat's llm_judge reading of an MT-Bench reply: the first `[[N]]`, else the first
+    `[N]`. FastChat keeps any number it finds; here one outside 1..scale is refused, as
+    `parse_rating` refuses it, since a rating off the scale would move the mean."""
+    match = _FASTCHAT[0].search(reply) or _FASTCHAT[1].search(reply)
+    if match is None:
+        raise VerdictError(
+            f"no rating in the judge's reply (expected [[N]] or [N], N in 1-{scale}): "
+            + _quote(reply)
+        )
+    value = float(match.group(1))
+    if not 1 <= value <= scale:
+        raise VerdictError(
+            f"the judge's rating {match.group(1)} is outside 1-{scale}: {_quote(reply)}"
+        )
+    return value
+
+
 # A pairwise label, read as the first answer's (A's) result: 1 win, 0.5 tie, 0 loss.
 PAIRWISE = {
     "A>>B": 1.0, "A>B": 1.0, "A=B": 0.5, "B>A": 0.0, "B>>A": 0.0,
