@@ -207,7 +207,11 @@ def samples_view(
     corpus = scale_of(headline, spec).corpus
     if corpus:
         verdict = None
-    result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
+    judge = spec.get("judge") if isinstance(spec.get("judge"), dict) else None
+    result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict, judge=judge)
+    # samples with no score (a judgment no reply could be read from): their reasons keep the
+    # judge's raw replies, shown beside the scored ones so a reader sees what was left out
+    failed = [f for f in store.failures(run_id) if f["bench"] == bench]
     model = next((m for m in board.models if m.key == run["model_key"]), None)
     # the column this run stands in (a 0-shot run's is `mmlu@0shot`), else the benchmark's own
     entries = model.entries.values() if model else ()
@@ -226,6 +230,7 @@ def samples_view(
             "filters": ("all",) if corpus else FILTERS,
             "corpus_headline": headline if corpus else None,
             "flags": _flag_counts(store, run_id, bench),
+            "failures": failed,
         },
     )
 
