@@ -33,7 +33,7 @@ SUBJECT = {
 SCRIPT_REPLY = "Fine. <script>window.__gnomon_pwned = 1</script> Rating: [[8]]"
 UNREADABLE_ONCE = "Hmm, I wonder about turn two."
 REFUSED = "I will not rate <b>this</b> one."
-PAIRWISE_REPLY = "A reads better. [[A>B]]"
+PAIRWISE_REPLY = "A reads better \ud800. [[A>B]]"  # a lone surrogate: shown as U+FFFD
 BROKEN_ARGUMENTS = '{"base": 10, "height": '  # no JSON: the checker refuses it as written
 
 
@@ -68,12 +68,12 @@ class Scripted:
         return SCRIPT_REPLY
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        from fastapi import FastAPI, Response
 
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
+        def chat(body: dict) -> Response:
             message: dict[str, Any] = {"role": "assistant", "content": None}
             last = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
             if body.get("tools"):
@@ -86,11 +86,13 @@ class Scripted:
                 message["content"] = self.judge("\n\n".join(m["content"] for m in body["messages"]))
             else:
                 message["content"] = SUBJECT[last]
-            return {
+            reply = {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
             }
+            # ASCII JSON: a lone surrogate travels as its \u escape, as a real server sends it
+            return Response(json.dumps(reply), media_type="application/json")
 
         return app
 

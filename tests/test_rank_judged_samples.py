@@ -63,7 +63,8 @@ def _assert_judged_pages(chat: str, paired: str) -> None:
     # pairwise: both orders, each labelled, each verdict
     assert 'reply 1 (model as A, baseline as B): <code class="verdict">A&gt;B</code>' in paired
     assert 'reply 2 (baseline as A, model as B): <code class="verdict">A&gt;B</code>' in paired
-    assert paired.count(escape(PAIRWISE_REPLY)) == 4  # 2 samples x 2 orders
+    shown = escape(PAIRWISE_REPLY.replace("\ud800", "\ufffd"))
+    assert paired.count(shown) == 4  # 2 samples x 2 orders
 
 
 def _assert_tool_page(page: str, function: str) -> None:
