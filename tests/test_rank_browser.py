@@ -851,12 +851,14 @@ def test_judged_and_tool_samples_stay_text(tab: Tab, tmp_path: Path) -> None:
             for base, suffix in ((f"{url}/run", ""), (site.as_uri() + "/run", "/all-1.html")):
                 tab.open(f"{base}/{built['judged']}/chat{suffix}")
                 assert_inert(tab, "judged samples")
-                replies = tab.texts("pre.judge-reply")
+                replies = tab.texts(".judgment pre.judge-reply")
                 assert replies == [SCRIPT_REPLY, "Second turn: Rating: [[6]]"]
                 assert tab.texts("code.verdict") == ["8", "6"]
                 assert tab.texts("pre.turn-answer") == ["The answer is 3.", "Yes: 3 <i>surely</i>."]
                 failure = tab.texts("details.failures .failure pre.reason")
                 assert len(failure) == 1 and "I will not rate <b>this</b> one." in failure[0]
+                raw = tab.texts("details.failures pre.judge-reply.raw")
+                assert raw == ["I will not rate <b>this</b> one."] * 6
                 tab.open(f"{base}/{built['tools']}/bfcl_simple{suffix}")
                 assert_inert(tab, "tool samples", literal=False)
                 assert tab.texts("pre.call-arguments") == [BROKEN_ARGUMENTS.strip()]

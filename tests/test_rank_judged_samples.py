@@ -24,7 +24,10 @@ from judged_store import (
 from loopback import running
 from markupsafe import escape
 
+from gnomon.modes.verdicts import VerdictError
+from gnomon.pipeline.scoring import _unreadable
 from gnomon.rank.export import export_site
+from gnomon.rank.sample_detail import failure
 from gnomon.rank.web import create_app
 from gnomon.store import Store
 
@@ -57,8 +60,10 @@ def _assert_judged_pages(chat: str, paired: str) -> None:
     # the failed judgment: not scored, its raw replies shown (escaped), 3 attempts
     failed = re.search(r'<details class="failures".*?</details>', chat, re.S)
     assert failed is not None and 'data-sample="q2"' in failed.group(0)
-    # every attempt's raw reply, for both turns: 2 x 3, as JSON strings
-    assert failed.group(0).count("&#34;I will not rate &lt;b&gt;this&lt;/b&gt; one.&#34;") == 6
+    # every attempt's raw reply, for both turns (2 x 3), each as the judge wrote it
+    raw = '<pre class="output judge-reply raw">I will not rate &lt;b&gt;this&lt;/b&gt; one.</pre>'
+    assert failed.group(0).count(raw) == 6
+    assert "judgment failed after 3 attempts: no rating" in failed.group(0)
     assert "<b>this</b>" not in chat
     # pairwise: both orders, each labelled, each verdict
     assert 'reply 1 (model as A, baseline as B): <code class="verdict">A&gt;B</code>' in paired
@@ -123,3 +128,19 @@ def test_runs_show_prints_judge_replies_turns_and_calls(judged_store: dict) -> N
                       env=KEYED)).stdout  # fmt: skip
     assert f"call {judged_store['function']!r} arguments {BROKEN_ARGUMENTS!r}" in calls
     assert "checker: " in calls and "not JSON" in calls
+
+
+def test_failed_judgment_reasons_give_back_each_raw_reply() -> None:
+    """The replies come out of the reason exactly as the judge wrote them, whatever they hold
+    (the separator, quotes, newlines, JSON); a reason of another form is shown whole."""
+    replies = ['a " | "b', "line\nnext <b>x</b>", '{"json": 1}', "", '; raw replies: "z"']
+    reason = _unreadable(VerdictError("no rating"), {0: replies[:2], 1: replies[2:]})
+    parsed = failure(reason)
+    assert parsed["replies"] == replies
+    assert parsed["reason"] == "judgment failed after 3 attempts: no rating"
+    for other in (
+        "the judge could not answer: timeout",
+        'x; raw replies: "open',
+        "x; raw replies: 1",
+    ):
+        assert failure(other) == {"reason": other, "replies": []}

@@ -5,9 +5,11 @@ shown in), the tool calls as the model wrote them. Shared by the sample pages an
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 ORDERS = ("model as A, baseline as B", "baseline as A, model as B")
+RAW_REPLIES = "; raw replies: "  # how a failed judgment's reason lists its replies (JSON strings)
 
 
 def turns(prompt: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -76,6 +78,29 @@ def tool_calls(payload: dict[str, Any]) -> list[dict[str, str]] | None:
         for c in calls
         if isinstance(c, dict)
     ]
+
+
+def failure(reason: str) -> dict[str, Any]:
+    """A failed sample's reason, with a failed judgment's raw replies taken out of their JSON
+    quoting (each shown as the judge wrote it, newlines and all); a reason in another form is
+    shown whole."""
+    head, sep, tail = reason.partition(RAW_REPLIES)
+    if not sep:
+        return {"reason": reason, "replies": []}
+    decoder, replies, at = json.JSONDecoder(), [], 0
+    try:
+        while at < len(tail):
+            reply, at = decoder.raw_decode(tail, at)
+            if not isinstance(reply, str):
+                raise ValueError("not a reply")
+            replies.append(reply)
+            if tail.startswith(" | ", at):
+                at += 3
+            elif at < len(tail):
+                raise ValueError("not a list of replies")
+    except ValueError:
+        return {"reason": reason, "replies": []}
+    return {"reason": head, "replies": replies}
 
 
 def _text(value: Any) -> str:
