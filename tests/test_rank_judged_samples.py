@@ -7,6 +7,7 @@ app over HTTP, the static export on disk and `gnomon runs show`.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,19 @@ def test_failed_judgment_reasons_give_back_each_raw_reply() -> None:
         "x; raw replies: 1",
     ):
         assert failure(other) == {"reason": other, "replies": []}
+
+
+def test_many_failures_are_capped_on_the_page(judged_store: dict, tmp_path: Path) -> None:
+    """A run where most judgments failed: the page lists the first ones and says how many."""
+    path = tmp_path / "store.sqlite"
+    shutil.copy(judged_store["path"], path)
+    run = judged_store["judged"]
+    store = Store(path)
+    store.add_failures(
+        run, "chat", [(f"x{i}", f"the judge could not answer: {i}") for i in range(60)]
+    )
+    store.close()
+    with running(create_app(path)) as base, httpx.Client(base_url=base) as client:
+        page = client.get(f"/run/{run}/chat").text
+    assert "61 samples not scored" in page and "the first 50;" in page
+    assert page.count('<div class="failure"') == 50
