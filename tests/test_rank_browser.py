@@ -836,6 +836,37 @@ def test_real_store_pages(tab: Tab, real_rank_store: Path) -> None:
         store.close()
 
 
+def test_judged_and_tool_samples_stay_text(tab: Tab, tmp_path: Path) -> None:
+    """A judge reply holding a <script>, a model answer holding markup, a failed judgment's raw
+    replies and a tool call's broken arguments: shown as text, served and exported, and nothing
+    runs once every fold is opened."""
+    from judged_store import BROKEN_ARGUMENTS, SCRIPT_REPLY, build_judged_store
+
+    built = build_judged_store(tmp_path / "judged")
+    store = Store(built["path"], create=False)
+    site = tmp_path / "site"
+    try:
+        export_site(store, site, compare_top=0)
+        with running(create_app(built["path"])) as url:
+            for base, suffix in ((f"{url}/run", ""), (site.as_uri() + "/run", "/all-1.html")):
+                tab.open(f"{base}/{built['judged']}/chat{suffix}")
+                assert_inert(tab, "judged samples")
+                replies = tab.texts(".judgment pre.judge-reply")
+                assert replies == [SCRIPT_REPLY, "Second turn: Rating: [[6]]"]
+                assert tab.texts("code.verdict") == ["8", "6"]
+                assert tab.texts("pre.turn-answer") == ["The answer is 3.", "Yes: 3 <i>surely</i>."]
+                failure = tab.texts("details.failures .failure pre.reason")
+                assert len(failure) == 1 and "I will not rate <b>this</b> one." in failure[0]
+                raw = tab.texts("details.failures pre.judge-reply.raw")
+                assert raw == ["I will not rate <b>this</b> one."] * 6
+                tab.open(f"{base}/{built['tools']}/bfcl_simple{suffix}")
+                assert_inert(tab, "tool samples", literal=False)
+                assert tab.texts("pre.call-arguments") == [BROKEN_ARGUMENTS.strip()]
+                assert "not JSON" in tab.texts(".checker-error pre.reason")[0]
+    finally:
+        store.close()
+
+
 def test_static_export_in_the_browser(tab: Tab, synthetic: Site, tmp_path: Path) -> None:
     """The exported site opened from disk: same figures, working sort, links, picker, sample
     pages with their pagination and in-page search, charts from its own static/ folder."""

@@ -149,6 +149,7 @@ def runs_show(
     for failed in db.failures(run["run_id"]):  # not scored, with why (a judge's raw replies)
         line = f"failed: {failed['bench']} {failed['sample_id']}: {failed['reason']}"
         out.print(line, markup=False, highlight=False)
+    judges = {b["bench"]: b["spec"].get("judge") for b in db.run_benches(run["run_id"])}
     shown = 0
     for sample in db.samples(run["run_id"], bench):
         if shown >= samples:
@@ -163,8 +164,38 @@ def runs_show(
         out.print(Text.assemble(mark, verdict))  # model text is never read as markup
         if "output" in sample:
             out.print(f"output: {sample['output']!r}", markup=False, highlight=False)
+        _print_detail(sample, judges.get(sample["bench"]))
         for i, run in enumerate(sample.get("runs", [])):  # code: why each completion failed
             out.print(f"completion {i}: {run['status']}: {run['reason']}")
             for stream in ("stdout", "stderr"):
                 if run.get(stream):
                     out.print(f"  {stream}: {run[stream]!r}")
+
+
+def _print_detail(sample: dict, judge: dict | None) -> None:
+    """What a judged or tool-use score rests on: reasoning, each turn, the tool calls as written
+    and the checker's reason, each judge reply with its verdict. Printed as repr, one line each,
+    so no model text can move the cursor or pass for gnomon's own output."""
+    from gnomon.rank.sample_detail import judgments, tool_calls, turns
+
+    def say(line: str) -> None:
+        out.print(line, markup=False, highlight=False)
+
+    if sample.get("reasoning"):
+        say(f"reasoning: {sample['reasoning']!r}")
+    for t in turns(sample["prompt"], sample):
+        if t["question"] is not None and t["turn"] > 1:
+            say(f"turn {t['turn']} question: {t['question']!r}")
+        say(f"turn {t['turn']} answer: {t['answer']!r}")
+    calls = tool_calls(sample)
+    if calls is not None:
+        say(f"tool calls: {len(calls)}" + ("" if calls else " (none)"))
+        for c in calls:
+            say(f"  call {c['name']!r} arguments {c['arguments']!r}")
+    if sample.get("error"):
+        say(f"checker: {sample['error']!r}")
+    for j in judgments(sample, judge):
+        where = f" ({j['where']})" if j["where"] else ""
+        for k, text in enumerate(j["retries"], 1):
+            say(f"judge reply {j['index']}{where}, unreadable attempt {k}: {text!r}")
+        say(f"judge reply {j['index']}{where}: verdict {j['verdict']} from {j['reply']!r}")

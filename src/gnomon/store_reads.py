@@ -27,6 +27,11 @@ SHOWN_FIELDS: tuple[str, ...] = (
     "target_text",
     "target",
     "choices",
+    "turn_outputs",  # a conversation's answers, a judge's replies, the tool calls as written
+    "judge_replies",
+    "judge_retries",
+    "tool_calls",
+    "error",
 )
 # a headline metric's value for one sample: (value, cluster, results rowid)
 MetricValue = tuple[float, str | None, int]

@@ -10,6 +10,7 @@ from typing import Any
 from gnomon.rank import charts
 from gnomon.rank.board import Board, Entry, Model, corpus_of
 from gnomon.rank.compare import compare, disagreements
+from gnomon.rank.sample_detail import failure
 from gnomon.rank.samples import FILTERS, sample_page
 from gnomon.rank.scale import scale_of
 from gnomon.stats import Score
@@ -179,6 +180,9 @@ def compare_page(
     )
 
 
+FAILURES_SHOWN = 50  # a page lists this many unscored samples; `gnomon runs show` lists all
+
+
 def samples_view(
     store: Store,
     board: Board,
@@ -207,7 +211,14 @@ def samples_view(
     corpus = scale_of(headline, spec).corpus
     if corpus:
         verdict = None
-    result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict)
+    judge = spec.get("judge") if isinstance(spec.get("judge"), dict) else None
+    result = sample_page(store, run_id, bench, chosen, query, page, verdict=verdict, judge=judge)
+    # samples with no score (a judgment no reply could be read from): their reasons keep the
+    # judge's raw replies, shown beside the scored ones so a reader sees what was left out
+    failed = [f for f in store.failures(run_id) if f["bench"] == bench]
+    shown_failures = [
+        {"sample_id": f["sample_id"], **failure(f["reason"])} for f in failed[:FAILURES_SHOWN]
+    ]
     model = next((m for m in board.models if m.key == run["model_key"]), None)
     # the column this run stands in (a 0-shot run's is `mmlu@0shot`), else the benchmark's own
     entries = model.entries.values() if model else ()
@@ -226,6 +237,8 @@ def samples_view(
             "filters": ("all",) if corpus else FILTERS,
             "corpus_headline": headline if corpus else None,
             "flags": _flag_counts(store, run_id, bench),
+            "failures": shown_failures,
+            "failed_total": len(failed),
         },
     )
 

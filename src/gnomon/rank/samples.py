@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gnomon.rank.sample_detail import judgments, tool_calls, turns
 from gnomon.store import Store
 from gnomon.store_reads import SampleFilter, StoredSample
 
@@ -37,15 +38,17 @@ def sample_page(
     page: int = 1,
     per_page: int = PER_PAGE,
     verdict: str | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> SamplePage:
     """`verdict` names the metric whose value 1 makes a sample correct, where that is not the
-    stored `correct` flag (a choice benchmark reported by acc_norm: the flag follows acc). A page
-    past the last one shows the last."""
+    stored `correct` flag (a choice benchmark reported by acc_norm: the flag follows acc). `judge`
+    is the spec's judge section, which tells what each stored judge reply judged. A page past the
+    last one shows the last."""
     found = store.sample_slice(
         run_id, bench, filter, query, (max(1, page) - 1) * per_page, per_page, verdict
     )
     pages = max(1, -(-found.total // per_page))
-    rows = [_sample(r, verdict) for r in found.rows]
+    rows = [_sample(r, verdict, judge) for r in found.rows]
     return SamplePage(
         run_id,
         bench,
@@ -60,7 +63,9 @@ def sample_page(
     )
 
 
-def _sample(row: StoredSample, verdict: str | None = None) -> dict[str, Any]:
+def _sample(
+    row: StoredSample, verdict: str | None = None, judge: dict[str, Any] | None = None
+) -> dict[str, Any]:
     payload, metrics = row.payload, row.metrics
     correct = metrics.get(verdict) == 1 if verdict else row.correct
     logprobs = payload.get("choice_logprobs")
@@ -95,4 +100,8 @@ def _sample(row: StoredSample, verdict: str | None = None) -> dict[str, Any]:
         "truncated": bool(payload.get("truncated")),
         "reasoning": payload.get("reasoning"),
         "cut_at_max_tokens": bool(payload.get("cut_at_max_tokens")),
+        "turns": turns(row.prompt, payload),
+        "judgments": judgments(payload, judge),
+        "tool_calls": tool_calls(payload),
+        "error": payload.get("error"),  # why a checker (BFCL's) refused the answer
     }
