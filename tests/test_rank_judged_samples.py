@@ -51,9 +51,10 @@ def _assert_judged_pages(chat: str, paired: str) -> None:
         assert escape(text) in chat, text
     assert "<script>window" not in chat and "&lt;script&gt;window.__gnomon_pwned" in chat
     assert "<i>surely</i>" not in chat
-    # each turn's answer; a follow-up question the result does not keep is marked, not invented
+    # each turn's question and answer, the follow-up as the result keeps it
     assert '<pre class="output turn-answer">The answer is 3.</pre>' in chat
-    assert re.search(r'data-turn="2"><small>turn 2: question</small><small class="note">', chat)
+    assert '<pre class="prompt turn-question">Are you sure about ' in chat  # FOLLOW_UP, rendered
+    assert "(not stored)" not in chat
     # each reply with the verdict read from it, and the turn it judged
     assert re.search(r"reply 1 \(turn 1\): <code class=\"verdict\">8</code>", chat)
     assert re.search(r"reply 2 \(turn 2\): <code class=\"verdict\">6</code>", chat)

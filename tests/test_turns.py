@@ -170,6 +170,10 @@ def test_turn_two_carries_the_models_own_answer_and_is_stored(
     samples = out_samples(bench_dir)
     assert all(s["correct"] for s in samples.values())  # the last turn is the one scored
     assert samples["r1"]["turn_outputs"] == ["beta", "BETA"]
+    assert samples["r1"]["turn_questions"] == [
+        by_word["beta"][0]["content"],
+        by_word["beta"][2]["content"],
+    ]
     assert samples["r1"]["prediction"] == "BETA"
 
     asked = len(scripted.bodies)

@@ -20,7 +20,7 @@ from gnomon.errors import UserError
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.hub.spec import Extractor as ExtractorSpec
 from gnomon.modes.base import Answer, answer_facts, output_answer
-from gnomon.modes.turns import GeneratingMode
+from gnomon.modes.turns import GeneratingMode, questions
 from gnomon.prompts import Sample
 from gnomon.requests import Request
 from gnomon.scoring.extractors import (
@@ -188,6 +188,7 @@ class GenerateMode(GeneratingMode):
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
+            result["turn_questions"] = questions(sample)  # the browser shows the whole exchange
         return result
 
     def _registered_result(

@@ -32,7 +32,7 @@ from gnomon.engines.base import GenerateRequest, GenerateResult
 from gnomon.hub.spec import BenchmarkSpec
 from gnomon.judge_prompt import JudgePrompt
 from gnomon.modes.pairwise_items import corpus_items
-from gnomon.modes.turns import GeneratingMode
+from gnomon.modes.turns import GeneratingMode, questions
 from gnomon.modes.verdicts import (
     PAIRWISE,
     PARSER_VERSION,
@@ -172,6 +172,7 @@ class JudgedMode(GeneratingMode):
         }
         if self.multi_stage:
             result["turn_outputs"] = [a.text for a in answers]
+            result["turn_questions"] = questions(sample)  # the browser shows the whole exchange
         if self.judge.verdict == "pairwise":
             result |= self._corpus(sample, parsed, metrics["win_rate"], answers[-1].text)
         return result
