@@ -136,3 +136,21 @@ def test_judge_limits_are_checked_in_one_line(bench_dir: Path) -> None:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and option in proc.stderr
     proc = run(bench_dir, "http://127.0.0.1:9/v1", "--judge-timeout", "inf")
     assert proc.returncode == 2 and "--judge-timeout inf: give a number of seconds" in proc.stderr
+
+
+def test_sampling_a_judged_benchmark_is_refused_in_one_line(
+    bench_dir: Path, server: tuple[Scripted, str]
+) -> None:
+    scripted, url = server
+    for given in (("--samples", "4"), ("--temperature", "0.7")):
+        proc = run(bench_dir, url, *given)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        line = " ".join(proc.stderr.split())  # rich wraps the line
+        said = f"so {' '.join(given)} would be ignored"
+        assert "rated is scored by a judge from one greedy answer per prompt" in line, line
+        assert said in line
+        assert "--judge-samples K" in line
+    assert not scripted.requests  # refused before anything was asked
+    # greedy (the default, or said outright) is what a judged benchmark does: accepted
+    ok(run(bench_dir, url, "--samples", "1", "--temperature", "0"))
+    assert scripted.count("subject") == 2 and scripted.count("judge") == 2
