@@ -129,9 +129,7 @@ def check_judge(specs: Sequence[BenchmarkSpec], judge: object | None) -> None:
         raise UserError(f"{', '.join(judged)} {are} scored by a judge model: name one with --judge")
 
 
-def check_sampling(
-    specs: Sequence[BenchmarkSpec], samples: int, temperature: float | None
-) -> None:
+def check_sampling(specs: Sequence[BenchmarkSpec], samples: int, temperature: float | None) -> None:
     """`--samples k` / `--temperature` sample the model's answers where a benchmark averages
     them (code: pass@k, chat: avg@k); a judge scores one greedy answer per prompt, so on a judged
     benchmark they would be ignored, and a run that says it sampled would not have: refused up
