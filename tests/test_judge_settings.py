@@ -21,6 +21,10 @@ import pytest
 from gnomon_cli import ENV, gnomon, ok
 from loopback import running
 
+from gnomon.rank.board import load_board
+from gnomon.rank.serialize import board_json
+from gnomon.store import Store
+
 ROWS = [{"id": f"q{i}", "question": f"What is 2+{i}?", "reference": str(2 + i)} for i in (1, 2)]
 KEYED = {**ENV, "OPENAI_API_KEY": "sk-test", "COLUMNS": "200"}
 
@@ -93,9 +97,9 @@ def server() -> Iterator[tuple[Scripted, str]]:
         yield scripted, f"{url}/v1"
 
 
-def run(bench_dir: Path, url: str, *extra: object) -> Any:
+def run(bench_dir: Path, url: str, *extra: object, model: str = "subject") -> Any:
     return gnomon(
-        "run", "--model", "openai:subject", "--base-url", url, "--chat-api",
+        "run", "--model", f"openai:{model}", "--base-url", url, "--chat-api",
         "--bench", bench_dir / "rated.yaml", "--store", bench_dir / "store.sqlite",
         "--judge", "openai:judge", "--judge-base-url", url, *extra, env=KEYED,
     )  # fmt: skip
@@ -154,3 +158,35 @@ def test_sampling_a_judged_benchmark_is_refused_in_one_line(
     # greedy (the default, or said outright) is what a judged benchmark does: accepted
     ok(run(bench_dir, url, "--samples", "1", "--temperature", "0"))
     assert scripted.count("subject") == 2 and scripted.count("judge") == 2
+
+
+def test_judge_samples_keep_the_judge_prompt_hash_and_are_shown_apart(
+    bench_dir: Path, server: tuple[Scripted, str]
+) -> None:
+    """K ratings at a temperature ask the judge the same prompt as one greedy rating: the same
+    judge prompt hash (no "≠ judge prompt" on the board), the sampling shown beside it."""
+    scripted, url = server
+    once = ok(run(bench_dir, url, "--out", bench_dir / "once"))
+    thrice = ok(run(bench_dir, url, "--judge-samples", "3", "--out", bench_dir / "thrice",
+                    model="other"))  # fmt: skip
+    assert scripted.count("judge") == 2 + 2 * 3  # the repeats were asked: another scorer
+    first, second = (
+        json.loads((bench_dir / d / "results.json").read_text())["benchmarks"]["rated"]
+        for d in ("once", "thrice")
+    )
+    assert first["judge_prompt_hash"] == second["judge_prompt_hash"]
+    assert "judge_sampling" not in first
+    assert second["judge_sampling"] == "3 ratings of each answer at temperature 0.7"
+    line = " ".join(thrice.stdout.split())
+    assert f"judge prompt {second['judge_prompt_hash']}, 3 ratings of each answer at " in line
+    assert "ratings of each" not in once.stdout
+    db = Store(bench_dir / "store.sqlite", create=False)
+    try:
+        board = load_board(db)
+    finally:
+        db.close()
+    entries = {m.name.split(":")[-1].split("@")[0]: m.entries["rated"] for m in board.models}
+    assert not any(e.odd_judge_prompt for e in entries.values())
+    assert entries["other"].judge_sampling and entries["subject"].judge_sampling is None
+    shown = json.dumps(board_json(board))
+    assert '"judge_sampling": "3 ratings of each answer at temperature 0.7"' in shown
