@@ -140,6 +140,10 @@ def test_judge_limits_are_checked_in_one_line(bench_dir: Path) -> None:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and option in proc.stderr
     proc = run(bench_dir, "http://127.0.0.1:9/v1", "--judge-timeout", "inf")
     assert proc.returncode == 2 and "--judge-timeout inf: give a number of seconds" in proc.stderr
+    # --help says what they default to (in brackets that rich must not take for markup)
+    shown = " ".join(ok(gnomon("run", "--help", env={**KEYED, "COLUMNS": "300"})).stdout.split())
+    assert "retries of a failed request [run: --max-retries; score: 6]" in shown
+    assert "seconds for one request [run: --timeout; score: 60]" in shown
 
 
 def test_sampling_a_judged_benchmark_is_refused_in_one_line(

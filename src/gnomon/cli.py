@@ -64,20 +64,21 @@ JudgeModelIdOpt = Annotated[
 JudgeRetriesOpt = Annotated[
     int | None,
     typer.Option(
-        min=0, help="an openai: judge's retries of a failed request [run: --max-retries; score: 6]"
+        min=0,
+        help="an openai: judge's retries of a failed request \\[run: --max-retries; score: 6]",
     ),
 ]
 JudgeTimeoutOpt = Annotated[
     float | None,
     typer.Option(
-        min=0.001, help="an openai: judge's seconds for one request [run: --timeout; score: 60]"
+        min=0.001, help="an openai: judge's seconds for one request \\[run: --timeout; score: 60]"
     ),
 ]
 JudgeSamplesOpt = Annotated[
     int | None,
     typer.Option(
         min=1, max=100, help="rating judges: rate each answer K times, sampling, and report "
-        "the ratings' mean and their spread (rating_spread) [the spec's, default 1]",
+        "the ratings' mean and their spread (rating_spread) \\[the spec's, default 1]",
     ),
 ]  # fmt: skip
 
@@ -123,7 +124,7 @@ def run(
         typer.Option(
             min=1,
             help="tokens each generation may use, for every generating benchmark of the run "
-            "[each spec's own budget]",
+            "\\[each spec's own budget]",
         ),
     ] = None,
     store: StoreOpt = None,
