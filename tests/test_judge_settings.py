@@ -140,6 +140,11 @@ def test_judge_limits_are_checked_in_one_line(bench_dir: Path) -> None:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and option in proc.stderr
     proc = run(bench_dir, "http://127.0.0.1:9/v1", "--judge-timeout", "inf")
     assert proc.returncode == 2 and "--judge-timeout inf: give a number of seconds" in proc.stderr
+    for judge in ((), ("--judge", "hf:some/dir")):  # no judge, or one that is not served
+        proc = gnomon("run", "--model", "hf:x", "--bench", bench_dir / "rated.yaml",
+                      *judge, "--judge-timeout", "5", env=KEYED)  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "--judge-max-retries and --judge-timeout are for a served judge" in proc.stderr
     # --help says what they default to (in brackets that rich must not take for markup)
     shown = " ".join(ok(gnomon("run", "--help", env={**KEYED, "COLUMNS": "300"})).stdout.split())
     assert "retries of a failed request [run: --max-retries; score: 6]" in shown

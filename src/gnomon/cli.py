@@ -194,6 +194,7 @@ def run(
         judge, judge_base_url, judge_api_key_env, judge_model_id,
         max_retries=max_retries if judge_max_retries is None else judge_max_retries,
         timeout=timeout if judge_timeout is None else judge_timeout,
+        own_limits=judge_max_retries is not None or judge_timeout is not None,
     )  # fmt: skip
     options = RunOptions(
         model=parse_model(model, revision),
@@ -259,15 +260,19 @@ def _judge_options(
     *,
     max_retries: int | None = None,
     timeout: float | None = None,
+    own_limits: bool = False,
 ) -> tuple[ModelRef | None, ApiSettings | None]:
     """The judge's model and, for a served one, how to reach it (always its chat API). A served
     judge is a request like the model's: a run's `--max-retries` / `--timeout` hold for it too
     (the caller passes them), so `--max-retries 0` never waits through a judge's backoff."""
     from gnomon.engines import ApiSettings, parse_model
 
+    served_only = "--judge-max-retries and --judge-timeout are for a served judge (openai:)"
     if judge is None:
         if base_url is not None or model_id is not None:
             raise UserError("--judge-base-url and --judge-model-id describe a judge: add --judge")
+        if own_limits:
+            raise UserError(served_only + ": add --judge")
         return None, None
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UserError(f"--judge-timeout {timeout}: give a number of seconds above 0")
@@ -277,6 +282,8 @@ def _judge_options(
         raise UserError(str(exc).replace("--model", "--judge")) from None
     if ref.engine != "openai" and (base_url is not None or model_id is not None):
         raise UserError("--judge-base-url and --judge-model-id are for a served judge (openai:)")
+    if ref.engine != "openai" and own_limits:
+        raise UserError(served_only)
     limits = {"max_retries": max_retries, "timeout": timeout}
     given = {k: v for k, v in limits.items() if v is not None}
     return ref, ApiSettings(base_url, api_key_env, chat=True, model_id=model_id, **given)
@@ -384,6 +391,7 @@ def score(
     judge_ref, judge_api = _judge_options(
         judge, judge_base_url, judge_api_key_env, judge_model_id,
         max_retries=judge_max_retries, timeout=judge_timeout,
+        own_limits=judge_max_retries is not None or judge_timeout is not None,
     )  # fmt: skip
     quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
     (spec,) = _judge_samples([resolve(bench)], judge_samples)
