@@ -221,3 +221,26 @@ def test_real_runs_in_three_settings(tmp_path: Path, chat_llama_dir: Path, data_
     }  # fmt: skip
     assert len({e.run_id for e in model.entries.values()}) == 3
     assert model.overall.value == pytest.approx(model.entries["mmlu"].score.value)
+
+
+def test_sampling_is_a_setting_only_where_the_benchmark_samples() -> None:
+    """`--samples k` / `--temperature` change what code and chat benchmarks measure (pass@k over
+    k completions, avg@k); a choice, base-generation or judged benchmark answered greedily all
+    the same stands with the greedy runs."""
+    from gnomon.rank.settings import setting_of
+
+    code = {"mode": "code", "generation": {"max_tokens": 512}}
+    chat = {"mode": "generate", "prompt": {"chat": True}, "generation": {"max_tokens": 64}}
+    sampled = {"samples": 10, "temperature": None}
+    assert setting_of(None, code, sampled, "hf:m").suffix == "n10"
+    assert setting_of(None, code, {"samples": 10, "temperature": 0.2}, "hf:m").suffix == "n10t0.2"
+    assert setting_of(None, chat, {"samples": 1, "temperature": 0.7}, "hf:m").suffix == "t0.7"
+    assert setting_of(None, chat, {"samples": 1, "temperature": 0.0}, "hf:m").standard
+    assert setting_of(None, chat, {"samples": 8}, "file:a.jsonl").label == "avg@8"
+    for greedy in (
+        {"mode": "choice"},
+        {"mode": "generate", "generation": {"max_tokens": 64}},
+        {"mode": "judged", "prompt": {"chat": True}},
+        {**chat, "extract": [{"name": "judge", "kind": "judge"}]},
+    ):
+        assert setting_of(None, greedy, sampled, "hf:m").standard, greedy

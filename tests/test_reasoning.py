@@ -245,6 +245,38 @@ def test_samples_average_over_k_answers(served: tuple[Reasoner, str], tmp_path: 
     assert summary(proc.stdout) == (2, 0, 2)  # greedy is another request
 
 
+def test_sampled_runs_are_a_setting_of_their_own(
+    served: tuple[Reasoner, str], tmp_path: Path
+) -> None:
+    """avg@k at a temperature is another measurement than one greedy answer: its own leaderboard
+    column (by k and temperature), never the greedy column nor its means, however new."""
+    _, url = served
+    data = write_rows(tmp_path / "data", "math_500_chat", "test", math_rows())
+    store = tmp_path / "s.sqlite"
+    ok(gnomon(*served_run(url, data, store, tmp_path / "g"), env=KEYED))  # greedy: 2/5
+    for extra in (("--samples", 4, "--temperature", 0.6), ("--samples", 2)):  # sampled: 1/2
+        ok(gnomon(*served_run(url, data, store, tmp_path / "s", *extra), env=KEYED))
+    # said outright, greedy is greedy: the standard setting, the stored answers reused
+    proc = ok(gnomon(*served_run(url, data, store, tmp_path / "g1", "--samples", 1,
+                                 "--temperature", 0), env=KEYED))  # fmt: skip
+    assert summary(proc.stdout) == (5, 5, 0)
+    db = Store(store)
+    try:
+        board = load_board(db)
+    finally:
+        db.close()
+    assert set(board.benches) == {
+        "math_500_chat", "math_500_chat@avg4t0.6", "math_500_chat@avg2",
+    }  # fmt: skip
+    sampled = board.benches["math_500_chat@avg4t0.6"]
+    assert sampled.setting.label == "avg@4 at temperature 0.6" and not sampled.standard
+    assert board.benches["math_500_chat@avg2"].setting.label == "avg@2 at temperature 0.8"
+    (model,) = board.models
+    assert model.entries["math_500_chat"].score.value == pytest.approx(2 / 5)
+    assert model.entries["math_500_chat@avg4t0.6"].score.value == pytest.approx(1 / 2)
+    assert model.overall.value == pytest.approx(2 / 5)  # the greedy score alone
+
+
 def test_score_reads_answers_after_their_thinking(tmp_path: Path) -> None:
     """`gnomon score` on another tool's raw outputs: `<think>` blocks are thinking, kept apart;
     a `\\boxed{}` inside them does not count."""

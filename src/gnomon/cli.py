@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,11 +61,24 @@ JudgeModelIdOpt = Annotated[
     str | None,
     typer.Option(help="an openai: judge's identity in the store, wherever it is served"),
 ]
+JudgeRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="an openai: judge's retries of a failed request \\[run: --max-retries; score: 6]",
+    ),
+]
+JudgeTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001, help="an openai: judge's seconds for one request \\[run: --timeout; score: 60]"
+    ),
+]
 JudgeSamplesOpt = Annotated[
     int | None,
     typer.Option(
         min=1, max=100, help="rating judges: rate each answer K times, sampling, and report "
-        "the ratings' mean and their spread (rating_spread) [the spec's, default 1]",
+        "the ratings' mean and their spread (rating_spread) \\[the spec's, default 1]",
     ),
 ]  # fmt: skip
 
@@ -110,7 +124,7 @@ def run(
         typer.Option(
             min=1,
             help="tokens each generation may use, for every generating benchmark of the run "
-            "[each spec's own budget]",
+            "\\[each spec's own budget]",
         ),
     ] = None,
     store: StoreOpt = None,
@@ -166,6 +180,8 @@ def run(
     judge_api_key_env: JudgeKeyEnvOpt = "OPENAI_API_KEY",
     judge_model_id: JudgeModelIdOpt = None,
     judge_samples: JudgeSamplesOpt = None,
+    judge_max_retries: JudgeRetriesOpt = None,
+    judge_timeout: JudgeTimeoutOpt = None,
 ) -> None:
     """Evaluate a model on benchmarks; finished samples are reused, never recomputed."""
     from gnomon.engines import ApiSettings, parse_model
@@ -174,7 +190,12 @@ def run(
 
     api = ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm,
                       max_retries=max_retries, timeout=timeout, model_id=model_id)  # fmt: skip
-    judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
+    judge_ref, judge_api = _judge_options(
+        judge, judge_base_url, judge_api_key_env, judge_model_id,
+        max_retries=max_retries if judge_max_retries is None else judge_max_retries,
+        timeout=timeout if judge_timeout is None else judge_timeout,
+        own_limits=judge_max_retries is not None or judge_timeout is not None,
+    )  # fmt: skip
     options = RunOptions(
         model=parse_model(model, revision),
         specs=_judge_samples(resolve_many(bench), judge_samples),
@@ -232,22 +253,40 @@ def _judge_samples(specs: list[BenchmarkSpec], samples: int | None) -> list[Benc
 
 
 def _judge_options(
-    judge: str | None, base_url: str | None, api_key_env: str, model_id: str | None
+    judge: str | None,
+    base_url: str | None,
+    api_key_env: str,
+    model_id: str | None,
+    *,
+    max_retries: int | None = None,
+    timeout: float | None = None,
+    own_limits: bool = False,
 ) -> tuple[ModelRef | None, ApiSettings | None]:
-    """The judge's model and, for a served one, how to reach it (always its chat API)."""
+    """The judge's model and, for a served one, how to reach it (always its chat API). A served
+    judge is a request like the model's: a run's `--max-retries` / `--timeout` hold for it too
+    (the caller passes them), so `--max-retries 0` never waits through a judge's backoff."""
     from gnomon.engines import ApiSettings, parse_model
 
+    served_only = "--judge-max-retries and --judge-timeout are for a served judge (openai:)"
     if judge is None:
         if base_url is not None or model_id is not None:
             raise UserError("--judge-base-url and --judge-model-id describe a judge: add --judge")
+        if own_limits:
+            raise UserError(served_only + ": add --judge")
         return None, None
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UserError(f"--judge-timeout {timeout}: give a number of seconds above 0")
     try:
         ref = parse_model(judge)
     except UserError as exc:
         raise UserError(str(exc).replace("--model", "--judge")) from None
     if ref.engine != "openai" and (base_url is not None or model_id is not None):
         raise UserError("--judge-base-url and --judge-model-id are for a served judge (openai:)")
-    return ref, ApiSettings(base_url, api_key_env, chat=True, model_id=model_id)
+    if ref.engine != "openai" and own_limits:
+        raise UserError(served_only)
+    limits = {"max_retries": max_retries, "timeout": timeout}
+    given = {k: v for k, v in limits.items() if v is not None}
+    return ref, ApiSettings(base_url, api_key_env, chat=True, model_id=model_id, **given)
 
 
 def _choice_by_generation(choice_by: str, chat_api: bool) -> bool:
@@ -340,6 +379,8 @@ def score(
     judge_samples: JudgeSamplesOpt = None,
     device: Annotated[str, typer.Option(help="a local judge: auto, cpu, cuda, cuda:N")] = "auto",
     threads: ThreadsOpt = None,
+    judge_max_retries: JudgeRetriesOpt = None,
+    judge_timeout: JudgeTimeoutOpt = None,
 ) -> None:
     """Score answers made by another tool with the benchmark's own scorer, and store them."""
     from gnomon.hub import resolve
@@ -347,7 +388,11 @@ def score(
     from gnomon.score_file import score_file
     from gnomon.store import Store
 
-    judge_ref, judge_api = _judge_options(judge, judge_base_url, judge_api_key_env, judge_model_id)
+    judge_ref, judge_api = _judge_options(
+        judge, judge_base_url, judge_api_key_env, judge_model_id,
+        max_retries=judge_max_retries, timeout=judge_timeout,
+        own_limits=judge_max_retries is not None or judge_timeout is not None,
+    )  # fmt: skip
     quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
     (spec,) = _judge_samples([resolve(bench)], judge_samples)
     by_generation = _choice_by_generation(choice_by, False)

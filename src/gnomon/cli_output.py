@@ -83,7 +83,9 @@ def judge_line(report: BenchReport) -> str:
         reliable = f"spread of repeated ratings {_fmt(found.value, 3)} {ci}"
     return (
         f"{report.bench}: judged by {report.judge_name or report.judge} ({report.judge}), "
-        f"judge prompt {report.judge_prompt_hash or '—'}; {reliable}"
+        f"judge prompt {report.judge_prompt_hash or '—'}"
+        + (f", {report.judge_sampling}" if report.judge_sampling else "")
+        + f"; {reliable}"
     )
 
 

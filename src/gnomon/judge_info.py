@@ -3,9 +3,13 @@
 Shared by `gnomon run`'s report, `results.json`, the leaderboard and `gnomon judge-agreement`,
 so that each shows the same names and figures.
 
-- The judge prompt hash is a short hash of the spec's `judge` section as stored with the run
-  (template, system prompt, verdict format, token limit): the same section the scorer hash
-  covers, so two scores with different judge prompt hashes were judged differently.
+- The judge prompt hash is a short hash of what the judge is shown and how its reply is read:
+  the spec's `judge` section as stored with the run (templates, system prompts, verdict format,
+  labels, per-turn asking, token limit) less how often it is asked and at which temperature
+  (`samples`, `temperature`). Those are the judge's sampling, shown beside it
+  (`judge_sampling`): K ratings at a temperature ask the same prompt, and their mean rates on
+  the same scale as one greedy rating, so such runs share the prompt hash and the column (the
+  scorer hash, which covers the whole section, still keeps their scores apart in the store).
 - Reliability: for pairwise verdicts the share of verdicts that flip when the two answers swap
   places (1 - the mean `position_consistency`); for ratings the spread of repeated judgments
   when the judge samples (`rating_spread`, when the run has it). Neither is there for others.
@@ -21,20 +25,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon import text
+from gnomon.hub.spec_parts import SAMPLED_JUDGE_TEMPERATURE as SAMPLED_TEMPERATURE
 from gnomon.stats import Score
 
 FLIPS = "position_flip_rate"
 SPREAD = "rating_spread"
 
 
+# how the judge is sampled, with each field's value for one greedy judgment: not its prompt
+SAMPLING_DEFAULTS: dict[str, Any] = {"samples": 1, "temperature": None}
+
+
 def judge_prompt_hash(spec: Mapping[str, Any]) -> str | None:
-    """The short hash of a spec's judge section (the spec as stored, or `model_dump()`);
-    None for a spec without a judge."""
+    """The short hash of a spec's judge section (the spec as stored, or `model_dump()`) with its
+    sampling set to one greedy judgment, so a run asking K times hashes as a run asking once
+    (and a stored spec hashes as it did before K existed); None for a spec without a judge."""
     judge = spec.get("judge")
     if not isinstance(judge, Mapping):
         return None
-    blob = json.dumps(judge, sort_keys=True, ensure_ascii=False)
+    prompt = dict(judge)
+    for name, default in SAMPLING_DEFAULTS.items():
+        if name in prompt:
+            prompt[name] = default
+    blob = json.dumps(prompt, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode(blob)).hexdigest()[:8]
+
+
+def judge_sampling(spec: Mapping[str, Any]) -> str | None:
+    """`3 ratings at temperature 0.7` where the judge is asked more than once or samples;
+    None for one greedy judgment (or no judge)."""
+    judge = spec.get("judge")
+    if not isinstance(judge, Mapping):
+        return None
+    k = judge.get("samples") or 1
+    given = judge.get("temperature")
+    temperature = given if given is not None else (SAMPLED_TEMPERATURE if k > 1 else 0.0)
+    if k == 1 and not temperature:
+        return None
+    asked = f"{k} ratings of each answer" if k > 1 else "one judgment"
+    return f"{asked} at temperature {temperature:g}"
 
 
 def judge_verdict(spec: Mapping[str, Any]) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gnomon import text
-from gnomon.judge_info import Reliability, judge_prompt_hash, reliability
+from gnomon.judge_info import Reliability, judge_prompt_hash, judge_sampling, reliability
 from gnomon.stats import Moments, Score, summarize_moments
 from gnomon.store import Store
 
@@ -37,6 +37,7 @@ class BenchReport:
     normalised: float | None = None  # the Open LLM Leaderboard's, where the spec has a baseline
     judge_name: str | None = None  # the judge as the run was given it (`openai:gpt-4o`)
     judge_prompt_hash: str | None = None  # `judge_info.judge_prompt_hash` of the spec
+    judge_sampling: str | None = None  # `judge_info.judge_sampling`: K ratings at a temperature
     judge_reliability: Reliability | None = None  # position flips, or the rating spread
 
     @property
@@ -63,6 +64,8 @@ class BenchReport:
             out["judge"] = self.judge
             out["judge_name"] = self.judge_name or self.judge
             out["judge_prompt_hash"] = self.judge_prompt_hash
+            if self.judge_sampling:  # only where the judge samples: others read as before
+                out["judge_sampling"] = self.judge_sampling
             out["judge_reliability"] = (
                 self.judge_reliability.as_dict() if self.judge_reliability else None
             )
@@ -235,6 +238,7 @@ def bench_reports(store: Store, run_id: str) -> list[BenchReport]:
         if report.judge:
             report.judge_name = judge_name or report.judge
             report.judge_prompt_hash = judge_prompt_hash(specs[report.bench])
+            report.judge_sampling = judge_sampling(specs[report.bench])
             report.judge_reliability = reliability(report.metrics)
     return reports
 

@@ -24,7 +24,7 @@ from gnomon.pipeline.compute import compute, rescore
 from gnomon.pipeline.executor import Executor, InProcess
 from gnomon.pipeline.judging import Judge
 from gnomon.pipeline.lookup import PlanState, look_up
-from gnomon.pipeline.plan import BenchPlan, check_judge, plan_bench
+from gnomon.pipeline.plan import BenchPlan, check_judge, check_sampling, plan_bench
 from gnomon.requests import Request, as_chat
 from gnomon.store import Store
 
@@ -143,6 +143,7 @@ def make_judge(
 
 def _plans(options: RunOptions, model_id: str) -> list[BenchPlan]:
     check_judge(options.specs, options.judge)  # a suite's judged benchmarks too, up front
+    check_sampling(options.specs, options.samples, options.temperature)
     chat = None
     if options.chat:
         if options.model.engine != "hf":

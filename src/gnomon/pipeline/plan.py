@@ -95,6 +95,7 @@ def plan_bench(
         fewshot_rows = load_fewshot(spec, data_dir)
     same_split = spec.fewshot.split == spec.source.eval_split
     samples = renderer.render(rows, fewshot_rows, same_split)
+    check_sampling([spec], completions, temperature)
     mode = mode_for(with_budget(spec, max_tokens), completions, temperature, choice_by_generation)
     settings = mode.settings()
     variant = "|".join(
@@ -126,6 +127,24 @@ def check_judge(specs: Sequence[BenchmarkSpec], judge: object | None) -> None:
     if judged and judge is None:
         are = "is" if len(judged) == 1 else "are"
         raise UserError(f"{', '.join(judged)} {are} scored by a judge model: name one with --judge")
+
+
+def check_sampling(specs: Sequence[BenchmarkSpec], samples: int, temperature: float | None) -> None:
+    """`--samples k` / `--temperature` sample the model's answers where a benchmark averages
+    them (code: pass@k, chat: avg@k); a judge scores one greedy answer per prompt, so on a judged
+    benchmark they would be ignored, and a run that says it sampled would not have: refused up
+    front, naming the option that does repeat there (the judge's own samples)."""
+    sampled = samples > 1 or bool(temperature)
+    judged = [s.id for s in specs if s.asks_judge]
+    if not (sampled and judged):
+        return
+    given = f"--samples {samples}" if samples > 1 else f"--temperature {temperature:g}"
+    are = "is" if len(judged) == 1 else "are"
+    raise UserError(
+        f"{', '.join(judged)} {are} scored by a judge from one greedy answer per prompt, so "
+        f"{given} would be ignored there: run {'it' if len(judged) == 1 else 'them'} without it "
+        "(--judge-samples K rates each answer K times, for the judge's spread)"
+    )
 
 
 def with_budget(spec: BenchmarkSpec, max_tokens: int | None) -> BenchmarkSpec:

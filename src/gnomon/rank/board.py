@@ -21,7 +21,13 @@ from statistics import NormalDist
 from typing import Any, get_args
 
 from gnomon.hub.spec import Dimension
-from gnomon.judge_info import Reliability, judge_names, judge_prompt_hash, reliability
+from gnomon.judge_info import (
+    Reliability,
+    judge_names,
+    judge_prompt_hash,
+    judge_sampling,
+    reliability,
+)
 from gnomon.rank.names import display_names, slugs
 from gnomon.rank.scale import SHARE, Scale, scale_of
 from gnomon.rank.settings import STANDARD, Setting, column_id, setting_of
@@ -66,6 +72,7 @@ class Entry:
     judge: str | None = None  # the model key of the judge that scored this run's answers
     judge_name: str | None = None  # ... and the name it is shown under
     judge_prompt_hash: str | None = None  # the judge section of the run's spec, hashed
+    judge_sampling: str | None = None  # K ratings at a temperature, where the judge sampled
     reliability: Reliability | None = None  # position flips or rating spread, when measured
     odd_judge_prompt: bool = False  # another judge prompt than most runs in its column
     setting: Setting = STANDARD
@@ -283,6 +290,7 @@ def load_board(store: Store) -> Board:
         if entry.judge:
             entry.judge_name = names.get(entry.judge, entry.judge)
             entry.judge_prompt_hash = judge_prompt_hash(own_spec)
+            entry.judge_sampling = judge_sampling(own_spec)
             entry.reliability = reliability(metrics)
         models.setdefault(key, Model(key, "", "")).entries[column.id] = entry
     _name_models(models, model_names)

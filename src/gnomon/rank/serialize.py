@@ -29,6 +29,7 @@ def _judged(e: Entry) -> dict[str, Any]:
         "judge": e.judge,
         "judge_name": e.judge_name,
         "judge_prompt_hash": e.judge_prompt_hash,
+        "judge_sampling": e.judge_sampling,
         "judge_reliability": e.reliability.as_dict() if e.reliability else None,
     }
 

@@ -1,6 +1,6 @@
 """The setting a benchmark was run in (few-shot count, chat formatting, how choices were scored,
-a generation budget given with `--max-tokens`, the judge), and the leaderboard column each
-setting gets.
+a generation budget given with `--max-tokens`, sampled answers with `--samples k` /
+`--temperature`, the judge), and the leaderboard column each setting gets.
 
 0-shot and 5-shot MMLU, or ARC scored by loglikelihood and by a written letter, are different
 measurements: the board keeps each one in its own column instead of letting the newest run
@@ -29,18 +29,24 @@ class Setting:
     by_generation: bool = False  # a choice benchmark answered by writing a letter
     judge: str | None = None  # another judge than the benchmark's usual one (its shown name)
     max_tokens: int | None = None  # None: the spec's own generation budget (`--max-tokens`)
+    # answers drawn at a temperature where the benchmark samples (`--samples k` / --temperature`:
+    # code pass@k, chat avg@k): `samples` k (1 for one sampled answer), `averaged` for avg@k,
+    # `temperature` None where unknown (answers from a file)
+    samples: int | None = None
+    temperature: float | None = None
+    averaged: bool = False
 
     @property
     def standard(self) -> bool:
         return self == STANDARD
 
     @property
-    def order(self) -> tuple[bool, int, bool, bool, str, int]:
+    def order(self) -> tuple[bool, int, bool, bool, str, int, int, float]:
         """Variants sort after the standard: by shots; chat before scoring by generation; then
-        by judge, then by token budget."""
+        by judge, then by token budget, then by samples and temperature."""
         return (
             self.shots is not None, self.shots or 0, self.by_generation, self.chat,
-            self.judge or "", self.max_tokens or 0,
+            self.judge or "", self.max_tokens or 0, self.samples or 0, self.temperature or 0.0,
         )  # fmt: skip
 
     def _parts(self) -> list[tuple[str, str]]:
@@ -56,7 +62,21 @@ class Setting:
             parts.append((f"judge={self.judge}", f"judged by {self.judge}"))
         if self.max_tokens is not None:
             parts.append((f"{self.max_tokens}tok", f"max {self.max_tokens} tokens"))
+        if self.samples is not None:
+            parts.append(self._sampling())
         return parts
+
+    def _sampling(self) -> tuple[str, str]:
+        """`avg8` (avg@8 at the default 0.8), `avg8t0.6`, `n10` (pass@k over 10 completions),
+        `t0.7` (one answer sampled)."""
+        k = self.samples or 1
+        ident = (f"avg{k}" if self.averaged else f"n{k}") if k > 1 else ""
+        title = (f"avg@{k}" if self.averaged else f"{k} samples") if k > 1 else "sampled"
+        if self.temperature is not None:
+            if k == 1 or self.temperature != DEFAULT_TEMPERATURE:
+                ident += f"t{self.temperature:g}"
+            title += f" at temperature {self.temperature:g}"
+        return ident or "sampled", title
 
     @property
     def label(self) -> str:
@@ -80,10 +100,15 @@ class Setting:
             described["judge"] = self.judge
         if self.max_tokens is not None:  # likewise
             described["max_tokens"] = self.max_tokens
+        if self.samples is not None:  # likewise
+            described["samples"] = self.samples
+            described["temperature"] = self.temperature
+            described["averaged"] = self.averaged
         return described
 
 
 STANDARD = Setting()
+DEFAULT_TEMPERATURE = 0.8  # what `--samples k` samples at unless `--temperature` says (modes/)
 
 
 def setting_of(
@@ -111,7 +136,33 @@ def setting_of(
     own_budget = (spec.get("generation") or {}).get("max_tokens")
     # every spec with a generation budget takes the override (`pipeline.plan.with_budget`)
     max_tokens = budget if own_budget is not None and budget not in (None, own_budget) else None
-    return Setting(shots, chat, by_generation, max_tokens=max_tokens)
+    return Setting(
+        shots, chat, by_generation, max_tokens=max_tokens, **_sampling(spec, config, model_key)
+    )
+
+
+def _sampling(spec: dict[str, Any], config: dict[str, Any], model_key: str) -> dict[str, Any]:
+    """Where the benchmark samples its answers (`modes.mode_for`: code, and chat benchmarks
+    answered by generation, never judged) and this run did (k > 1, or a temperature above 0):
+    k answers at a temperature are another measurement than one greedy answer (avg@8 of a
+    reasoning model is not its greedy pass@1), so they never share its column. Elsewhere
+    `--samples` changed nothing and the run stands with the greedy ones."""
+    mode = spec.get("mode")
+    prompt = spec.get("prompt") or {}
+    judged = any(
+        isinstance(e, dict) and e.get("kind") == "judge" for e in spec.get("extract") or ()
+    )
+    chat = mode == "generate" and isinstance(prompt, dict) and bool(prompt.get("chat"))
+    if not (mode == "code" or (chat and not judged)):
+        return {}
+    k = config.get("samples") or 1
+    if model_key.startswith("file:"):  # answers from a file: k of them, drawn how, unknown
+        return {"samples": k, "averaged": chat} if k > 1 else {}
+    given = config.get("temperature")
+    temperature = given if given is not None else (DEFAULT_TEMPERATURE if k > 1 else 0.0)
+    if k == 1 and not temperature:
+        return {}
+    return {"samples": k, "temperature": float(temperature), "averaged": chat}
 
 
 def chat_is_standard(spec: dict[str, Any]) -> bool:
