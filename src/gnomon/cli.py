@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
@@ -284,9 +285,12 @@ def _judge_options(
         raise UserError("--judge-base-url and --judge-model-id are for a served judge (openai:)")
     if ref.engine != "openai" and own_limits:
         raise UserError(served_only)
-    limits = {"max_retries": max_retries, "timeout": timeout}
-    given = {k: v for k, v in limits.items() if v is not None}
-    return ref, ApiSettings(base_url, api_key_env, chat=True, model_id=model_id, **given)
+    settings = ApiSettings(base_url, api_key_env, chat=True, model_id=model_id)
+    if max_retries is not None:
+        settings = dataclasses.replace(settings, max_retries=max_retries)
+    if timeout is not None:
+        settings = dataclasses.replace(settings, timeout=timeout)
+    return ref, settings
 
 
 def _choice_by_generation(choice_by: str, chat_api: bool) -> bool:

@@ -406,7 +406,7 @@ def _columns(
         )  # fmt: skip
     order = {d: i for i, d in enumerate(DIMENSIONS)}
 
-    def place(b: Bench) -> tuple[int, str, str, tuple[bool, int, bool, bool, str, int]]:
+    def place(b: Bench) -> tuple[int, str, str, tuple[Any, ...]]:
         main = columns[b.bench]
         return (order.get(main.dimension, 99), main.title, b.bench, b.setting.order)
 
