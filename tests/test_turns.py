@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok, rescored, summary
-from loopback import running
+from loopback import chat_app, running
 
 WORDS = ["alpha", "beta", "gamma"]
 KEYED = {**ENV, "OPENAI_API_KEY": "sk-test", "COLUMNS": "200"}
@@ -99,27 +99,12 @@ class Scripted:
         return assistant[0].upper()
 
     def app(self) -> Any:
-        from fastapi import FastAPI
-        from fastapi.responses import JSONResponse
+        return chat_app(self.recorded, ("subject", "judge"), usage=None)
 
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            data = [{"id": m, "object": "model"} for m in ("subject", "judge")]
-            return {"object": "list", "data": data}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> Any:
-            with self.lock:
-                self.bodies.append(body)
-            content = self.reply(body)
-            if content is None:
-                return JSONResponse({"error": {"message": "turn 2 is down"}}, status_code=500)
-            message = {"role": "assistant", "content": content}
-            return {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
-
-        return app
+    def recorded(self, body: dict[str, Any]) -> str | None:
+        with self.lock:
+            self.bodies.append(body)
+        return self.reply(body)
 
 
 @pytest.fixture
