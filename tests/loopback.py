@@ -51,16 +51,20 @@ def chat_app(
     models: Sequence[str] = (),
     *,
     usage: Mapping[str, int] | None = USAGE,
+    bodies: list[dict[str, Any]] | None = None,
 ) -> Any:
     """An OpenAI-compatible chat server whose `POST /v1/chat/completions` answers `reply(body)`.
 
     `GET /v1/models` lists `models`, and is absent when there are none (gnomon trusts a server
     without it). `usage` is every response's, unless a reply's own `usage` replaces it; None
-    leaves it out, as some servers do. The app is returned so a test can add routes to it."""
+    leaves it out, as some servers do. Each request body is appended to `bodies` (if given)
+    before `reply` sees it, under a lock since requests come concurrently. The app is returned
+    so a test can add routes to it."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, Response
 
     app = FastAPI()
+    lock = threading.Lock()
     if models:
 
         @app.get("/v1/models")
@@ -69,6 +73,9 @@ def chat_app(
 
     @app.post("/v1/chat/completions")
     def chat(body: dict) -> Any:
+        if bodies is not None:
+            with lock:
+                bodies.append(body)
         said = reply(body)
         if said is None:
             return JSONResponse({"error": {"message": "the scripted server failed"}}, 500)

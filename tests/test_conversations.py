@@ -221,11 +221,9 @@ class ScriptedChat:
         self.broken = 0  # answers to send with malformed tool calls first
 
     def app(self) -> Any:
-        return chat_app(self.reply, ("scripted",))
-
-    def reply(self, body: dict) -> dict:
-        self.bodies.append(body)
-        return self.answer(body["messages"])
+        return chat_app(
+            lambda body: self.answer(body["messages"]), ("scripted",), bodies=self.bodies
+        )
 
     def answer(self, messages: list[dict]) -> dict:
         last = messages[-1]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -442,15 +441,12 @@ class ToolServer:
     def __init__(self, script: dict[str, list[tuple[str, str]] | str]) -> None:
         self.script = script
         self.bodies: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
 
     def app(self) -> Any:
         usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
-        return chat_app(self.reply, usage=usage)
+        return chat_app(self.reply, usage=usage, bodies=self.bodies)
 
     def reply(self, body: dict) -> dict[str, Any]:
-        with self.lock:
-            self.bodies.append(body)
         asked = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
         planned = self.script[asked]
         if isinstance(planned, str):

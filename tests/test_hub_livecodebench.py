@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import pickle
-import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -263,15 +262,12 @@ class Coder:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
 
     def app(self) -> Any:
         usage = {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50}
-        return chat_app(self.reply, ("coder",), usage=usage)
+        return chat_app(self.reply, ("coder",), usage=usage, bodies=self.bodies)
 
     def reply(self, body: dict) -> str:
-        with self.lock:
-            self.bodies.append(body)
         question = body["messages"][-1]["content"].removeprefix("### Question:\n")
         code = next(c for start, c in SOLUTIONS.items() if question.startswith(start))
         return f"Sure.\n```python\n{code}\n```\n"

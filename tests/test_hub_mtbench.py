@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import fmean, pstdev
@@ -177,7 +176,6 @@ class Scripted:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
-        self.lock = threading.Lock()
         self.garble: dict[str, bool] = {}  # question start -> only once?
 
     def answer(self, body: dict) -> str:
@@ -202,12 +200,7 @@ class Scripted:
         return f"The answer is fine. Rating: [[{rating}]]"
 
     def app(self) -> Any:
-        return chat_app(self.reply, ("subject", "judge"))
-
-    def reply(self, body: dict) -> str:
-        with self.lock:
-            self.bodies.append(body)
-        return self.answer(body)
+        return chat_app(self.answer, ("subject", "judge"), bodies=self.bodies)
 
     def sent(self, model: str) -> list[dict]:
         return [b for b in self.bodies if b["model"] == model]

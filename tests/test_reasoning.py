@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,17 +71,14 @@ class Reasoner:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
 
     def app(self) -> Any:
         usage = {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50}
-        return chat_app(self.reply, ("r1",), usage=usage)
+        return chat_app(self.reply, ("r1",), usage=usage, bodies=self.bodies)
 
     def reply(self, body: dict) -> Any:
         from fastapi.responses import JSONResponse
 
-        with self.lock:
-            self.bodies.append(body)
         problem = body["messages"][-1]["content"].removesuffix(INSTRUCTION)
         if problem.startswith("Long:"):  # as vLLM refuses a prompt over its window
             message = "This model's maximum context length is 4096 tokens. However, you "

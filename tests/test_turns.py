@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -72,7 +71,6 @@ class Scripted:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.fail_turn2: set[str] = set()
-        self.lock = threading.Lock()
 
     def turns(self, model: str = "subject") -> Counter[tuple[int, str]]:
         """How often each (turn, word) was asked."""
@@ -99,12 +97,7 @@ class Scripted:
         return assistant[0].upper()
 
     def app(self) -> Any:
-        return chat_app(self.recorded, ("subject", "judge"), usage=None)
-
-    def recorded(self, body: dict[str, Any]) -> str | None:
-        with self.lock:
-            self.bodies.append(body)
-        return self.reply(body)
+        return chat_app(self.reply, ("subject", "judge"), usage=None, bodies=self.bodies)
 
 
 @pytest.fixture
