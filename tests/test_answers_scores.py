@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from gnomon_cli import ENV, gnomon, ok, rescored, summary
-from loopback import running
+from loopback import chat_app, running
 
 pytestmark = pytest.mark.slow
 BUILTIN = Path(__file__).parents[1] / "src" / "gnomon" / "hub" / "benchmarks"
@@ -94,13 +94,7 @@ class Scripted:
         self.chat_bodies: list[dict[str, Any]] = []
 
     def app(self) -> Any:
-        from fastapi import FastAPI
-
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
+        app = chat_app(self.chat, ("scripted",), usage=None)
 
         @app.post("/v1/completions")
         def completions(body: dict) -> dict:
@@ -108,14 +102,12 @@ class Scripted:
             return {"choices": [{"index": 0, "text": " A", "logprobs": None,
                                  "finish_reason": "stop"}]}  # fmt: skip
 
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            self.calls["chat"] += 1
-            self.chat_bodies.append(body)
-            message = {"role": "assistant", "content": "B"}
-            return {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
-
         return app
+
+    def chat(self, body: dict) -> str:
+        self.calls["chat"] += 1
+        self.chat_bodies.append(body)
+        return "B"
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.engines.base import ToolCall
 from gnomon.engines.tool_calls import parse_tool_calls
@@ -130,34 +129,17 @@ def test_tool_benchmarks_refuse_a_model_without_chat_template_before_it_loads(
 def _server() -> Any:
     """The model under test (`subject`) and one judge (`judge`); any other model is refused,
     as a server refuses a misspelt judge."""
-    from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    app = FastAPI()
-
-    @app.get("/v1/models")
-    def models() -> dict:
-        return {
-            "object": "list",
-            "data": [{"id": m, "object": "model"} for m in ("subject", "judge")],
-        }
-
-    @app.post("/v1/chat/completions")
-    def chat(body: dict) -> Any:
+    def reply(body: dict) -> Any:
         if body["model"] not in ("subject", "judge"):
             return JSONResponse({"error": {"message": "no such model"}}, status_code=404)
         said = "\n".join(m["content"] for m in body["messages"])
-        content = "An answer." if body["model"] == "subject" else "[[A>B]]"
         if body["model"] == "judge" and "GARBLE" in said:
-            content = "I will not say."
-        return {
-            "id": f"c-{uuid.uuid4().hex}",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-        }  # fmt: skip
+            return "I will not say."
+        return "An answer." if body["model"] == "subject" else "[[A>B]]"
 
-    return app
+    return chat_app(reply, ("subject", "judge"))
 
 
 def _paired(tmp_path: Path, *questions: str) -> Path:

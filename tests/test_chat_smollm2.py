@@ -13,18 +13,16 @@ asking nobody anything again.
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from gnomon_cli import ENV, GNOMON, gnomon, ok, summary
+from loopback import free_port, wait_until_serving
 
 WORDS = ["apple", "river", "stone"]
 JUDGED = {
@@ -53,16 +51,10 @@ JUDGED = {
 }
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served_judge(smollm2_gguf: Path) -> Iterator[str]:
     """SmolLM2 behind `gnomon serve` (a real subprocess on loopback), named `smol-judge`."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(GNOMON), "serve", "--model", f"hf:{smollm2_gguf}", "--name", "smol-judge",
          "--port", str(port), "--device", "cpu", "--dtype", "float32", "--threads", "1"],
@@ -70,15 +62,7 @@ def served_judge(smollm2_gguf: Path) -> Iterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "gnomon serve did not start"
-                time.sleep(0.5)
+        wait_until_serving(proc, url, timeout=180)
         yield url
     finally:
         proc.terminate()

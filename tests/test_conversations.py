@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback import running
+from loopback import chat_app, running
 from test_openai_engine import FAST, collect
 
 from gnomon.engines.base import (
@@ -221,20 +221,9 @@ class ScriptedChat:
         self.broken = 0  # answers to send with malformed tool calls first
 
     def app(self) -> Any:
-        from fastapi import FastAPI
-
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            self.bodies.append(body)
-            return self.answer(body["messages"])
-
-        return app
+        return chat_app(
+            lambda body: self.answer(body["messages"]), ("scripted",), bodies=self.bodies
+        )
 
     def answer(self, messages: list[dict]) -> dict:
         last = messages[-1]
@@ -254,11 +243,8 @@ class ScriptedChat:
                 function = {"arguments": arguments}  # no name: malformed
             finish, message["content"] = "tool_calls", None
             message["tool_calls"] = [{"id": "call_9", "type": "function", "function": function}]
-        return {
-            "id": f"chatcmpl-{len(self.bodies)}",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 20 + len(messages), "completion_tokens": 7},
-        }
+        usage = {"prompt_tokens": 20 + len(messages), "completion_tokens": 7}
+        return {**message, "finish_reason": finish, "usage": usage}
 
 
 def test_openai_sends_conversation_and_tools_and_reads_calls() -> None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
-from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
 from gnomon_cli import ENV, GNOMON, gnomon, ok, summary
+from loopback import free_port, wait_until_serving
 
 from gnomon.engines import ModelRef, content_hash, model_key, parse_model
 from gnomon.errors import UserError
@@ -252,18 +250,12 @@ def test_bad_gguf_models_end_with_one_line(
     _one_line_error(proc, "nonesuch")
 
 
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_serve_a_gguf(gguf_path: Path, llama_dir: Path, tmp_path: Path) -> None:
     from gnomon.engines.hf import HFEngine
 
     model = _copy(gguf_path, tmp_path / "tiny.gguf")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(GNOMON), "serve", "--model", f"hf:{model}", "--name", "tiny", "--port", str(port),
          "--device", "cpu", "--dtype", "float32"],
@@ -271,15 +263,7 @@ def test_serve_a_gguf(gguf_path: Path, llama_dir: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()[0].decode()
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+        wait_until_serving(proc, url, timeout=60)
         body = {"model": "tiny", "prompt": "Question: what moves the river?\nAnswer:",
                 "max_tokens": 6, "temperature": 0}  # fmt: skip
         reply = httpx.post(f"{url}/completions", json=body, timeout=60)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ import pytest
 from bfcl_ref import AST_CATEGORIES, RELEVANCE_CATEGORIES, Reference, load_reference, real_rows
 from bfcl_ref import unload as unload_reference
 from gnomon_cli import ENV, gnomon, ok
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.engines.base import ToolCall
 from gnomon.hub.bfcl_hooks import category_of
@@ -442,36 +441,22 @@ class ToolServer:
     def __init__(self, script: dict[str, list[tuple[str, str]] | str]) -> None:
         self.script = script
         self.bodies: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+        return chat_app(self.reply, usage=usage, bodies=self.bodies)
 
-        app = FastAPI()
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            with self.lock:
-                self.bodies.append(body)
-            asked = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
-            planned = self.script[asked]
-            message: dict[str, Any] = {"role": "assistant", "content": None}
-            if isinstance(planned, str):
-                message["content"] = planned
-            else:
-                message["tool_calls"] = [
-                    {"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
-                     "function": {"name": n, "arguments": a}}
-                    for n, a in planned
-                ]  # fmt: skip
-            finish = "stop" if isinstance(planned, str) else "tool_calls"
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59},
-            }  # fmt: skip
-
-        return app
+    def reply(self, body: dict) -> dict[str, Any]:
+        asked = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+        planned = self.script[asked]
+        if isinstance(planned, str):
+            return {"content": planned}
+        calls = [
+            {"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
+             "function": {"name": n, "arguments": a}}
+            for n, a in planned
+        ]  # fmt: skip
+        return {"content": None, "tool_calls": calls, "finish_reason": "tool_calls"}
 
 
 KEYED = {**ENV, "OPENAI_API_KEY": "sk-test", "COLUMNS": "200"}

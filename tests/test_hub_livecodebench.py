@@ -15,15 +15,13 @@ import base64
 import json
 import os
 import pickle
-import threading
-import uuid
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.data import Row
 from gnomon.engines.base import GenerateResult
@@ -264,31 +262,15 @@ class Coder:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        usage = {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50}
+        return chat_app(self.reply, ("coder",), usage=usage, bodies=self.bodies)
 
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {"object": "list", "data": [{"id": "coder", "object": "model"}]}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            with self.lock:
-                self.bodies.append(body)
-            question = body["messages"][-1]["content"].removeprefix("### Question:\n")
-            code = next(c for start, c in SOLUTIONS.items() if question.startswith(start))
-            message = {"role": "assistant", "content": f"Sure.\n```python\n{code}\n```\n"}
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50},
-            }
-
-        return app
+    def reply(self, body: dict) -> str:
+        question = body["messages"][-1]["content"].removeprefix("### Question:\n")
+        code = next(c for start, c in SOLUTIONS.items() if question.startswith(start))
+        return f"Sure.\n```python\n{code}\n```\n"
 
 
 def test_served_chat_model_run_end_to_end(tmp_path: Path) -> None:

@@ -19,8 +19,6 @@ import hashlib
 import json
 import re
 import sqlite3
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import fmean, pstdev
@@ -28,7 +26,7 @@ from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok, summary
-from loopback import running
+from loopback import chat_app, running
 from offline import MT_BENCH, wheel_member
 
 from gnomon.engines.base import GenerateResult
@@ -178,7 +176,6 @@ class Scripted:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
-        self.lock = threading.Lock()
         self.garble: dict[str, bool] = {}  # question start -> only once?
 
     def answer(self, body: dict) -> str:
@@ -203,26 +200,7 @@ class Scripted:
         return f"The answer is fine. Rating: [[{rating}]]"
 
     def app(self) -> Any:
-        from fastapi import FastAPI
-
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {"object": "list", "data": [{"id": "subject"}, {"id": "judge"}]}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            with self.lock:
-                self.bodies.append(body)
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": self.answer(body)}}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-            }  # fmt: skip
-
-        return app
+        return chat_app(self.answer, ("subject", "judge"), bodies=self.bodies)
 
     def sent(self, model: str) -> list[dict]:
         return [b for b in self.bodies if b["model"] == model]

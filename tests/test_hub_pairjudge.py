@@ -20,7 +20,6 @@ import random
 import re
 import sqlite3
 import threading
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 from gnomon_cli import ENV, gnomon, ok, summary
-from loopback import running
+from loopback import chat_app, running
 from scipy.optimize import minimize
 from scipy.special import expit
 
@@ -110,6 +109,9 @@ def arena_verdict(question: str, a: str, b: str) -> str:
     return f"{first}>>{other}" if len(longer) > 2 * len(shorter) else f"{first}>{other}"
 
 
+MODELS = ("subject", "judge")
+
+
 class Scripted:
     def __init__(self) -> None:
         self.judged: list[list[dict[str, str]]] = []  # the judge's conversations
@@ -133,28 +135,7 @@ class Scripted:
         return f"Explanation. My final verdict is: [[{arena_verdict(question, *found.groups())}]]"
 
     def app(self) -> Any:
-        from fastapi import FastAPI
-
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {
-                "object": "list",
-                "data": [{"id": m, "object": "model"} for m in ("subject", "judge")],
-            }
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            content = self.answer(body["model"], body["messages"])
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-            }  # fmt: skip
-
-        return app
+        return chat_app(lambda body: self.answer(body["model"], body["messages"]), MODELS)
 
 
 @pytest.fixture

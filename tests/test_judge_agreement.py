@@ -13,7 +13,6 @@ import json
 import random
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from gnomon_cli import ENV, gnomon, ok
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.scoring.agreement import cohen_kappa, ranks, spearman, with_interval
 
@@ -87,23 +86,13 @@ class Judges:
         return "Yes." if table["yes"][i] else "No."
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        return chat_app(self.reply)
 
-        app = FastAPI()
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            text = "\n\n".join(m["content"] for m in body["messages"])
-            with self.lock:
-                self.asked.append(body["model"])
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                    "role": "assistant", "content": self.answer(body["model"], text)}}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-            }  # fmt: skip
-
-        return app
+    def reply(self, body: dict) -> str:
+        text = "\n\n".join(m["content"] for m in body["messages"])
+        with self.lock:
+            self.asked.append(body["model"])
+        return self.answer(body["model"], text)
 
 
 def spec(bench: str, metrics: list[str], judge: dict[str, Any]) -> str:

@@ -12,7 +12,6 @@ import json
 import re
 import sqlite3
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok, rescored, summary
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.engines.base import GenerateResult
 from gnomon.errors import UserError
@@ -173,31 +172,13 @@ class Scripted:
         return "?"
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        return chat_app(self.reply, ("subject", "judge"))
 
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {
-                "object": "list",
-                "data": [{"id": m, "object": "model"} for m in ("subject", "judge")],
-            }
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> dict:
-            text = "\n\n".join(m["content"] for m in body["messages"])
-            with self.lock:
-                self.requests.append((body["model"], text))
-            content = self.answer(body["model"], text)
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-            }  # fmt: skip
-
-        return app
+    def reply(self, body: dict) -> str:
+        text = "\n\n".join(m["content"] for m in body["messages"])
+        with self.lock:
+            self.requests.append((body["model"], text))
+        return self.answer(body["model"], text)
 
     def count(self, model: str) -> int:
         return sum(1 for m, _ in self.requests if m == model)

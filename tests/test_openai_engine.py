@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.engines.base import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
 from gnomon.engines.hf import HFEngine
@@ -353,25 +353,15 @@ def test_closing_early_cancels_the_rest(local) -> None:
 
 # ----------------------------------------------------------------------------- chat & thinking
 def _fake_chat_app() -> Any:
-    from fastapi import FastAPI
-
-    app = FastAPI()
-
-    @app.get("/v1/models")
-    def models() -> dict:
-        return {"object": "list", "data": [{"id": "chatty", "object": "model"}]}
-
-    @app.post("/v1/chat/completions")
-    def chat(body: dict) -> dict:
-        content = body["messages"][0]["content"]
-        if content == "native":
+    def reply(body: dict) -> dict:
+        if body["messages"][0]["content"] == "native":
             message = {"content": "Paris. STOP more", "reasoning_content": "France's capital"}
         else:
             message = {"content": "<think>2+2 is 4. STOP</think>\nThe answer is 4. STOP junk"}
-        return {
-            "choices": [{"index": 0, "message": {"role": "assistant", **message}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-        }
+        return {**message, "finish_reason": None}  # a server that gives no finish reason
+
+    usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    app = chat_app(reply, ("chatty",), usage=usage)
 
     @app.post("/v1/completions")
     def completions(body: dict) -> dict:

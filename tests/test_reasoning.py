@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import httpx
 import pytest
 from conftest import CHAT_TEMPLATE
 from gnomon_cli import ENV, gnomon, ok, summary
-from loopback import running
+from loopback import chat_app, running
 
 from gnomon.engines.answers import opens_thinking, split_thinking
 from gnomon.hub import resolve
@@ -73,43 +71,28 @@ class Reasoner:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
 
     def app(self) -> Any:
-        from fastapi import FastAPI
+        usage = {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50}
+        return chat_app(self.reply, ("r1",), usage=usage, bodies=self.bodies)
 
-        app = FastAPI()
+    def reply(self, body: dict) -> Any:
+        from fastapi.responses import JSONResponse
 
-        @app.get("/v1/models")
-        def models() -> dict:
-            return {"object": "list", "data": [{"id": "r1", "object": "model"}]}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> Any:
-            from fastapi.responses import JSONResponse
-
-            with self.lock:
-                self.bodies.append(body)
-            problem = body["messages"][-1]["content"].removesuffix(INSTRUCTION)
-            if problem.startswith("Long:"):  # as vLLM refuses a prompt over its window
-                message = "This model's maximum context length is 4096 tokens. However, you "
-                message += f"requested {body['max_tokens'] + 5000} tokens. Please reduce it."
-                error = {"message": message, "type": "BadRequestError", "code": 400}
-                return JSONResponse({"object": "error", **error}, status_code=400)
-            reasoning, content, finish = REPLIES[problem]
-            if body["temperature"] > 0:  # sampled: right on even seeds, one more on odd ones
-                answer = int(dict((p, a) for p, a, _ in ROWS)[problem]) + body["seed"] % 2
-                reasoning, content, finish = "Sampling.", f"So \\boxed{{{answer}}}.", "stop"
-            message: dict[str, Any] = {"role": "assistant", "content": content}
-            if reasoning is not None:
-                message["reasoning_content"] = reasoning
-            return {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50},
-            }
-
-        return app
+        problem = body["messages"][-1]["content"].removesuffix(INSTRUCTION)
+        if problem.startswith("Long:"):  # as vLLM refuses a prompt over its window
+            message = "This model's maximum context length is 4096 tokens. However, you "
+            message += f"requested {body['max_tokens'] + 5000} tokens. Please reduce it."
+            error = {"message": message, "type": "BadRequestError", "code": 400}
+            return JSONResponse({"object": "error", **error}, status_code=400)
+        reasoning, content, finish = REPLIES[problem]
+        if body["temperature"] > 0:  # sampled: right on even seeds, one more on odd ones
+            answer = int(dict((p, a) for p, a, _ in ROWS)[problem]) + body["seed"] % 2
+            reasoning, content, finish = "Sampling.", f"So \\boxed{{{answer}}}.", "stop"
+        reply: dict[str, Any] = {"content": content, "finish_reason": finish}
+        if reasoning is not None:
+            reply["reasoning_content"] = reasoning
+        return reply
 
 
 @pytest.fixture

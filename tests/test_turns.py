@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from gnomon_cli import ENV, gnomon, ok, rescored, summary
-from loopback import running
+from loopback import chat_app, running
 
 WORDS = ["alpha", "beta", "gamma"]
 KEYED = {**ENV, "OPENAI_API_KEY": "sk-test", "COLUMNS": "200"}
@@ -72,7 +71,6 @@ class Scripted:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.fail_turn2: set[str] = set()
-        self.lock = threading.Lock()
 
     def turns(self, model: str = "subject") -> Counter[tuple[int, str]]:
         """How often each (turn, word) was asked."""
@@ -99,27 +97,7 @@ class Scripted:
         return assistant[0].upper()
 
     def app(self) -> Any:
-        from fastapi import FastAPI
-        from fastapi.responses import JSONResponse
-
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        def models() -> dict:
-            data = [{"id": m, "object": "model"} for m in ("subject", "judge")]
-            return {"object": "list", "data": data}
-
-        @app.post("/v1/chat/completions")
-        def chat(body: dict) -> Any:
-            with self.lock:
-                self.bodies.append(body)
-            content = self.reply(body)
-            if content is None:
-                return JSONResponse({"error": {"message": "turn 2 is down"}}, status_code=500)
-            message = {"role": "assistant", "content": content}
-            return {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
-
-        return app
+        return chat_app(self.reply, ("subject", "judge"), usage=None, bodies=self.bodies)
 
 
 @pytest.fixture
