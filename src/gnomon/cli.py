@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.text import Text
 
+from gnomon import cli_judge_options as judging
 from gnomon.cli_browse import hub_app, runs_app
 from gnomon.cli_judges import judge_agreement
 from gnomon.cli_output import print_reports, quiet_libraries
@@ -23,8 +22,6 @@ from gnomon.serve import DEFAULT_MAX_QUEUE, DEFAULT_QUEUE_TIMEOUT, check_port
 if TYPE_CHECKING:  # the CLI imports the heavy modules lazily, per command
     from rich.progress import Progress
 
-    from gnomon.engines import ApiSettings, ModelRef
-    from gnomon.hub.spec import BenchmarkSpec
     from gnomon.run import RunOptions, RunOutcome
     from gnomon.store import Store
 
@@ -191,7 +188,7 @@ def run(
 
     api = ApiSettings(base_url, api_key_env, api_key_file, chat_api, concurrency, rpm, tpm,
                       max_retries=max_retries, timeout=timeout, model_id=model_id)  # fmt: skip
-    judge_ref, judge_api = _judge_options(
+    judge_ref, judge_api = judging.judge_options(
         judge, judge_base_url, judge_api_key_env, judge_model_id,
         max_retries=max_retries if judge_max_retries is None else judge_max_retries,
         timeout=timeout if judge_timeout is None else judge_timeout,
@@ -199,7 +196,7 @@ def run(
     )  # fmt: skip
     options = RunOptions(
         model=parse_model(model, revision),
-        specs=_judge_samples(resolve_many(bench), judge_samples),
+        specs=judging.judge_samples(resolve_many(bench), judge_samples),
         store_path=store or default_store(),
         data_dir=data,
         shots=shots,
@@ -224,73 +221,6 @@ def run(
     local_judge = options.judge is None or options.judge.local or options.judge.engine == "openai"
     quiet_libraries(needs_hub=hub_data or not options.model.local or not local_judge)
     _run_and_report(options, out_dir)
-
-
-def _retry_hint(failures: list[dict]) -> str:
-    """What a re-run does for these failures: an engine's are asked again, but a judgment whose
-    replies could not be read is read back from the store and fails again."""
-    from gnomon.pipeline.scoring import JUDGMENT_FAILED
-
-    settled = sum(1 for f in failures if f["reason"].startswith(JUDGMENT_FAILED))
-    stays = (
-        "a failed judgment's unreadable replies are stored, so the same command fails it again "
-        "(another --judge or judge prompt asks anew)"
-    )
-    if settled == len(failures):
-        return stays
-    hint = "run the same command again to retry them"
-    return hint + (f" ({settled} of them failed judgments: {stays})" if settled else "")
-
-
-def _judge_samples(specs: list[BenchmarkSpec], samples: int | None) -> list[BenchmarkSpec]:
-    """`--judge-samples K` on every rating judge of the run; refused where none rates."""
-    from gnomon.modes.judged import with_judge_samples
-
-    if samples is not None and not any(
-        s.judge is not None and s.judge.verdict == "rating" for s in specs
-    ):
-        raise UserError("--judge-samples is for benchmarks judged by rating; none of these is")
-    return [with_judge_samples(s, samples) for s in specs]
-
-
-def _judge_options(
-    judge: str | None,
-    base_url: str | None,
-    api_key_env: str,
-    model_id: str | None,
-    *,
-    max_retries: int | None = None,
-    timeout: float | None = None,
-    own_limits: bool = False,
-) -> tuple[ModelRef | None, ApiSettings | None]:
-    """The judge's model and, for a served one, how to reach it (always its chat API). A served
-    judge is a request like the model's: a run's `--max-retries` / `--timeout` hold for it too
-    (the caller passes them), so `--max-retries 0` never waits through a judge's backoff."""
-    from gnomon.engines import ApiSettings, parse_model
-
-    served_only = "--judge-max-retries and --judge-timeout are for a served judge (openai:)"
-    if judge is None:
-        if base_url is not None or model_id is not None:
-            raise UserError("--judge-base-url and --judge-model-id describe a judge: add --judge")
-        if own_limits:
-            raise UserError(served_only + ": add --judge")
-        return None, None
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise UserError(f"--judge-timeout {timeout}: give a number of seconds above 0")
-    try:
-        ref = parse_model(judge)
-    except UserError as exc:
-        raise UserError(str(exc).replace("--model", "--judge")) from None
-    if ref.engine != "openai" and (base_url is not None or model_id is not None):
-        raise UserError("--judge-base-url and --judge-model-id are for a served judge (openai:)")
-    if ref.engine != "openai" and own_limits:
-        raise UserError(served_only)
-    settings = ApiSettings(base_url, api_key_env, chat=True, model_id=model_id)
-    if max_retries is not None:
-        settings = dataclasses.replace(settings, max_retries=max_retries)
-    if timeout is not None:
-        settings = dataclasses.replace(settings, timeout=timeout)
-    return ref, settings
 
 
 def _choice_by_generation(choice_by: str, chat_api: bool) -> bool:
@@ -353,7 +283,8 @@ def _report(db: Store, outcome: RunOutcome, model: str, out_dir: Path | None) ->
             reason = reason[:297] + "..."
         out.print(
             f"{len(failures)} samples could not be answered and are not scored "
-            f"(e.g. {first['bench']} {first['sample_id']}: {reason}); " + _retry_hint(failures)
+            f"(e.g. {first['bench']} {first['sample_id']}: {reason}); "
+            + judging.retry_hint(failures)
         )
     out.print(f"store: {db.path}")
     if out_dir is not None:
@@ -392,13 +323,13 @@ def score(
     from gnomon.score_file import score_file
     from gnomon.store import Store
 
-    judge_ref, judge_api = _judge_options(
+    judge_ref, judge_api = judging.judge_options(
         judge, judge_base_url, judge_api_key_env, judge_model_id,
         max_retries=judge_max_retries, timeout=judge_timeout,
         own_limits=judge_max_retries is not None or judge_timeout is not None,
     )  # fmt: skip
     quiet_libraries(needs_hub=judge_ref is not None and not judge_ref.local)
-    (spec,) = _judge_samples([resolve(bench)], judge_samples)
+    (spec,) = judging.judge_samples([resolve(bench)], judge_samples)
     by_generation = _choice_by_generation(choice_by, False)
     store_path = store or default_store()
     runner = None
