@@ -84,6 +84,23 @@ def test_every_spec_states_its_reference_and_languages() -> None:
         assert spec.items, f"{spec.id} gives no item count"
 
 
+def test_every_benchmark_shows_an_example_offline() -> None:
+    """`gnomon hub show` renders a prompt for every benchmark with no hub in reach: from the
+    package that ships the data, or from made-up rows in the real schema."""
+    from gnomon.hub.example import example_sample
+
+    failed = {}
+    for spec in all_specs():
+        try:
+            sample, _ = example_sample(spec, None, None, 0)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported at once
+            failed[spec.id] = f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        if not (sample.context.strip() or any(c.strip() for c in sample.choices or ())):
+            failed[spec.id] = "nothing to show"  # (WinoGrande's context is in its choices)
+    assert not failed, failed
+
+
 def test_user_suite_runs_each_benchmark(llama_dir: Path, data_root: Path, tmp_path: Path) -> None:
     custom = _quiz_spec(tmp_path)
     suite = tmp_path / "mine.yaml"
