@@ -180,3 +180,8 @@ def test_readme_lists_the_hub() -> None:
     assert readme[start : end + len(module.END)] == module.hub_table(), (
         "README's hub table is stale: run scripts/hub_table.py and paste its output"
     )
+    import re
+
+    counts = re.search(r"\d+ benchmarks in \d+ families", module.hub_table())
+    assert counts is not None
+    assert f"**{counts.group(0)}**" in readme[:start], "the README's opening count is stale"
