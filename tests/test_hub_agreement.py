@@ -50,7 +50,10 @@ def _referenced() -> list[str]:
     return [
         spec.id
         for spec in all_specs()
-        if spec.reference and spec.reference.startswith("lm-eval:") and maker(spec.id) is not None
+        if spec.reference
+        and spec.reference.startswith("lm-eval:")
+        and spec.mode != "code"  # lm-eval scores code with `code_eval`, a script on the HF hub
+        and maker(spec.id) is not None
     ]
 
 
